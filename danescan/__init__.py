@@ -1,0 +1,3 @@
+"""danescan: DANE for SMTP, measured at Internet scale."""
+
+__version__ = "0.1.0"

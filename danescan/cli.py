@@ -1,0 +1,30 @@
+"""The ``danescan`` command. Each area adds its own click group or command here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from danescan import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="danescan")
+def main() -> None:
+    """Measure DANE for SMTP: zone files in, DANE verdicts in ClickHouse, answers in SQL."""
+
+
+def _register() -> None:
+    from lab.cli import lab
+
+    main.add_command(lab)
+
+
+_register()
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One-line error on stderr and a non-zero exit: the contract for bad input."""
+    click.echo(f"danescan: {message}", err=True)
+    sys.exit(code)
