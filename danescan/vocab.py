@@ -69,6 +69,7 @@ class SmtpStatus(StrEnum):
     HANDSHAKE_FAILED = "handshake-failed"
     HANDSHAKE_TIMEOUT = "handshake-timeout"
     CERT_UNPARSABLE = "cert-unparsable"
+    PROBE_ERROR = "probe-error"  # our bug: the probe itself raised; never a server fault
 
 
 class DaneReason(StrEnum):
