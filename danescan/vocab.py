@@ -49,6 +49,7 @@ class DnssecReason(StrEnum):
     NO_MATCHING_DNSKEY = "no-matching-dnskey"  # no DNSKEY has the RRSIG's key tag and algorithm
     UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
     BOGUS_OTHER = "bogus-other"  # the resolver said bogus and our checks found no single cause
+    INSECURE_OTHER = "insecure-other"  # no AD, yet the zone is signed with a secure DS: unexplained
     # indeterminate
     LOOKUP_FAILED = "lookup-failed"
 
