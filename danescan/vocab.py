@@ -96,6 +96,7 @@ class DaneReason(StrEnum):
     MATCHES_OLD_CERTIFICATE = "matches-old-certificate"
     NAME_MISMATCH = "name-mismatch"
     NO_MATCH = "no-match"
+    PROBE_ERROR = "probe-error"  # our probe failed (SmtpStatus.PROBE_ERROR): no verdict on the server
 
 
 class RfcOutcome(StrEnum):
@@ -105,6 +106,7 @@ class RfcOutcome(StrEnum):
     NO_DANE = "no-dane"  # no secure TLSA RRset: opportunistic TLS, no authentication
     ENCRYPT_ONLY = "encrypt-only"  # secure TLSA, but no usable record: mandatory unauthenticated TLS
     DEFER = "defer"  # bogus TLSA, no match, no STARTTLS, handshake failure: do not deliver
+    UNKNOWN = "unknown"  # our own probe failed, so what a client would do cannot be told
 
 
 class ManagementClass(StrEnum):
