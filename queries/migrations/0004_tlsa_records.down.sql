@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS tlsa_records {{on_cluster}};

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS starttls_probes {{on_cluster}};

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS certificates {{on_cluster}};

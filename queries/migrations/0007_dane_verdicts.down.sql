@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS dane_verdicts {{on_cluster}};

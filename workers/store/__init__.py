@@ -1,0 +1,1 @@
+"""ClickHouse storage: backends (chdb, clickhouse-server), migrations, row schemas and the writer."""
