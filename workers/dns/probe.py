@@ -13,7 +13,8 @@ import time
 from collections.abc import Collection, Coroutine, Iterable
 from typing import Any, TypeVar
 
-import dns.rdatatype
+import dns.name
+import dns.rdata
 import dns.rrset
 
 from workers.dns.engine import EngineSettings, QueryEngine
@@ -35,31 +36,22 @@ def load_trust_anchor(path: str) -> dns.rrset.RRset:
     """The DS records of a trust-anchor file in zone-file format (``. IN DS ...``)."""
     with open(path, encoding="ascii") as fh:
         text = fh.read()
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(";")]
-    rrset: dns.rrset.RRset | None = None
-    for line in lines:
-        rr = dns.rrset.from_text_list(*_split(line))
-        if rr.rdtype != dns.rdatatype.DS:
+    owner: dns.name.Name | None = None
+    rdatas = []
+    for line in text.splitlines():
+        parts = line.split(";", 1)[0].split()
+        if not parts:
             continue
-        if rrset is None:
-            rrset = rr
-        else:
-            rrset.union_update(rr)
-    if rrset is None:
+        name = dns.name.from_text(parts.pop(0))
+        while parts and (parts[0].isdigit() or parts[0].upper() == "IN"):
+            parts.pop(0)
+        if not parts or parts.pop(0).upper() != "DS":
+            continue
+        owner = owner or name
+        rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(parts)))
+    if owner is None:
         raise ValueError(f"{path}: no DS record")
-    return rrset
-
-
-def _split(line: str) -> tuple[str, int, str, str, list[str]]:
-    parts = line.split()
-    owner = parts.pop(0)
-    ttl = 0
-    if parts and parts[0].isdigit():
-        ttl = int(parts.pop(0))
-    if parts and parts[0].upper() == "IN":
-        parts.pop(0)
-    rdtype = parts.pop(0)
-    return owner, ttl, "IN", rdtype, [" ".join(parts)]
+    return dns.rrset.from_rdata_list(owner, 0, rdatas)
 
 
 class Session:
