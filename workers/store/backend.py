@@ -132,7 +132,9 @@ class ChdbDatabase:
             Path(path).mkdir(parents=True, exist_ok=True)
             self._session: Any = session.Session(path)  # type: ignore[no-untyped-call]
         except (OSError, RuntimeError) as exc:
-            raise StoreError(f"cannot open chdb at {path}: {_one_line(exc)}") from exc
+            raise StoreError(
+                f"cannot open chdb at {path} (is another process using it?): {_one_line(exc)}"
+            ) from exc
 
     @property
     def target(self) -> str:
