@@ -1,0 +1,275 @@
+"""Certification paths: DANE-TA(2) anchors and PKIX paths to a root store.
+
+Written by hand rather than with ``cryptography.x509.verification``: that verifier needs a
+certificate (not a bare key) as anchor, always applies the CA/Browser Forum profile (it rejects,
+e.g., OpenSSL's own DANE test CAs for a non-critical basicConstraints), and cannot report the
+depth at which a TLSA record matched. The checks here follow OpenSSL's ``X509_verify_cert`` as
+Postfix uses it, reduced to what decides a DANE verdict:
+
+* each link: the issuer's subject equals the child's issuer name and the issuer's key verifies
+  the child's signature (RSA PKCS#1 v1.5/PSS, ECDSA, Ed25519, Ed448, DSA);
+* certificates *below* the trust anchor (intermediates and the leaf) must be valid at ``now``;
+  intermediates must be CAs (basicConstraints cA, or a v1 certificate), with keyCertSign when
+  keyUsage is present, within any pathLenConstraint; a leaf with an extendedKeyUsage must allow
+  serverAuth (OpenSSL's "ssl_server" purpose);
+* a DANE-TA anchor is only a key (RFC 5280 section 6.1.1 d; RFC 7671 section 5.2: the TLSA
+  record designates a trust anchor), so the anchor certificate's own dates and extensions are not
+  checked. OpenSSL does check the dates of a matched in-chain TA certificate; see the report.
+* PKIX roots (paper view) are checked for dates too, as OpenSSL does.
+
+Path building is a depth-first search over the presented certificates with a work budget, so a
+hostile chain (many certificates with the same subject) cannot make one verdict expensive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from workers.dane.certs import CertInfo, cert_info, parse_cert
+
+MAX_PATH_LENGTH = 64  # certificates in one path; OpenSSL's default verify depth is 100
+
+
+def signature_ok(child: x509.Certificate, key: CertificatePublicKeyTypes) -> bool:
+    """Does ``key`` verify ``child``'s signature? Unsupported combinations are False."""
+    try:
+        params = child.signature_algorithm_parameters
+        digest = child.signature_hash_algorithm
+        sig, tbs = child.signature, child.tbs_certificate_bytes
+        if isinstance(key, rsa.RSAPublicKey):
+            if not isinstance(params, padding.PKCS1v15 | padding.PSS) or digest is None:
+                return False
+            key.verify(sig, tbs, params, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(params, ec.ECDSA):
+                return False
+            key.verify(sig, tbs, params)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(sig, tbs)
+        elif isinstance(key, dsa.DSAPublicKey):
+            if digest is None:
+                return False
+            key.verify(sig, tbs, digest)
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+        return False
+    return True
+
+
+def leaf_ok(leaf: CertInfo, now: datetime) -> bool:
+    """Leaf checks under a trust anchor: dates, and serverAuth if the EKU is restricted."""
+    if not leaf.valid_at(now):
+        return False
+    try:
+        eku = leaf.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    except ValueError:
+        return False
+    return (
+        ExtendedKeyUsageOID.SERVER_AUTH in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
+    )
+
+
+def intermediate_ok(ca: CertInfo, cas_below: int, now: datetime) -> bool:
+    """May ``ca`` issue the certificate below it? ``cas_below``: CA certificates under it."""
+    if not ca.valid_at(now):
+        return False
+    try:
+        exts = ca.cert.extensions
+    except ValueError:
+        return False
+    try:
+        bc = exts.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return ca.cert.version == x509.Version.v1
+    if not bc.ca or (bc.path_length is not None and cas_below > bc.path_length):
+        return False
+    try:
+        ku = exts.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return ku.key_cert_sign
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A trust anchor given in full in a TLSA record: a certificate's key and subject, or a key."""
+
+    key: CertificatePublicKeyTypes = field(compare=False)
+    subject: x509.Name | None  # None: a bare SubjectPublicKeyInfo
+
+    @property
+    def bare_key(self) -> bool:
+        return self.subject is None
+
+
+class PathWork:
+    """Per-verdict state: the scan time, memoised signature checks and a work budget."""
+
+    def __init__(self, now: datetime, budget: int) -> None:
+        self.now = now
+        self.budget = budget
+        self._sigs: dict[tuple[int, int], bool] = {}
+
+    def signed(self, child: CertInfo, key: CertificatePublicKeyTypes) -> bool:
+        memo_key = (id(child), id(key))
+        cached = self._sigs.get(memo_key)
+        if cached is None:
+            self.budget -= 1
+            cached = signature_ok(child.cert, key)
+            self._sigs[memo_key] = cached
+        return cached
+
+    def spend(self) -> bool:
+        self.budget -= 1
+        return self.budget >= 0
+
+
+def work_for(n_certs: int) -> int:
+    """Budget for one verdict: linear in the chain length."""
+    return 256 + 32 * n_certs
+
+
+def _issuers(pool: tuple[CertInfo, ...]) -> dict[x509.Name, list[int]]:
+    by_subject: dict[x509.Name, list[int]] = {}
+    for i, c in enumerate(pool):
+        by_subject.setdefault(c.cert.subject, []).append(i)
+    return by_subject
+
+
+@dataclass(frozen=True)
+class TaPath:
+    """Where a DANE-TA record anchored the chain: depth as OpenSSL reports it."""
+
+    depth: int
+    leaf_ok: bool
+
+
+def dane_ta_path(
+    chain: tuple[CertInfo, ...],
+    matches: Iterable[int],
+    anchor: Anchor | None,
+    work: PathWork,
+) -> TaPath | None:
+    """Build a path from the leaf to a DANE-TA anchor.
+
+    ``matches``: indexes (>= 1) into ``chain`` of the certificates the record designates; such a
+    certificate is the anchor at its depth. ``anchor``: the record's own certificate or key (Full(0)
+    data), which anchors the top-most path element it signed: at that element's depth + 1 for a
+    certificate, at that element's depth for a bare key (OpenSSL's conventions). None if no path
+    reaches an anchor with valid intermediates.
+    """
+    if not chain:
+        return None
+    matched = frozenset(matches)
+    by_subject = _issuers(chain)
+
+    def walk(idx: int, depth: int, used: frozenset[int]) -> int | None:
+        if not work.spend() or depth >= MAX_PATH_LENGTH:
+            return None
+        node = chain[idx]
+        if depth >= 1 and idx in matched:
+            return depth
+        if depth >= 1 and not intermediate_ok(node, depth - 1, work.now):
+            return None
+        if anchor is not None and work.signed(node, anchor.key):
+            if anchor.bare_key:
+                return depth
+            if anchor.subject == node.cert.issuer:
+                return depth + 1
+        for j in by_subject.get(node.cert.issuer, ()):
+            if j in used or not work.signed(node, chain[j].key):
+                continue
+            found = walk(j, depth + 1, used | {j})
+            if found is not None:
+                return found
+        return None
+
+    depth = walk(0, 0, frozenset({0}))
+    if depth is None:
+        return None
+    return TaPath(depth=depth, leaf_ok=leaf_ok(chain[0], work.now))
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    """PKIX root certificates (paper view), indexed by subject. Build once, reuse for every MX."""
+
+    roots: tuple[CertInfo, ...]
+    by_subject: Mapping[x509.Name, tuple[CertInfo, ...]] = field(compare=False, repr=False)
+    ders: frozenset[bytes] = field(repr=False)
+
+    @classmethod
+    def from_certs(cls, certs: Iterable[x509.Certificate]) -> TrustStore:
+        infos = tuple(cert_info(c) for c in certs)
+        index: dict[x509.Name, list[CertInfo]] = {}
+        for info in infos:
+            index.setdefault(info.cert.subject, []).append(info)
+        return cls(
+            roots=infos,
+            by_subject={k: tuple(v) for k, v in index.items()},
+            ders=frozenset(i.der for i in infos),
+        )
+
+    @classmethod
+    def from_der(cls, ders: Iterable[bytes]) -> TrustStore:
+        infos = [parse_cert(d) for d in ders]
+        return cls.from_certs(i.cert for i in infos if i is not None)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> TrustStore:
+        return cls.from_certs(x509.load_pem_x509_certificates(pem))
+
+
+def pkix_path(
+    chain: tuple[CertInfo, ...],
+    extra: tuple[CertInfo, ...],
+    store: TrustStore,
+    work: PathWork,
+) -> tuple[CertInfo, ...] | None:
+    """A PKIX path leaf -> ... -> a root of ``store``, the root included; None if there is none.
+
+    Untrusted issuers come from the presented chain and from ``extra`` (PKIX-TA Full(0)
+    certificates published in DNS, which OpenSSL adds to the untrusted pool).
+    """
+    if not chain:
+        return None
+    pool = chain + tuple(e for e in extra if e.der not in {c.der for c in chain})
+    by_subject = _issuers(pool)
+    now = work.now
+    leaf = chain[0]
+    if not leaf_ok(leaf, now):
+        return None
+
+    def walk(idx: int, depth: int, path: tuple[CertInfo, ...]) -> tuple[CertInfo, ...] | None:
+        if not work.spend() or depth >= MAX_PATH_LENGTH:
+            return None
+        node = pool[idx]
+        if node.der in store.ders:
+            return path if node.valid_at(now) else None
+        if depth >= 1 and not intermediate_ok(node, depth - 1, now):
+            return None
+        for root in store.by_subject.get(node.cert.issuer, ()):
+            if root.valid_at(now) and work.signed(node, root.key):
+                return (*path, root)
+        used = {c.der for c in path}
+        for j in by_subject.get(node.cert.issuer, ()):
+            cand = pool[j]
+            if cand.der in used or not work.signed(node, cand.key):
+                continue
+            found = walk(j, depth + 1, (*path, cand))
+            if found is not None:
+                return found
+        return None
+
+    return walk(0, 0, (leaf,))
