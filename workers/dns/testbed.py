@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import dns.dnssec
+import dns.dnssectypes
 import dns.name
 import dns.rdatatype
 import dns.rrset
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from danescan.vocab import DnssecReason, DnssecStatus
 
-ALG = dns.dnssec.Algorithm.ECDSAP256SHA256
+ALG = dns.dnssectypes.Algorithm.ECDSAP256SHA256
 DAY = 86400
 
 
@@ -91,16 +92,16 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
         zones[origin] = _sign(text, origin, key, now, **sign_args)
         ds_text = ""
         if ds and key is not None:
-            ds_text = f"{name} 3600 IN DS {dns.dnssec.make_ds(origin, key[1], 2).to_text()}\n"
+            ds_text = f"{name} 3600 IN DS {dns.dnssec.make_ds(origin, key[1], 'SHA256').to_text()}\n"
         sld[name] = (ds_text, origin, signed, Expect(origin, status, reason, mx))
 
-    S, I, B = DnssecStatus.SECURE, DnssecStatus.INSECURE, DnssecStatus.BOGUS
+    S, N, B = DnssecStatus.SECURE, DnssecStatus.INSECURE, DnssecStatus.BOGUS
     R = DnssecReason
     add("good", f"@ IN MX 10 mx\nmx IN A 127.25.88.1\n_25._tcp.mx IN TLSA {tlsa}\n",
         True, True, S, R.NONE, ("mx.good.test.",))
-    add("nods", "@ IN MX 10 mx\nmx IN A 127.25.88.2\n", True, False, I, R.MISSING_DS,
+    add("nods", "@ IN MX 10 mx\nmx IN A 127.25.88.2\n", True, False, N, R.MISSING_DS,
         ("mx.nods.test.",))
-    add("unsigned", "@ IN MX 10 mx\nmx IN A 127.25.88.3\n", False, False, I, R.UNSIGNED,
+    add("unsigned", "@ IN MX 10 mx\nmx IN A 127.25.88.3\n", False, False, N, R.UNSIGNED,
         ("mx.unsigned.test.",))
     add("expired", "@ IN MX 10 mx\nmx IN A 127.25.88.4\n", True, True, B, R.SIGNATURE_EXPIRED,
         ("mx.expired.test.",), inception=now - 10 * DAY, expiration=now - DAY)
@@ -119,7 +120,7 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
     add("dsbad", "@ IN MX 10 mx\nmx IN A 127.25.88.8\n", True, True, B, R.DS_MISMATCH,
         ("mx.dsbad.test.",))
     other = _key()
-    sld["dsbad"] = (f"dsbad 3600 IN DS {dns.dnssec.make_ds('dsbad.test.', other[1], 2).to_text()}\n",
+    sld["dsbad"] = (f"dsbad 3600 IN DS {dns.dnssec.make_ds('dsbad.test.', other[1], 'SHA256').to_text()}\n",
                     *sld["dsbad"][1:])
     bulk_names = []
     for i in range(bulk):
@@ -132,14 +133,14 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
     for name, (ds_text, _origin, _signed, _e) in sld.items():
         test_text += f"{name} 3600 IN NS ns.test.\n{ds_text}"
     zones["test."] = _sign(test_text, "test.", test_key, now)
-    test_ds = dns.dnssec.make_ds("test.", test_key[1], 2).to_text()
+    test_ds = dns.dnssec.make_ds("test.", test_key[1], 'SHA256').to_text()
     root_text = ("$ORIGIN .\n. 3600 IN SOA ns.root. admin.root. 1 3600 600 86400 300\n"
                  f". 3600 IN NS ns.root.\nns.root. IN A {auth}\n"
                  f"test. 3600 IN NS ns.test.\nns.test. IN A {auth}\ntest. 3600 IN DS {test_ds}\n")
     zones["."] = _sign(root_text, ".", root_key, now)
     anchor = f"{directory}/trust-anchor.txt"
     with open(anchor, "w") as fh:
-        fh.write(f". IN DS {dns.dnssec.make_ds('.', root_key[1], 2).to_text()}\n")
+        fh.write(f". IN DS {dns.dnssec.make_ds('.', root_key[1], 'SHA256').to_text()}\n")
 
     nsd_conf = [f"server:\n  ip-address: {auth}\n  port: 53\n  username: \"\"\n  chroot: \"\"\n"
                 f"  zonesdir: \"{directory}/zones\"\n  pidfile: \"{directory}/nsd.pid\"\n"
@@ -210,7 +211,7 @@ def _wait_ready(bed: Testbed, *procs: subprocess.Popen[bytes]) -> None:
         for p in procs:
             if p.poll() is not None:
                 bed.stop()
-                raise RuntimeError(f"{p.args[0]} exited with {p.returncode}; see {bed.directory}")
+                raise RuntimeError(f"{p.args!r} exited with {p.returncode}; see {bed.directory}")
         try:
             r = dns.query.udp(q, addr, timeout=0.5)
             if r.answer:
