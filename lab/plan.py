@@ -1,0 +1,221 @@
+"""The lab's layout: which domains exist, who hosts their mail and DNS, at which addresses.
+
+Pure and deterministic: the same (seed, number of domains) always gives the same plan.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import cached_property
+
+from lab import scenarios as sc
+
+TLDS = ("com", "net", "org", "se")
+
+RESOLVER_IP = "127.53.53.53"
+ROOT_NS_IP = "127.53.0.1"
+TLD_NS_IP = "127.53.0.2"
+DNSOP_NS_IPS = ("127.53.1.1", "127.53.1.2")  # the large DNS operators
+SELF_NS_IPS = ("127.53.2.1", "127.53.2.2")  # where self-hosted name servers point
+NSD_IPS = (ROOT_NS_IP, TLD_NS_IP, *DNSOP_NS_IPS, *SELF_NS_IPS)
+
+DNS_OPERATORS = ("dnsop.net", "cloudns.se")
+HOSTER_IPS = {
+    "bighost.net": ("127.25.0.10", "127.25.0.11"),
+    "perhost.net": ("127.25.0.20", "127.25.0.21"),
+    "megamail.org": ("127.25.0.30",),
+    "plainmail.org": ("127.25.0.40",),
+}
+NO_DANE_HOSTER = "plainmail.org"
+
+
+@dataclass(frozen=True)
+class MxHost:
+    """One MX host name as it appears in an MX RRset."""
+
+    name: str
+    zone: str  # the zone holding its address (and TLSA) records
+    scenario: str  # scenario id, or "" for a host without TLSA
+    ips: tuple[str, ...]
+    cname_target: str | None = None  # the MX name is a CNAME to this name (same zone)
+    shared_cert: str = ""  # hosters: all their names present one certificate with this label
+
+    @property
+    def tlsa_host(self) -> str:
+        return self.cname_target or self.name
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    tld: str
+    scenario: str  # scenario id, "no-tlsa", "no-tlsa-unsigned", "null-mx", or a hoster's
+    shape: str  # SO | SSDO | SSDS | none: how the lab built it
+    mx: tuple[tuple[int, str], ...]  # (preference, host); empty: implicit MX or null MX
+    null_mx: bool
+    ns: tuple[str, ...]
+    signed: bool
+    ds_in_parent: bool
+    ds_mismatch: bool
+    hoster: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    domains: tuple[Domain, ...]
+    hosts: dict[str, MxHost]  # by MX name
+    infra_zones: tuple[str, ...]  # hoster and DNS operator zones (each also a Domain)
+
+    @cached_property
+    def domain_index(self) -> dict[str, Domain]:
+        return {d.name: d for d in self.domains}
+
+    def domain(self, name: str) -> Domain:
+        return self.domain_index[name]
+
+
+def _ip(index: int) -> str:
+    """The index-th self-managed mail server address: 127.25.1.2 upwards, skipping .0/.1/.255."""
+    block, offset = divmod(index, 250)
+    second, third = divmod(block + 1, 256)
+    return f"127.{25 + second}.{third}.{offset + 2}"
+
+
+def _label(rng: random.Random, used: set[str], prefix: str) -> str:
+    while True:
+        name = f"{prefix}{rng.randrange(10**6):06d}"
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def build_plan(n_domains: int, seed: int) -> Plan:
+    """Spread ``n_domains`` second-level domains over scenarios, hosters and management shapes."""
+    if n_domains < 100:
+        raise ValueError(f"a lab needs at least 100 domains, got {n_domains}")
+    rng = random.Random(seed)
+    used: set[str] = set()
+    hosts: dict[str, MxHost] = {}
+    domains: list[Domain] = []
+    ip_index = 0
+
+    def next_ip() -> str:
+        nonlocal ip_index
+        ip = _ip(ip_index)
+        ip_index += 1
+        return ip
+
+    def ns_for(name: str, shape: str, i: int) -> tuple[str, ...]:
+        if shape == "SSDS":
+            return (f"ns1.{name}", f"ns2.{name}")
+        op = DNS_OPERATORS[i % len(DNS_OPERATORS)]
+        return (f"ns1.{op}", f"ns2.{op}")
+
+    # Infrastructure: hosters and DNS operators are domains of the lab too.
+    infra: list[str] = []
+    for hoster, ips in HOSTER_IPS.items():
+        scen = sc.HOSTER_SCENARIO.get(hoster, "")
+        mx_names = (f"mx1.{hoster}", f"mx2.{hoster}")[: len(ips)]
+        for mx_name, ip in zip(mx_names, ips, strict=True):
+            hosts[mx_name] = MxHost(mx_name, hoster, scen, (ip,), shared_cert=hoster)
+        domains.append(Domain(hoster, hoster.rsplit(".", 1)[1], scen or "no-tlsa", "SSDS",
+                              tuple((10 * (k + 1), m) for k, m in enumerate(mx_names)), False,
+                              (f"ns1.{hoster}", f"ns2.{hoster}"), True, True, False, hoster))
+        infra.append(hoster)
+    for op in DNS_OPERATORS:
+        domains.append(Domain(op, op.rsplit(".", 1)[1], "no-tlsa", "SSDS",
+                              ((10, f"mx1.{NO_DANE_HOSTER}"),), False,
+                              (f"ns1.{op}", f"ns2.{op}"), True, True, False))
+        infra.append(op)
+    used.update(h.split(".")[0] for h in infra)
+
+    # Self-managed scenario instances: every static and rollover scenario, k times each.
+    k = max(2, n_domains // 250)
+    self_scenarios = [s.id for s in sc.STATIC] + [sc.MULTI_MX] + [s.id for s in sc.ROLLOVERS]
+    i = 0
+    for scen_id in self_scenarios:
+        for _ in range(k):
+            tld = TLDS[i % len(TLDS)]
+            shape = "SSDS" if i % 2 == 0 else "SSDO"
+            name = f"{_label(rng, used, 'self')}.{tld}"
+            scen = sc.ALL.get(scen_id)
+            signed, ds, ds_bad = True, True, False
+            mx: tuple[tuple[int, str], ...]
+            if scen_id == sc.MULTI_MX:
+                good, bad = f"mx1.{name}", f"mx2.{name}"
+                hosts[good] = MxHost(good, name, "valid-311", (next_ip(),))
+                hosts[bad] = MxHost(bad, name, "no-match", (next_ip(),))
+                mx = ((10, good), (20, bad))
+            elif scen_id == "implicit-mx":
+                hosts[name] = MxHost(name, name, scen_id, (next_ip(),))
+                mx = ()
+            elif scen_id == "mx-cname":
+                alias, target = f"mail.{name}", f"smtp.{name}"
+                hosts[alias] = MxHost(alias, name, scen_id, (next_ip(),), cname_target=target)
+                mx = ((10, alias),)
+            elif scen_id == "insecure-mx":
+                # the domain is unsigned and hosted at a signed hoster zone of its own
+                hoster_zone = f"{_label(rng, used, 'smallhost')}.{tld}"
+                mxn = f"mx.{hoster_zone}"
+                hosts[mxn] = MxHost(mxn, hoster_zone, scen_id, (next_ip(),))
+                domains.append(Domain(hoster_zone, tld, "no-tlsa", shape, ((10, mxn),), False,
+                                      ns_for(hoster_zone, shape, i), True, True, False))
+                mx = ((10, mxn),)
+                signed, ds = False, False
+            else:
+                mxn = f"mail.{name}"
+                hosts[mxn] = MxHost(mxn, name, scen_id, (next_ip(),))
+                mx = ((10, mxn),)
+            if scen is not None and scen.dnssec in ("missing-ds",):
+                ds = False
+            if scen is not None and scen.dnssec == "unsigned":
+                signed, ds = False, False
+            if scen is not None and scen.dnssec == "ds-mismatch":
+                ds_bad = True
+            domains.append(Domain(name, tld, scen_id, shape, mx, False, ns_for(name, shape, i),
+                                  signed, ds, ds_bad))
+            i += 1
+
+    # The bulk: customers of the hosters, domains without DANE, null MX.
+    remaining = n_domains - len(domains)
+    mix = (("bighost.net", 30), ("perhost.net", 10), ("megamail.org", 8),
+           ("no-tlsa", 25), ("no-tlsa-unsigned", 22), ("null-mx", 5))
+    total_w = sum(w for _, w in mix)
+    plan_counts = [(kind, remaining * w // total_w) for kind, w in mix]
+    plan_counts[0] = (plan_counts[0][0], plan_counts[0][1] + remaining - sum(c for _, c in plan_counts))
+    for kind, count in plan_counts:
+        for _ in range(count):
+            tld = TLDS[i % len(TLDS)]
+            name = f"{_label(rng, used, 'd')}.{tld}"
+            ns = ns_for(name, "SSDO" if i % 5 else "SSDS", i)
+            if kind == "bighost.net":
+                mx = ((10, "mx1.bighost.net"), (20, "mx2.bighost.net"))
+                domains.append(Domain(name, tld, "valid-311", "SO", mx, False, ns,
+                                      i % 3 != 0, i % 3 != 0, False, kind))
+            elif kind == "megamail.org":
+                domains.append(Domain(name, tld, "valid-211", "SO", ((10, "mx1.megamail.org"),),
+                                      False, ns, True, True, False, kind))
+            elif kind == "perhost.net":
+                mxn = f"{name.replace('.', '-')}.mx.perhost.net"
+                hosts[mxn] = MxHost(mxn, "perhost.net", "valid-311", HOSTER_IPS["perhost.net"],
+                                    shared_cert="perhost.net")
+                domains.append(Domain(name, tld, "valid-311", "SO", ((10, mxn),), False, ns,
+                                      True, True, False, kind))
+            elif kind == "null-mx":
+                domains.append(Domain(name, tld, "null-mx", "none", (), True, ns, True, True, False))
+            else:
+                signed = kind == "no-tlsa"
+                domains.append(Domain(name, tld, kind, "none", ((10, f"mx1.{NO_DANE_HOSTER}"),),
+                                      False, ns, signed, signed, False, NO_DANE_HOSTER))
+            i += 1
+    return Plan(seed, tuple(domains), hosts, tuple(infra))
+
+
+def ns_ip(ns: str) -> str:
+    """Where a name server name points: DNS operators on their own addresses."""
+    first = 0 if ns.startswith("ns1.") else 1
+    if ns.split(".", 1)[1] in DNS_OPERATORS:
+        return DNSOP_NS_IPS[first]
+    return SELF_NS_IPS[first]

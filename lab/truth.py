@@ -1,0 +1,206 @@
+"""The lab's ground truth: what a correct scanner must find, per domain, MX host and hour.
+
+Pure. Written from the plan's intent (lab.scenarios), not by running the project's own checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
+from lab import plan as pl
+from lab import scenarios as sc
+from lab.world import World
+
+BREAKAGE_REASON = {
+    "expired": DnssecReason.SIGNATURE_EXPIRED,
+    "not-yet-valid": DnssecReason.SIGNATURE_NOT_YET_VALID,
+    "bad-signature": DnssecReason.SIGNATURE_INVALID,
+    "missing-rrsig": DnssecReason.RRSIG_MISSING,
+}
+THRESHOLD = 50
+
+
+def _st(status: DnssecStatus, reason: DnssecReason = DnssecReason.NONE) -> dict[str, str]:
+    return {"status": str(status), "reason": str(reason)}
+
+
+def zone_status(d: pl.Domain) -> dict[str, str]:
+    if d.ds_mismatch:
+        return _st(DnssecStatus.BOGUS, DnssecReason.DS_MISMATCH)
+    if not d.signed:
+        return _st(DnssecStatus.INSECURE, DnssecReason.UNSIGNED)
+    if not d.ds_in_parent:
+        return _st(DnssecStatus.INSECURE, DnssecReason.MISSING_DS)
+    return _st(DnssecStatus.SECURE)
+
+
+def registered(name: str) -> str:
+    """Registered domain: every lab name sits under a one-label public suffix."""
+    return ".".join(name.split(".")[-2:])
+
+
+def mail_hosts(d: pl.Domain) -> list[str]:
+    """The MX host names of a domain in preference order; the domain itself when implicit."""
+    if d.null_mx:
+        return []
+    if not d.mx:
+        return [d.name]
+    return [h for _, h in sorted(d.mx)]
+
+
+def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
+    """methodology.md section 4 on the lab's plan; only domains with a TLSA MX get a class."""
+    names_per_ip: dict[str, set[str]] = defaultdict(set)
+    mx_domains: dict[str, set[str]] = defaultdict(set)
+    ns_domains: dict[str, set[str]] = defaultdict(set)
+    for d in plan.domains:
+        for h in mail_hosts(d):
+            host = plan.hosts.get(h)
+            if host:
+                for ip in host.ips:
+                    names_per_ip[ip].add(h)
+            mx_domains[registered(h)].add(d.name)
+        for ns in d.ns:
+            ns_domains[registered(ns)].add(d.name)
+
+    def mx_side(d: pl.Domain, h: str) -> str:
+        host = plan.hosts[h]
+        if any(len(names_per_ip[ip]) > threshold for ip in host.ips):
+            return "out"
+        if registered(h) == d.name:
+            return "self"
+        if len(mx_domains[registered(h)]) > threshold:
+            return "out"
+        return "unknown"
+
+    def ns_side(d: pl.Domain, ns: str) -> str:
+        if registered(ns) == d.name:
+            return "self"
+        if len(ns_domains[registered(ns)]) > threshold:
+            return "out"
+        return "unknown"
+
+    out: dict[str, str] = {}
+    for d in plan.domains:
+        tlsa_hosts = [h for h in mail_hosts(d) if h in plan.hosts and plan.hosts[h].scenario]
+        if not tlsa_hosts:
+            out[d.name] = ""
+            continue
+        mx = {mx_side(d, h) for h in tlsa_hosts}
+        ns = {ns_side(d, n) for n in d.ns}
+        if mx == {"out"}:
+            out[d.name] = ManagementClass.SO
+        elif "unknown" in mx or "unknown" in ns:
+            out[d.name] = ManagementClass.UNKNOWN
+        elif len(mx) > 1 or len(ns) > 1:
+            out[d.name] = ManagementClass.MIXED
+        elif ns == {"out"}:
+            out[d.name] = ManagementClass.SSDO
+        else:
+            out[d.name] = ManagementClass.SSDS
+    return out
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def host_truth(world: World, host: pl.MxHost, domains_served: int, time: str) -> dict[str, Any]:
+    plan = world.plan
+    st = world.host_state(host)
+    zone = plan.domain(host.zone)
+    zstat = zone_status(zone)
+    tlsa_stat = dict(zstat)
+    breakage = world.tlsa_breakage(zone)
+    if breakage and zstat["status"] == DnssecStatus.SECURE:
+        tlsa_stat = _st(DnssecStatus.BOGUS, BREAKAGE_REASON[breakage])
+    rec: dict[str, Any] = {
+        "kind": "mx", "hour": world.hour, "time": time, "host": host.name,
+        "scenario": host.scenario, "cname_target": host.cname_target,
+        "addresses": list(host.ips),
+        "tlsa": [{"usage": u, "selector": s, "mtype": m, "data": data.hex()}
+                 for u, s, m, data in st.tlsa],
+        "tlsa_ttl": st.tlsa_ttl,
+        "dnssec": {"A": zstat},
+        "smtp": "connect-refused" if st.smtp == "none" else _smtp_status(st.smtp),
+        "domains_served": domains_served,
+    }
+    if st.tlsa:
+        rec["dnssec"]["TLSA"] = tlsa_stat
+    if st.presented is not None:
+        leaf = st.presented.leaf
+        rec["leaf_spki_sha256"] = _sha256(leaf.spki_der)
+        rec["leaf_cert_sha256"] = _sha256(leaf.der)
+        rec["issuer"] = leaf.cert.issuer.rfc4514_string()
+        rec["chain_sha256"] = [_sha256(c.der) for c in st.presented.chain]
+        rec["leaf_key_pem_sha256"] = _sha256(leaf.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    scen = st.scenario
+    if scen is None or not st.tlsa:
+        rec["verdict"] = {"valid": False, "reason": str(DaneReason.NO_TLSA),
+                          "rfc": str(RfcOutcome.NO_DANE), "paper_valid": False}
+    else:
+        exp = scen.expectation(world.hour)
+        rec["verdict"] = {"valid": exp.valid, "reason": str(exp.reason), "rfc": str(exp.rfc),
+                          "paper_valid": exp.paper}
+    return rec
+
+
+def _smtp_status(behaviour: str) -> str:
+    return {"ok": "ok", "no-starttls": "no-starttls", "starttls-454": "starttls-rejected",
+            "handshake-fail": "handshake-failed"}[behaviour]
+
+
+def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
+    """All truth records of ``world.hour``."""
+    plan = world.plan
+    time = (epoch + dt.timedelta(hours=world.hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    classes = classify(plan)
+    served: dict[str, int] = defaultdict(int)
+    for d in plan.domains:
+        for h in mail_hosts(d):
+            served[h] += 1
+    host_recs: dict[str, dict[str, Any]] = {}
+    for host in plan.hosts.values():
+        host_recs[host.name] = host_truth(world, host, served[host.name], time)
+        yield host_recs[host.name]
+    for d in plan.domains:
+        zstat = zone_status(d)
+        hosts = mail_hosts(d)
+        tlsa_hosts = [h for h in hosts if h in host_recs and host_recs[h]["tlsa"]]
+        dane: dict[str, Any]
+        if zstat["status"] == DnssecStatus.BOGUS:
+            dane = {"valid": False if tlsa_hosts else None, "reason": str(DaneReason.DNSSEC_BOGUS),
+                    "rfc": str(RfcOutcome.DEFER)}
+        elif not tlsa_hosts:
+            dane = {"valid": None, "reason": str(DaneReason.NO_TLSA), "rfc": str(RfcOutcome.NO_DANE)}
+        else:
+            failing = [host_recs[h]["verdict"] for h in tlsa_hosts if not host_recs[h]["verdict"]["valid"]]
+            first = host_recs[tlsa_hosts[0]]["verdict"]
+            dane = {"valid": not failing, "reason": failing[0]["reason"] if failing else "",
+                    "rfc": str(RfcOutcome.NO_DANE) if zstat["status"] != DnssecStatus.SECURE
+                    else first["rfc"]}
+        yield {
+            "kind": "domain", "hour": world.hour, "time": time, "domain": d.name, "tld": d.tld,
+            "scenario": d.scenario, "shape": d.shape, "class": classes[d.name],
+            "mx": hosts, "implicit_mx": not d.mx and not d.null_mx, "null_mx": d.null_mx,
+            "ns": list(d.ns), "ds_in_parent": d.ds_in_parent,
+            "dnssec": {"MX": zstat, "DNSKEY": zstat}, "dane": dane,
+        }
+    if world.hour > 0:
+        for host in plan.hosts.values():
+            scen = sc.ALL.get(host.scenario)
+            if scen is None or scen.rollover is None:
+                continue
+            before, now = scen.state(world.hour - 1), scen.state(world.hour)
+            if (before.key_gen, before.profile) != (now.key_gen, now.profile):
+                yield {"kind": "rollover", "hour": world.hour, "time": time, "host": host.name,
+                       "scenario": scen.id, "change": scen.change, "tlsa_ttl": scen.tlsa_ttl,
+                       "outcome": str(scen.rollover)}

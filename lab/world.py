@@ -1,0 +1,180 @@
+"""The lab's state at one hour: zone records, mail-server certificates and TLSA data.
+
+Pure (no I/O): computed from the plan, the seed and the hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from lab import plan as pl
+from lab import scenarios as sc
+from lab.pki import Authorities, Issued, Presented, make_authorities, present
+from lab.signer import Record
+from lab.tlsadata import tlsa_bytes
+
+SOA_TIMERS = "3600 900 604800 300"
+
+
+@dataclass(frozen=True)
+class HostState:
+    host: pl.MxHost
+    scenario: sc.Scenario | None
+    presented: Presented | None  # None: no server certificate (no TLSA host without TLS)
+    tlsa: tuple[tuple[int, int, int, bytes], ...]
+    tlsa_ttl: int
+    smtp: str
+
+
+@dataclass
+class World:
+    plan: pl.Plan
+    hour: int
+    cas: Authorities = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cas = make_authorities(self.plan.seed)
+
+    def cert_names(self, host: pl.MxHost) -> tuple[str, ...]:
+        if host.shared_cert == "perhost.net":
+            return ("*.mx.perhost.net", "mx.perhost.net")
+        if host.shared_cert:
+            return tuple(h for h in (f"mx1.{host.shared_cert}", f"mx2.{host.shared_cert}"))
+        if host.cname_target:
+            return (host.cname_target, host.name)
+        return (host.name,)
+
+    def _key_label(self, host: pl.MxHost) -> str:
+        return host.shared_cert or host.tlsa_host
+
+    def host_state(self, host: pl.MxHost) -> HostState:
+        return self._host_states[host.name]
+
+    @cached_property
+    def _host_states(self) -> dict[str, HostState]:
+        out: dict[str, HostState] = {}
+        shared: dict[str, HostState] = {}
+        for host in self.plan.hosts.values():
+            if host.shared_cert and host.shared_cert in shared:
+                base = shared[host.shared_cert]
+                out[host.name] = HostState(host, base.scenario, base.presented, base.tlsa,
+                                           base.tlsa_ttl, base.smtp)
+                continue
+            out[host.name] = self._compute(host)
+            if host.shared_cert:
+                shared[host.shared_cert] = out[host.name]
+        return out
+
+    def _compute(self, host: pl.MxHost) -> HostState:
+        scen = sc.ALL.get(host.scenario)
+        names = self.cert_names(host)
+        label = self._key_label(host)
+        seed = self.plan.seed
+        if scen is None:  # a mail host without DANE: self-signed certificate, no TLSA
+            return HostState(host, None, present(seed, self.cas, "self", names, label, 0), (),
+                             3600, "ok")
+        state = scen.state(self.hour)
+        presented = present(seed, self.cas, state.profile, names, label, state.key_gen)
+
+        def leaf_of_gen(gen: int) -> Issued:
+            return present(seed, self.cas, state.profile, names, label, gen).leaf
+
+        records = tuple(tlsa_bytes(t, presented, self.cas, leaf_of_gen, host.tlsa_host)
+                        for t in state.tlsa)
+        return HostState(host, scen, presented, records, scen.tlsa_ttl, scen.smtp)
+
+    # ---- zones -------------------------------------------------------------------------------
+
+    def _soa(self, zone: str) -> Record:
+        return (zone, 3600, "SOA", f"ns1.nic.{zone.rstrip('.').rsplit('.', 1)[-1]}. "
+                f"hostmaster.{zone} {1000 + self.hour} {SOA_TIMERS}")
+
+    def sld_records(self, domain: pl.Domain) -> list[Record]:
+        z = f"{domain.name}."
+        recs: list[Record] = [self._soa(z)]
+        recs += [(z, 3600, "NS", f"{ns}.") for ns in domain.ns]
+        for ns in domain.ns:
+            if ns.endswith(f".{domain.name}"):
+                recs.append((f"{ns}.", 3600, "A", pl.ns_ip(ns)))
+        if domain.null_mx:
+            recs.append((z, 3600, "MX", "0 ."))
+        for pref, mx in domain.mx:
+            recs.append((z, 3600, "MX", f"{pref} {mx}."))
+        for host in self.hosts_by_zone.get(domain.name, ()):
+            recs += self.host_records(host)
+        return recs
+
+    @cached_property
+    def hosts_by_zone(self) -> dict[str, list[pl.MxHost]]:
+        out: dict[str, list[pl.MxHost]] = {}
+        for host in self.plan.hosts.values():
+            out.setdefault(host.zone, []).append(host)
+        return out
+
+    def host_records(self, host: pl.MxHost) -> list[Record]:
+        st = self.host_state(host)
+        recs: list[Record] = []
+        if host.cname_target:
+            recs.append((f"{host.name}.", 3600, "CNAME", f"{host.cname_target}."))
+        target = f"{host.tlsa_host}."
+        recs += [(target, 3600, "A", ip) for ip in host.ips]
+        for usage, selector, mtype, data in st.tlsa:
+            recs.append((f"_25._tcp.{target}", st.tlsa_ttl, "TLSA",
+                         f"{usage} {selector} {mtype} {data.hex() or '00'}"))
+        return recs
+
+    def tld_records(self, tld: str, ds_of: dict[str, str]) -> list[Record]:
+        z = f"{tld}."
+        recs: list[Record] = [self._soa(z), (z, 3600, "NS", f"ns1.nic.{tld}."),
+                              (f"ns1.nic.{tld}.", 3600, "A", pl.TLD_NS_IP)]
+        if tld == "net":
+            recs.append(("a.root.nic.net.", 3600, "A", pl.ROOT_NS_IP))
+        for d in self.plan.domains:
+            if d.tld != tld:
+                continue
+            owner = f"{d.name}."
+            recs += [(owner, 86400, "NS", f"{ns}.") for ns in d.ns]
+            for ns in d.ns:
+                if ns.endswith(f".{d.name}"):
+                    recs.append((f"{ns}.", 86400, "A", pl.ns_ip(ns)))
+            if d.ds_in_parent and d.name in ds_of:
+                recs.append((owner, 86400, "DS", ds_of[d.name]))
+        return recs
+
+    def root_records(self, ds_of: dict[str, str]) -> list[Record]:
+        recs: list[Record] = [
+            (".", 86400, "SOA", f"a.root.nic.net. hostmaster.nic.net. {1000 + self.hour} "
+             f"{SOA_TIMERS}"),
+            (".", 86400, "NS", "a.root.nic.net."),
+            ("a.root.nic.net.", 86400, "A", pl.ROOT_NS_IP),
+        ]
+        for tld in pl.TLDS:
+            recs += [(f"{tld}.", 86400, "NS", f"ns1.nic.{tld}."),
+                     (f"ns1.nic.{tld}.", 86400, "A", pl.TLD_NS_IP),
+                     (f"{tld}.", 86400, "DS", ds_of[tld])]
+        return recs
+
+    def tlsa_breakage(self, domain: pl.Domain) -> str:
+        scen = sc.ALL.get(domain.scenario)
+        if scen is not None and scen.dnssec in ("expired", "not-yet-valid", "bad-signature",
+                                                "missing-rrsig"):
+            return scen.dnssec
+        return ""
+
+    # ---- mail servers ------------------------------------------------------------------------
+
+    def smtp_listeners(self) -> dict[str, tuple[str, dict[str, Presented]]]:
+        """ip -> (behaviour, {sni name or "*": presented chain})."""
+        out: dict[str, tuple[str, dict[str, Presented]]] = {}
+        for host in self.plan.hosts.values():
+            st = self.host_state(host)
+            if st.smtp == "none" or st.presented is None:
+                continue
+            for ip in host.ips:
+                behaviour, certs = out.setdefault(ip, (st.smtp, {}))
+                certs.setdefault("*", st.presented)
+                certs[host.tlsa_host] = st.presented
+                if host.cname_target:
+                    certs[host.name] = st.presented
+        return out
