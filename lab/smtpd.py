@@ -22,7 +22,7 @@ import os
 import signal
 import ssl
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab.smtpd_config import Behaviour, ConfigError, ListenerConfig, SmtpdConfig, load_config
@@ -54,6 +54,7 @@ class Smtpd:
     certs: CertStore = field(default_factory=CertStore)
     listeners: dict[tuple[str, int], Listener] = field(default_factory=dict)
     stats: dict[str, AddressStats] = field(default_factory=dict)
+    everywhere: AddressStats = field(default_factory=AddressStats)  # all addresses together
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # listeners
@@ -115,6 +116,7 @@ class Smtpd:
         data = {
             "listeners": len(self.listeners),
             **self.certs.stats(),
+            "all": asdict(self.everywhere),
             "addresses": {
                 ip: {"current": s.current, "peak": s.peak, "total": s.total}
                 for ip, s in self.stats.items()
@@ -130,16 +132,18 @@ class Smtpd:
         self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         config = listener.config  # a reload during the session does not change it
-        stats = self.stats.setdefault(config.ip, AddressStats())
-        stats.current += 1
-        stats.total += 1
-        stats.peak = max(stats.peak, stats.current)
+        counters = (self.stats.setdefault(config.ip, AddressStats()), self.everywhere)
+        for c in counters:
+            c.current += 1
+            c.total += 1
+            c.peak = max(c.peak, c.current)
         try:
             await _Conversation(config, self.certs, reader, writer).run()
         except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the client went away or misbehaved: nothing to record for a lab server
         finally:
-            stats.current -= 1
+            for c in counters:
+                c.current -= 1
             writer.close()
 
 

@@ -95,14 +95,14 @@ def scan_reply(buf: bytes | bytearray, limits: ReadLimits) -> Reply | ReplyFault
             return ReplyFault(
                 ProbeError.NOT_SMTP, f"reply code changed from {code} to {line_code}", tuple(lines)
             )
-        lines.append(_decode(raw))
-        pos = end + 1
-        if pos > limits.max_reply_bytes:
+        if end + 1 > limits.max_reply_bytes:
             return ReplyFault(
                 ProbeError.REPLY_TOO_LARGE,
                 f"reply larger than {limits.max_reply_bytes} bytes",
-                tuple(lines[: limits.max_lines]),
+                tuple(lines),
             )
+        lines.append(_decode(raw))
+        pos = end + 1
         if len(raw) == 3 or raw[3] == 0x20:
             return Reply(code, tuple(lines), pos)
         if len(lines) >= limits.max_lines:
