@@ -188,6 +188,8 @@ def dane_ta_path(
             if anchor.subject == node.cert.issuer:
                 return depth + 1
         for j in by_subject.get(node.cert.issuer, ()):
+            if work.budget < 0:
+                return None
             if j in used or not work.signed(node, chain[j].key):
                 continue
             found = walk(j, depth + 1, used | {j})
@@ -265,6 +267,8 @@ def pkix_path(
         used = {c.der for c in path}
         for j in by_subject.get(node.cert.issuer, ()):
             cand = pool[j]
+            if work.budget < 0:
+                return None
             if cand.der in used or not work.signed(node, cand.key):
                 continue
             found = walk(j, depth + 1, (*path, cand))
