@@ -178,7 +178,7 @@ def absolute_name(text: str, origin: str | None) -> str | BadName:
         name = converted
     else:
         name = text.lower()
-    if not _FORBIDDEN_PLAIN.isdisjoint(name):
+    if not _FORBIDDEN_PLAIN.isdisjoint(name) or not name.isprintable():
         return BadName(text, NameProblem.BAD_CHAR)
     if name == ".":
         return name

@@ -50,11 +50,12 @@ import io
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, Protocol
 
 import dns.rdatatype
 
@@ -139,6 +140,7 @@ class _Counters:
 
 # --- field vocabulary -------------------------------------------------------------------------
 
+_BLANKS: Final = frozenset(b" \t")
 _K_NS: Final = 1
 _K_DS: Final = 2
 _K_OTHER: Final = 3  # a known type we do not look at
@@ -475,11 +477,22 @@ class ZoneParser:
 
     # -- the loop --
 
-    def parse(self, lines: Iterable[bytes]) -> Iterator[Delegation]:
-        """Yield the delegations of the zone whose lines (with or without ``\\n``) are given."""
+    def parse(
+        self, lines: Iterable[bytes], byte_count: Callable[[], int] | None = None
+    ) -> Iterator[Delegation]:
+        """Yield the delegations of the zone whose lines (with or without ``\\n``) are given.
+
+        ``byte_count`` tells how many bytes the source has read (see :func:`open_lines`); without
+        it, the lengths of the lines are added up.
+        """
+        if byte_count is None:
+            box = [0]
+            lines = _counting(lines, box)
+            byte_count = lambda: box[0]  # noqa: E731
         c = self._c
         opts = self.options
         vocab = _VOCAB_B
+        blanks = _BLANKS
         names = self._names
         window: OrderedDict[str, tuple[set[str], bool, int]] | None = (
             OrderedDict() if opts.lru_window > 0 else None
@@ -488,7 +501,6 @@ class ZoneParser:
         emit_ds_only = opts.emit_ds_only
 
         lineno = 0
-        nbytes = 0
         records = 0
         owner_b: bytes | None = None  # the owner token in force, raw (UTF-8)
         resolved_b: bytes | None = None  # the owner token last resolved, and its name
@@ -502,19 +514,50 @@ class ZoneParser:
         cur_ds = False
         cur_line = 0
 
-        def finish(name: str, ns: Iterable[str], has_ds: bool, line: int) -> Delegation | None:
-            ns = tuple(sorted(set(ns)))
-            if not ns:
+        dot_zone = "." + zone if zone is not None else ""
+        dot_origin_b = b"." + origin.encode() if origin is not None else b""
+        origin_dots = dot_origin_b.count(b".")
+        max_owner = 254 if origin is None else 254 - len(dot_origin_b)
+
+        def own(ob: bytes) -> str | BadName:
+            """The name of an owner token: plain one-label names inline, the rest by names.py."""
+            if origin is not None and len(ob) <= max_owner and ob[0] != 64:  # "@"
+                dots = ob.count(46)
+                if dots == 0 and len(ob) <= 63:
+                    name = (ob + dot_origin_b).lower().decode()
+                    if name.isprintable():
+                        return name
+                elif (
+                    dots == origin_dots + 1
+                    and ob.endswith(dot_origin_b)
+                    and 0 < len(ob) - len(dot_origin_b) <= 63
+                ):
+                    name = ob.lower().decode()
+                    if name.isprintable():
+                        return name
+            return absolute_name(ob.decode(), origin)
+
+        def finish(
+            name: str, ns: list[str] | set[str], has_ds: bool, line: int
+        ) -> Delegation | None:
+            servers: tuple[str, ...]
+            if len(ns) == 2 and isinstance(ns, list):
+                a, b = ns
+                servers = (a, b) if a < b else (b, a) if a != b else (a,)
+            else:
+                servers = tuple(sorted(set(ns)))
+            if not servers:
                 c.ds_without_ns += 1
                 if not emit_ds_only:
                     return None
             c.delegations += 1
-            return Delegation(name, self._zone or ".", ns, has_ds, line)
+            return Delegation(name, self._zone or ".", servers, has_ds, line)
 
         def careful(
             toks: list[str], has_owner: bool, line: int, text: str
         ) -> tuple[int, str, str | None] | None:
             nonlocal owner_b, resolved_b, records, origin, zone, last_in
+            nonlocal dot_zone, dot_origin_b, origin_dots, max_owner
             prev = (
                 None if has_owner or owner_b is None else owner_b.decode("utf-8", "surrogateescape")
             )
@@ -525,8 +568,13 @@ class ZoneParser:
             last_in = self._last_class_in
             owner_b = owner.encode("utf-8", "surrogateescape") if owner is not None else None
             resolved_b = None
-            origin = self._origin
-            zone = self._zone
+            if origin != self._origin or zone != self._zone:
+                origin = self._origin
+                zone = self._zone
+                dot_zone = "." + zone if zone is not None else ""
+                dot_origin_b = (b"." + origin.encode()) if origin not in (None, ".") else b""
+                origin_dots = dot_origin_b.count(b".")
+                max_owner = 254 - len(dot_origin_b)
             return rec
 
         source: Iterator[bytes] = iter(lines)
@@ -534,25 +582,20 @@ class ZoneParser:
             replay: list[bytes] | None = None
             for raw in source:
                 lineno += 1
-                nbytes += len(raw)
-                name: str | None = None
-                target: str | None = None
-                rec_line = lineno
                 if (
                     zone is not None
-                    and b"(" not in raw
-                    and b")" not in raw
-                    and b'"' not in raw
-                    and b"\\" not in raw
+                    and 40 not in raw  # int needles: much faster than b"(" on bytes
+                    and 41 not in raw
+                    and 34 not in raw
+                    and 92 not in raw
                     and raw.isascii()
                 ):
                     # ---- fast path: the common case, anything odd goes to careful() ----
-                    cut = raw.find(b";")
-                    parts = raw.split() if cut < 0 else raw[:cut].split()
+                    parts = raw.split() if 59 not in raw else raw[: raw.find(b";")].split()
                     if not parts:
                         continue
                     kind = 0
-                    if raw[0] in b" \t":
+                    if raw[0] in blanks:
                         i = 0
                         if owner_b is None:
                             kind = -1
@@ -562,6 +605,9 @@ class ZoneParser:
                         if owner_b[0] == 36:  # "$": a directive
                             kind = -1
                     n = len(parts)
+                    name: str | None = None
+                    target: str | None = None
+                    rec_line = lineno
                     if kind == 0:
                         seen_ttl = False
                         while i < n:
@@ -574,10 +620,10 @@ class ZoneParser:
                                     continue
                                 kind = -1  # TTL units, mixed case, unknown, garbage
                                 break
-                            if k == _K_IN:
+                            if k == 10:  # IN
                                 last_in = True
                                 continue
-                            if k == _K_CLASS:
+                            if k == 11:  # another class
                                 kind = -1
                                 break
                             kind = k
@@ -586,11 +632,11 @@ class ZoneParser:
                             kind = -1
                     if not last_in:
                         kind = -1
-                    if kind == _K_NS:
+                    if kind == 1:  # NS
                         if n - i == 1 and owner_b is not None:
                             if owner_b != resolved_b:
                                 resolved_b = owner_b
-                                resolved = absolute_name(owner_b.decode(), origin)
+                                resolved = own(owner_b)
                             tb = parts[i]
                             target_r = names.get(tb)
                             if target_r is None:
@@ -602,7 +648,7 @@ class ZoneParser:
                                 records += 1
                                 name = resolved
                                 target = target_r
-                    elif kind == _K_DS:
+                    elif kind == 2:  # DS
                         if (
                             n - i >= 4
                             and owner_b is not None
@@ -612,7 +658,7 @@ class ZoneParser:
                         ):
                             if owner_b != resolved_b:
                                 resolved_b = owner_b
-                                resolved = absolute_name(owner_b.decode(), origin)
+                                resolved = own(owner_b)
                             if isinstance(resolved, str):
                                 records += 1
                                 name = resolved
@@ -631,6 +677,8 @@ class ZoneParser:
                         kind, name, target = rec
                 else:
                     # ---- careful path ----
+                    name = target = None
+                    rec_line = lineno
                     try:
                         text = raw.decode("utf-8")
                     except UnicodeDecodeError:
@@ -662,10 +710,8 @@ class ZoneParser:
                             replay = buffered  # the opening line is dropped, the rest re-read
                             break
                         lineno += len(buffered)
-                        nbytes += sum(len(b) for b in buffered)
                         continue
                     lineno += len(buffered)
-                    nbytes += sum(len(b) for b in buffered)
                     if not toks:
                         continue
                     rec = careful(toks, text[:1] not in (" ", "\t"), rec_line, text)
@@ -691,7 +737,10 @@ class ZoneParser:
                     if name == zone:
                         c.apex_records += 1
                         continue
-                    if zone is None or not is_subdomain(name, zone):
+                    if zone is None or (
+                        not (name.endswith(dot_zone) and "\\" not in name)
+                        and not is_subdomain(name, zone)
+                    ):
                         self._bad(rec_line, Reason.OUT_OF_ZONE, raw)
                         continue
                     cur = name
@@ -706,7 +755,7 @@ class ZoneParser:
             source = _chain(replay or [], source)
 
         c.lines = lineno
-        c.bytes_read = nbytes
+        c.bytes_read = byte_count()
         c.records = records
         if cur is not None:
             if window is None:
@@ -752,6 +801,12 @@ def _window_add(
     return out
 
 
+def _counting(lines: Iterable[bytes], box: list[int]) -> Iterator[bytes]:
+    for line in lines:
+        box[0] += len(line)
+        yield line
+
+
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from first
     yield from rest
@@ -768,33 +823,74 @@ def _is_gzip(f: IO[bytes]) -> bool:
     return False
 
 
-def open_lines(source: Source) -> tuple[Iterator[bytes], str | None]:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class BlockLines:
+    """The lines of a binary stream, read in 1 MiB blocks and split in C; counts bytes read.
+
+    Iterating yields lists of lines (without their ``\\n``); ``lines()`` flattens them.
+    """
+
+    def __init__(self, stream: Readable, block_size: int = 1 << 20) -> None:
+        self.stream = stream
+        self.block_size = block_size
+        self.nbytes = 0
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        read = self.stream.read
+        size = self.block_size
+        carry = b""
+        while True:
+            block = read(size)
+            if not block:
+                break
+            self.nbytes += len(block)
+            lines = (carry + block).split(b"\n") if carry else block.split(b"\n")
+            carry = lines.pop()
+            yield lines
+        if carry:
+            yield [carry]
+
+    def lines(self) -> Iterator[bytes]:
+        return chain.from_iterable(self)
+
+    def count(self) -> int:
+        return self.nbytes
+
+
+def open_lines(source: Source) -> tuple[Iterator[bytes], Callable[[], int] | None, str | None]:
     """Lines of a path (plain or gzip, told by its magic bytes) or of an open stream.
 
-    Returns the lines, as a generator that closes what it opened, and the file name (for the zone
-    hint). A text stream is re-encoded as UTF-8.
+    Returns the lines (a generator that closes what it opened), a byte counter (decompressed
+    bytes; None for text streams) and the file name (for the zone hint). A text stream is
+    re-encoded as UTF-8.
     """
     if isinstance(source, str | os.PathLike):
         path = os.fspath(source)
-        return _file_lines(path), path
+        box: list[BlockLines] = []
+        return _file_lines(path, box), lambda: box[0].nbytes if box else 0, path
     if isinstance(source, io.TextIOBase):
-        return (line.encode("utf-8", "surrogateescape") for line in source), None
-    stream: IO[bytes] = source  # type: ignore[assignment]
-    hint = getattr(stream, "name", None)
-    if isinstance(stream, io.BufferedReader) and _is_gzip(stream):
-        return iter(gzip.GzipFile(fileobj=stream, mode="rb")), hint if isinstance(
-            hint, str
-        ) else None
-    return iter(stream), hint if isinstance(hint, str) else None
+        return (line.encode("utf-8", "surrogateescape") for line in source), None, None
+    hint = getattr(source, "name", None)
+    name = hint if isinstance(hint, str) else None
+    stream: Readable = source  # type: ignore[assignment]
+    if isinstance(source, io.BufferedReader) and _is_gzip(source):
+        stream = gzip.GzipFile(fileobj=source, mode="rb")
+    blocks = BlockLines(stream)
+    return blocks.lines(), blocks.count, name
 
 
-def _file_lines(path: str) -> Iterator[bytes]:
-    with open(path, "rb", buffering=1 << 20) as f:
+def _file_lines(path: str, box: list[BlockLines]) -> Iterator[bytes]:
+    with open(path, "rb") as f:
         if _is_gzip(f):
             with gzip.GzipFile(fileobj=f, mode="rb") as gz:
-                yield from io.BufferedReader(gz, buffer_size=1 << 20)
+                box.append(BlockLines(gz))
+                yield from box[0].lines()
         else:
-            yield from f
+            box.append(BlockLines(f))
+            yield from box[0].lines()
 
 
 def read_zone(
@@ -804,6 +900,6 @@ def read_zone(
 
     The file is opened on first iteration and closed when the iterator ends or is closed.
     """
-    lines, hint = open_lines(source)
+    lines, count, hint = open_lines(source)
     parser = ZoneParser(options, name_hint=hint)
-    return parser, parser.parse(lines)
+    return parser, parser.parse(lines, count)
