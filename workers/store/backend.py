@@ -116,6 +116,26 @@ def normalise_column(ch_type: str, values: Sequence[Any]) -> Sequence[Any]:
     return values
 
 
+def _decode(value: bytes | None) -> str | bytes | None:
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value
+
+
+def _pylist(column: Any) -> list[Any]:
+    """A chdb Arrow column as Python values; like clickhouse-driver, a String that is not UTF-8
+    (a certificate's DER) comes back as bytes."""
+    try:
+        return list(column.to_pylist())
+    except UnicodeDecodeError:
+        import pyarrow as pa
+
+        return [_decode(v) for v in column.cast(pa.binary()).to_pylist()]
+
+
 class ChdbDatabase:
     """chdb on a data directory: the embedded default. Inserts go in as Arrow IPC streams."""
 
@@ -151,7 +171,7 @@ class ChdbDatabase:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         table = self._run(sql, "ArrowTable")
-        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        columns = [_pylist(table.column(i)) for i in range(table.num_columns)]
         return list(zip(*columns, strict=True)) if columns else []
 
     def columns(self, table: str) -> list[tuple[str, str]]:

@@ -38,10 +38,16 @@ class WriteError(Exception):
         self.pending = pending
 
 
+class BufferFull(WriteError):
+    """The writer holds ``max_pending`` unwritten rows; the row offered was NOT taken."""
+
+
 @dataclass
 class _Buffer:
     rows: list[Row] = field(default_factory=list)
     since: float = 0.0
+    blocked_until: float = 0.0  # after a failed write, automatic flushes wait until then
+    failures: int = 0
 
 
 @dataclass
@@ -62,6 +68,7 @@ class Writer:
         max_age: float = 1.0,
         retries: int = 2,
         retry_delay: float = 0.5,
+        max_pending: int = 1_000_000,
         worker_host: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -71,6 +78,7 @@ class Writer:
         self.max_age = max_age
         self.retries = retries
         self.retry_delay = retry_delay
+        self.max_pending = max_pending
         self.worker_host = worker_host or socket.gethostname()
         self.stats = WriterStats()
         self._clock = clock
@@ -82,18 +90,21 @@ class Writer:
     # -- adding rows ---------------------------------------------------------------------------
 
     def add(self, row: Row) -> None:
-        """Buffer one row; writes its table's batch when that is due."""
+        """Buffer one row; writes the batches that are due.
+
+        Raises ``WriteError`` when a due batch failed (the row and the batch are kept), and
+        ``BufferFull`` when ``max_pending`` rows already wait (the row is not taken).
+        """
         table = row.TABLE
         buf = self._buffers.get(table)
         if buf is None:
             buf = self._buffers[table] = _Buffer()
+        if len(buf.rows) >= self.max_pending:
+            raise BufferFull(table, len(buf.rows), StoreError("too many unwritten rows"))
         if not buf.rows:
             buf.since = self._clock()
         buf.rows.append(row)
-        if len(buf.rows) >= self.max_rows:
-            self._flush_table(table)
-        else:
-            self.flush_due()
+        self.flush_due()
 
     def add_dict(self, table: str, values: Mapping[str, Any]) -> None:
         """Buffer one row given as a mapping; TypeError at once if its keys do not fit the table."""
@@ -117,12 +128,15 @@ class Writer:
         due = [
             t
             for t, b in self._buffers.items()
-            if b.rows and (len(b.rows) >= self.max_rows or now - b.since >= self.max_age)
+            if b.rows
+            and now >= b.blocked_until
+            and (len(b.rows) >= self.max_rows or now - b.since >= self.max_age)
         ]
         return sum(self._flush_table(t) for t in due)
 
     def flush(self) -> int:
-        """Write everything buffered; returns rows written. WriteError keeps what failed."""
+        """Write everything buffered now (ignoring back-off); returns rows written.
+        WriteError keeps what failed."""
         written = 0
         errors: list[WriteError] = []
         for table in list(self._buffers):
@@ -155,16 +169,23 @@ class Writer:
         return written
 
     def _write_with_retries(self, table: str, rows: list[Row], pending: int) -> None:
+        buf = self._buffers[table]
         attempt = 0
         while True:
             try:
                 self._write(table, rows)
                 self.stats.rows_written += len(rows)
                 self.stats.batches += 1
+                buf.failures = 0
+                buf.blocked_until = 0.0
                 return
             except (StoreError, ValueError, TypeError, OverflowError) as exc:
                 self.stats.failures += 1
                 if attempt >= self.retries:
+                    # back off exponentially (up to a minute) before the next automatic attempt
+                    buf.failures += 1
+                    backoff = min(60.0, max(self.retry_delay, 0.1) * 2**buf.failures)
+                    buf.blocked_until = self._clock() + backoff
                     raise WriteError(table, pending, exc) from exc
                 attempt += 1
                 self._sleep(self.retry_delay * attempt)
