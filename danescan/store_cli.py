@@ -56,7 +56,7 @@ def migrate(
     from workers.store.backend import StoreError, connect, parse_target
     from workers.store.migrations import MIGRATIONS_DIR, MigrationError, Migrator, discover
 
-    target = target or Settings.from_env().db
+    target = Settings.from_env().db if target is None else target
     db = None
     try:
         engines = profile(engine_profile)

@@ -22,7 +22,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-PLACEHOLDER = re.compile(r"\{\{\s*(engine:(?P<kind>\w+)(?:\((?P<args>[^)]*)\))?|on_cluster)\s*\}\}")
+PLACEHOLDER = re.compile(
+    r"(?P<lead>[ \t]*)\{\{\s*(?:engine:(?P<kind>\w+)(?:\((?P<args>[^)]*)\))?|(?P<on>on_cluster))\s*\}\}"
+)
 CREATE_TABLE = re.compile(
     r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<table>[A-Za-z_][A-Za-z0-9_]*)", re.I
 )
@@ -73,9 +75,9 @@ class EngineProfile:
         table = match.group("table") if match else ""
 
         def fill(m: re.Match[str]) -> str:
-            if m.group(0).strip("{} ") == "on_cluster":
-                return f"ON CLUSTER {self.cluster}" if self.cluster else ""
-            return self.engine(m.group("kind"), _args(m.group("args")), table)
+            if m.group("on"):  # with no cluster, the placeholder and the space before it vanish
+                return f"{m.group('lead')}ON CLUSTER {self.cluster}" if self.cluster else ""
+            return m.group("lead") + self.engine(m.group("kind"), _args(m.group("args")), table)
 
         out = [PLACEHOLDER.sub(fill, statement)]
         if self.distributed and match and "{{engine:" in statement:
