@@ -64,7 +64,7 @@ from producer.names import BadName, absolute_name, is_subdomain, normalise_origi
 MAX_PAREN_LINES: Final = 200
 MAX_PAREN_BYTES: Final = 65536
 MAX_TTL: Final = 2**31 - 1
-_NAME_CACHE_MAX: Final = 200_000
+_NAME_CACHE_MAX: Final = 16_384  # NS targets; bounded so memory stays flat
 _EXAMPLE_TEXT: Final = 120
 
 
