@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ class EngineSettings:
     backoff: float = 2.0
     tcp_timeout: float = 5.0
     rate: float = 0.0  # queries per second over all sends; 0 = unlimited
-    max_in_flight: int = 2000
+    max_in_flight: int = 1000
+    socket_buffer: int = 8 * 1024 * 1024  # receive buffer of the shared UDP socket
 
     @property
     def address(self) -> tuple[str, int]:
@@ -98,6 +100,17 @@ class QueryEngine:
             lambda: _Protocol(self), remote_addr=self.settings.address
         )
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # a burst of thousands of DNSSEC-sized answers overflows the default ~200 KB buffer
+            for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+                if opt is None:
+                    continue
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, self.settings.socket_buffer)
+                    break
+                except OSError:
+                    continue
 
     def close(self) -> None:
         if self._transport is not None:

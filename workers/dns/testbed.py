@@ -179,7 +179,8 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
   rrset-cache-size: 128m
   outgoing-range: 4096
   num-queries-per-thread: 4096
-  so-rcvbuf: 4m
+  so-rcvbuf: 8m
+  so-sndbuf: 8m
   harden-dnssec-stripped: yes
   minimal-responses: yes
   qname-minimisation: no

@@ -1,0 +1,142 @@
+"""DNS probe benchmark: domains/s per process, CPU us per domain, p99 time per domain, and the
+queries/s dnsperf gets from the same resolver with the same query mix (ratio printed).
+
+    python benchmarks/bench_dns.py --resolver 127.53.53.53:53 --anchor DIR/trust-anchor.txt \
+        --domains-file names.txt          # against the lab
+    python benchmarks/bench_dns.py --testbed 2000   # own NSD+unbound hierarchy on 127.88.x
+
+Pass 1 runs on a cold resolver cache (the crawler's real situation, resolver-bound); pass 2
+repeats the same names on a warm cache (crawler-bound: measures our CPU); dnsperf replays the
+distinct queries of pass 1 on the warm cache, so "warm crawler qps / dnsperf qps" says how close the
+crawler gets to the resolver's ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from workers.dns import BatchResult, EngineSettings, load_trust_anchor, probe_batch
+from workers.dns.engine import QueryEngine
+from workers.dns.probe import run_async
+
+
+def per_domain_latency(res: BatchResult) -> list[float]:
+    hosts = {h.host: h for h in res.hosts}
+    out = []
+    for d in res.domains:
+        qs = list(d.queries)
+        for h in d.mx_hosts:
+            if h in hosts:
+                qs.extend(hosts[h].queries)
+        if qs:
+            out.append(max(q.sent_at + q.duration for q in qs) - min(q.sent_at for q in qs))
+    return sorted(out)
+
+
+async def run_pass(names: list[str], settings: EngineSettings, anchors: object,
+                   chunk: int) -> tuple[float, float, int, list[BatchResult]]:
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    results = []
+    async with QueryEngine(settings) as engine:
+        import asyncio
+        batches = [names[i : i + chunk] for i in range(0, len(names), chunk)]
+        sem = asyncio.Semaphore(4)
+
+        async def one(batch: list[str]) -> BatchResult:
+            async with sem:
+                return await probe_batch(batch, settings, time.time(), anchors,  # type: ignore[arg-type]
+                                         engine=engine)
+
+        results = list(await asyncio.gather(*(one(b) for b in batches)))
+        sent = engine.sent
+    return time.perf_counter() - t0, time.process_time() - cpu0, sent, results
+
+
+def dnsperf(resolver: str, results: list[BatchResult], seconds: int) -> float | None:
+    if shutil.which("dnsperf") is None:
+        return None
+    lines = set()
+    for r in results:
+        for d in r.domains:
+            lines.update(f"{q.qname} {q.qtype}" for q in d.queries)
+        for h in r.hosts:
+            lines.update(f"{q.qname} {q.qtype}" for q in h.queries)
+    addr, _, port = resolver.rpartition(":")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(sorted(lines)) + "\n")
+    out = subprocess.run(["dnsperf", "-s", addr, "-p", port, "-d", fh.name, "-D", "-l",
+                          str(seconds), "-q", "2000", "-c", "4"],
+                         capture_output=True, text=True, check=False).stdout
+    m = re.search(r"Queries per second:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else None
+
+
+def report(label: str, n: int, wall: float, cpu: float, sent: int,
+           results: list[BatchResult]) -> float:
+    lat = [x for r in results for x in per_domain_latency(r)]
+    lat.sort()
+    p99 = lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")
+    hosts = sum(len(r.hosts) for r in results)
+    print(f"{label}: {n} domains, {hosts} MX hosts, {sent} queries in {wall:.2f} s: "
+          f"{n / wall:,.0f} domains/s, {sent / wall:,.0f} queries/s, "
+          f"CPU {cpu * 1e6 / n:,.0f} us/domain ({cpu * 1e6 / max(sent, 1):,.0f} us/query), "
+          f"p99 {p99 * 1000:.0f} ms/domain")
+    return sent / wall
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resolver")
+    ap.add_argument("--anchor")
+    ap.add_argument("--domains-file")
+    ap.add_argument("--testbed", type=int, default=0, help="build own hierarchy with N domains")
+    ap.add_argument("--chunk", type=int, default=1000)
+    ap.add_argument("--max-in-flight", type=int, default=200)
+    ap.add_argument("--dnsperf-seconds", type=int, default=10)
+    args = ap.parse_args()
+    bed = None
+    if args.testbed:
+        from workers.dns.testbed import build
+
+        t = time.perf_counter()
+        bed = build(tempfile.mkdtemp(prefix="benchdns-"), 250, int(time.time()), args.testbed)
+        print(f"testbed: {args.testbed} signed domains built in {time.perf_counter() - t:.1f} s")
+        resolver, anchor, names = bed.resolver, bed.anchor_file, bed.bulk
+    else:
+        if not (args.resolver and args.domains_file):
+            ap.error("--resolver and --domains-file, or --testbed N")
+        resolver, anchor = args.resolver, args.anchor
+        with open(args.domains_file) as fh:
+            names = [ln.strip() for ln in fh if ln.strip()]
+    try:
+        import uvloop  # noqa: F401
+
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+    print(f"resolver {resolver}, event loop {loop_name}, python {sys.version.split()[0]}")
+    anchors = load_trust_anchor(anchor) if anchor else None
+    settings = EngineSettings(resolver, timeout=2.0, max_in_flight=args.max_in_flight)
+    try:
+        cold = run_async(run_pass(names, settings, anchors, args.chunk))
+        report("pass 1 (cold cache)", len(names), *cold)
+        warm = run_async(run_pass(names, settings, anchors, args.chunk))
+        warm_qps = report("pass 2 (warm cache)", len(names), *warm)
+        perf = dnsperf(resolver, cold[3], args.dnsperf_seconds)
+        if perf:
+            print(f"dnsperf (same query mix, warm cache): {perf:,.0f} queries/s; "
+                  f"crawler warm / dnsperf = {warm_qps / perf:.2f}")
+    finally:
+        if bed is not None:
+            bed.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
