@@ -140,8 +140,9 @@ def write_hour(paths: LabPaths, n: int, seed: int, hour: int, epoch: dt.datetime
         for rec in truth.records(world, epoch):
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
     write_public_roots(paths, world)
-    return {"zones": len(new_hashes), "listeners": listeners,
-            "changed_zones": sum(1 for k, v in new_hashes.items() if old_hashes.get(k) != v)}
+    changed = sorted(k for k, v in new_hashes.items() if old_hashes.get(k) != v)
+    return {"zones": len(new_hashes), "listeners": listeners, "changed_zones": len(changed),
+            "changed": changed}
 
 
 def write_public_roots(paths: LabPaths, world: World) -> None:

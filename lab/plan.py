@@ -116,11 +116,11 @@ def build_plan(n_domains: int, seed: int) -> Plan:
     # Infrastructure: hosters and DNS operators are domains of the lab too.
     infra: list[str] = []
     for hoster, ips in HOSTER_IPS.items():
-        scen = sc.HOSTER_SCENARIO.get(hoster, "")
+        hoster_scen = sc.HOSTER_SCENARIO.get(hoster, "")
         mx_names = (f"mx1.{hoster}", f"mx2.{hoster}")[: len(ips)]
         for mx_name, ip in zip(mx_names, ips, strict=True):
-            hosts[mx_name] = MxHost(mx_name, hoster, scen, (ip,), shared_cert=hoster)
-        domains.append(Domain(hoster, hoster.rsplit(".", 1)[1], scen or "no-tlsa", "SSDS",
+            hosts[mx_name] = MxHost(mx_name, hoster, hoster_scen, (ip,), shared_cert=hoster)
+        domains.append(Domain(hoster, hoster.rsplit(".", 1)[1], hoster_scen or "no-tlsa", "SSDS",
                               tuple((10 * (k + 1), m) for k, m in enumerate(mx_names)), False,
                               (f"ns1.{hoster}", f"ns2.{hoster}"), True, True, False, hoster))
         infra.append(hoster)

@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import dns.dnssec
+import dns.dnssectypes
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -29,7 +30,7 @@ class SigningKey:
 
     @classmethod
     def from_private(cls, key: ec.EllipticCurvePrivateKey) -> SigningKey:
-        dnskey = dns.dnssec.make_dnskey(key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+        dnskey = dns.dnssec.make_dnskey(key.public_key(), dns.dnssectypes.Algorithm.ECDSAP256SHA256,
                                         flags=257)
         return cls(key, dnskey)
 
@@ -48,7 +49,7 @@ def _tlsa_generic(text: str) -> dns.rdata.GenericRdata:
 def _rrset(name: dns.name.Name, ttl: int, rtype: int, rdatas: list[str]) -> dns.rrset.RRset:
     if rtype == dns.rdatatype.TLSA:
         return dns.rrset.from_rdata_list(name, ttl, [_tlsa_generic(t) for t in rdatas])
-    return dns.rrset.from_text_list(name, ttl, "IN", dns.rdatatype.to_text(rtype), rdatas)
+    return dns.rrset.from_text_list(name, ttl, "IN", dns.rdatatype.to_text(dns.rdatatype.RdataType(rtype)), rdatas)
 
 
 def _window(breakage: str, now: int) -> tuple[int, int]:
@@ -64,8 +65,8 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
     """The zone as master-file text: signed with ``key`` (NSEC), or as given when key is None."""
     origin_name = dns.name.from_text(origin)
     rrsets: dict[tuple[dns.name.Name, int], tuple[int, list[str]]] = {}
-    for owner, ttl, rtype, rdata in records:
-        k = (dns.name.from_text(owner), dns.rdatatype.from_text(rtype))
+    for owner, ttl, type_text, rdata in records:
+        k = (dns.name.from_text(owner), dns.rdatatype.from_text(type_text))
         prev = rrsets.get(k)
         if prev is None:
             rrsets[k] = (ttl, [rdata])
@@ -82,7 +83,7 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
     if key is None:
         for (name, rtype), (ttl, rdatas) in sorted(rrsets.items()):
             for rd in rdatas:
-                lines.append(f"{name} {ttl} IN {dns.rdatatype.to_text(rtype)} {rd}")
+                lines.append(f"{name} {ttl} IN {dns.rdatatype.to_text(dns.rdatatype.RdataType(rtype))} {rd}")
         return "\n".join(lines) + "\n"
 
     types_at: dict[dns.name.Name, set[int]] = defaultdict(set)
@@ -95,7 +96,7 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
         bitmap = set(types_at[name]) | {dns.rdatatype.NSEC, dns.rdatatype.RRSIG}
         if name in cuts and dns.rdatatype.DS not in types_at[name]:
             bitmap.discard(dns.rdatatype.RRSIG)
-        types = " ".join(dns.rdatatype.to_text(t) for t in sorted(bitmap))
+        types = " ".join(dns.rdatatype.to_text(dns.rdatatype.RdataType(t)) for t in sorted(bitmap))
         rrsets[(name, dns.rdatatype.NSEC)] = (nsec_ttl, [f"{nxt} {types}"])
 
     normal = _window("", now)
@@ -103,7 +104,7 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
         if rtype == dns.rdatatype.TLSA:
             lines += [f"{name} {ttl} IN TLSA {_tlsa_generic(rd).to_text()}" for rd in rdatas]
         else:
-            lines += [f"{name} {ttl} IN {dns.rdatatype.to_text(rtype)} {rd}" for rd in rdatas]
+            lines += [f"{name} {ttl} IN {dns.rdatatype.to_text(dns.rdatatype.RdataType(rtype))} {rd}" for rd in rdatas]
         if below_cut(name) or (name in cuts and rtype not in (dns.rdatatype.DS, dns.rdatatype.NSEC)):
             continue  # glue and delegation NS are not signed
         breakage = tlsa_breakage if rtype == dns.rdatatype.TLSA else ""
@@ -111,11 +112,11 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
             continue
         inception, expiration = _window(breakage, now) if breakage else normal
         rrset = _rrset(name, ttl, rtype, rdatas)
-        sig = dns.dnssec.sign(rrset, key.key, origin_name, key.dnskey,
+        sig = dns.dnssec.sign(rrset, key.key, origin_name, key.dnskey,  # type: ignore[arg-type]
                               inception=inception, expiration=expiration)
         if breakage == "bad-signature":
             raw = bytearray(sig.signature)
             raw[5] ^= 0xFF
-            sig = sig.replace(signature=bytes(raw))
+            sig = sig.replace(signature=bytes(raw))  # type: ignore[assignment]
         lines.append(f"{name} {ttl} IN RRSIG {sig.to_text()}")
     return "\n".join(lines) + "\n"

@@ -93,15 +93,15 @@ def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
         if not tlsa_hosts:
             out[d.name] = ""
             continue
-        mx = {mx_side(d, h) for h in tlsa_hosts}
-        ns = {ns_side(d, n) for n in d.ns}
-        if mx == {"out"}:
+        mx_kinds = {mx_side(d, h) for h in tlsa_hosts}
+        ns_kinds = {ns_side(d, n) for n in d.ns}
+        if mx_kinds == {"out"}:
             out[d.name] = ManagementClass.SO
-        elif "unknown" in mx or "unknown" in ns:
+        elif "unknown" in mx_kinds or "unknown" in ns_kinds:
             out[d.name] = ManagementClass.UNKNOWN
-        elif len(mx) > 1 or len(ns) > 1:
+        elif len(mx_kinds) > 1 or len(ns_kinds) > 1:
             out[d.name] = ManagementClass.MIXED
-        elif ns == {"out"}:
+        elif ns_kinds == {"out"}:
             out[d.name] = ManagementClass.SSDO
         else:
             out[d.name] = ManagementClass.SSDS
@@ -184,9 +184,10 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
         else:
             failing = [host_recs[h]["verdict"] for h in tlsa_hosts if not host_recs[h]["verdict"]["valid"]]
             first = host_recs[tlsa_hosts[0]]["verdict"]
+            # RFC 7672 2.2.1: an insecure MX RRset does not switch DANE off for MX hosts whose
+            # TLSA RRset is secure (Postfix: "MX RRset insecure: log verified as trusted").
             dane = {"valid": not failing, "reason": failing[0]["reason"] if failing else "",
-                    "rfc": str(RfcOutcome.NO_DANE) if zstat["status"] != DnssecStatus.SECURE
-                    else first["rfc"]}
+                    "rfc": first["rfc"]}
         yield {
             "kind": "domain", "hour": world.hour, "time": time, "domain": d.name, "tld": d.tld,
             "scenario": d.scenario, "shape": d.shape, "class": classes[d.name],

@@ -172,7 +172,7 @@ class World:
             if st.smtp == "none" or st.presented is None:
                 continue
             for ip in host.ips:
-                behaviour, certs = out.setdefault(ip, (st.smtp, {}))
+                _behaviour, certs = out.setdefault(ip, (st.smtp, {}))
                 certs.setdefault("*", st.presented)
                 certs[host.tlsa_host] = st.presented
                 if host.cname_target:

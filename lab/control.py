@@ -1,0 +1,202 @@
+"""``lab up / advance / status / down``: the lab's life cycle, recorded in DIR/lab.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.rdatatype
+
+from lab import plan as pl
+from lab import servers as srv
+from lab.build import LabPaths, write_hour
+from lab.servers import LabError
+
+
+@dataclass(frozen=True)
+class UpResult:
+    resolver: str
+    trust_anchor: Path
+    zone_files: list[Path]
+    truth: Path
+    seconds: float
+    facts: dict[str, Any]
+
+
+def _manifest(paths: LabPaths) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(paths.manifest.read_text())
+    except FileNotFoundError:
+        raise LabError(f"no lab in {paths.root} (run 'danescan lab up --dir {paths.root}')") from None
+    except (OSError, ValueError) as exc:
+        raise LabError(f"{paths.manifest}: unreadable lab manifest ({exc})") from None
+    return data
+
+
+def _save(paths: LabPaths, data: dict[str, Any]) -> None:
+    tmp = paths.manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(paths.manifest)
+
+
+def _all_pids(data: dict[str, Any]) -> list[int]:
+    pids = data.get("pids", {})
+    return [p for p in [pids.get("nsd"), pids.get("unbound"), *pids.get("smtpd", [])] if p]
+
+
+def running(paths: LabPaths) -> list[int]:
+    if not paths.manifest.exists():
+        return []
+    return [p for p in _all_pids(_manifest(paths)) if srv.alive(p)]
+
+
+def needed_addresses(data_listeners: list[str]) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
+    for ip in (*pl.NSD_IPS, pl.RESOLVER_IP):
+        out += [(ip, 53, socket.SOCK_DGRAM), (ip, 53, socket.SOCK_STREAM)]
+    out += [(ip, 25, socket.SOCK_STREAM) for ip in data_listeners]
+    return out
+
+
+def up(root: Path, n_domains: int, seed: int, workers: int = 0) -> UpResult:
+    paths = LabPaths(root.resolve())
+    if running(paths):
+        raise LabError(f"a lab is already running in {paths.root} (pids {running(paths)}); "
+                       f"run 'danescan lab down --dir {root}' first")
+    srv.require_tools()
+    if n_domains < 100:
+        raise LabError(f"--domains must be at least 100, got {n_domains}")
+    t0 = time.monotonic()
+    # start clean: the lab is rebuilt from the seed
+    if paths.root.exists():
+        for sub in ("nsd", "unbound", "smtp", "pki", "zones"):
+            _rmtree(paths.root / sub)
+        paths.truth.unlink(missing_ok=True)
+        paths.manifest.unlink(missing_ok=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    epoch = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    facts = write_hour(paths, n_domains, seed, 0, epoch, int(time.time()), workers)
+    listener_ips = _listener_ips(paths)
+    srv.check_free(needed_addresses(listener_ips))
+    plan = pl.build_plan(n_domains, seed)
+    zones = _zones(plan)
+    data: dict[str, Any] = {
+        "seed": seed, "domains": n_domains, "hour": 0, "epoch": epoch.isoformat(),
+        "resolver": pl.RESOLVER_IP, "trust_anchor": str(paths.trust_anchor),
+        "truth": str(paths.truth), "zone_files": [str(paths.zones / f"{t}.zone") for t in pl.TLDS],
+        "pids": {},
+    }
+    try:
+        data["pids"]["nsd"] = srv.start_nsd(paths, zones, f"{plan.domains[-1].name}.")
+        _save(paths, data)
+        data["pids"]["unbound"] = srv.start_unbound(paths)
+        _save(paths, data)
+        data["pids"]["smtpd"] = srv.start_smtpd(paths)
+        _save(paths, data)
+    except BaseException:
+        srv.stop(_all_pids(data) + _pidfile_pids(paths))
+        data["pids"] = {}
+        _save(paths, data)
+        raise
+    return UpResult(pl.RESOLVER_IP, paths.trust_anchor,
+                    [paths.zones / f"{t}.zone" for t in pl.TLDS], paths.truth,
+                    time.monotonic() - t0, facts)
+
+
+def advance(root: Path) -> dict[str, Any]:
+    paths = LabPaths(root.resolve())
+    data = _manifest(paths)
+    if not running(paths):
+        raise LabError(f"the lab in {paths.root} is not running (run 'danescan lab up')")
+    hour = int(data["hour"]) + 1
+    epoch = dt.datetime.fromisoformat(data["epoch"])
+    facts = write_hour(paths, int(data["domains"]), int(data["seed"]), hour, epoch,
+                       int(time.time()))
+    pids = data["pids"]
+    srv.reload([pids["nsd"]])
+    # wait until NSD serves the new serial, then drop unbound's cache with a reload
+    if facts["changed"]:
+        zone = facts["changed"][0]
+        _wait_serial(paths, zone if zone.endswith(".") else f"{zone}.", hour)
+    srv.reload([pids["unbound"], *pids.get("smtpd", [])])
+    time.sleep(0.5)
+    data["hour"] = hour
+    _save(paths, data)
+    facts["hour"] = hour
+    del facts["changed"]
+    return facts
+
+
+def _wait_serial(paths: LabPaths, zone: str, hour: int) -> None:
+    """Wait until NSD serves ``zone`` (one that changed this hour) with this hour's serial."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = srv.query(pl.TLD_NS_IP, zone, "SOA", timeout=0.5)
+        if r is not None:
+            for rrset in r.answer:
+                if rrset.rdtype == dns.rdatatype.SOA and rrset[0].serial >= 1000 + hour:
+                    return
+        time.sleep(0.1)
+    raise LabError("nsd did not load the new hour's zones within 60 s; see "
+                   f"{paths.root / 'nsd' / 'nsd.log'}")
+
+
+def down(root: Path) -> list[int]:
+    paths = LabPaths(root.resolve())
+    if not paths.manifest.exists():
+        raise LabError(f"no lab in {paths.root}")
+    data = _manifest(paths)
+    stubborn = srv.stop(_all_pids(data) + _pidfile_pids(paths))
+    if stubborn:
+        raise LabError(f"could not stop pids {stubborn}")
+    data["pids"] = {}
+    _save(paths, data)
+    return []
+
+
+def status(root: Path) -> dict[str, Any]:
+    paths = LabPaths(root.resolve())
+    data = _manifest(paths)
+    pids = data.get("pids", {})
+    procs = {"nsd": pids.get("nsd"), "unbound": pids.get("unbound")}
+    for i, p in enumerate(pids.get("smtpd", [])):
+        procs[f"smtpd-{i}"] = p
+    state = {name: (pid, bool(pid) and srv.alive(pid)) for name, pid in procs.items()}
+    return {"dir": str(paths.root), "hour": data.get("hour"), "domains": data.get("domains"),
+            "seed": data.get("seed"), "resolver": data.get("resolver"),
+            "trust_anchor": data.get("trust_anchor"), "truth": data.get("truth"),
+            "zone_files": data.get("zone_files"), "processes": state,
+            "authoritative": list(pl.NSD_IPS), "mail_listeners": len(_listener_ips(paths))}
+
+
+def _listener_ips(paths: LabPaths) -> list[str]:
+    ips = []
+    for cfg in sorted(paths.smtp.glob("smtpd-*.json")):
+        ips += [ls["ip"] for ls in json.loads(cfg.read_text())["listeners"]]
+    return ips
+
+
+def _pidfile_pids(paths: LabPaths) -> list[int]:
+    out = []
+    for f in [paths.root / "nsd" / "nsd.pid", paths.root / "unbound" / "unbound.pid",
+              *paths.smtp.glob("smtpd-*.pid")]:
+        try:
+            out.append(int(f.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _zones(plan: pl.Plan) -> list[str]:
+    return [".", *(f"{t}." for t in pl.TLDS), *(f"{d.name}." for d in plan.domains)]
+
+
+def _rmtree(p: Path) -> None:
+    import shutil
+
+    shutil.rmtree(p, ignore_errors=True)

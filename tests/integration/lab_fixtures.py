@@ -1,0 +1,55 @@
+"""The lab, started once per test session (marker ``lab``): real NSD, unbound and mail servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab import control
+from lab.build import LabPaths
+from lab.servers import LabError
+from lab.truthfile import Truth, read_truth
+
+LAB_DOMAINS = int(os.environ.get("DANESCAN_TEST_LAB_DOMAINS", "300"))
+
+
+@dataclass
+class LabHandle:
+    dir: Path
+    resolver: str
+    trust_anchor: Path
+    zone_files: list[Path]
+    truth_path: Path
+    domains: int
+
+    @property
+    def hour(self) -> int:
+        return int(json.loads(LabPaths(self.dir).manifest.read_text())["hour"])
+
+    def truth(self, hour: int | None = None) -> Truth:
+        return read_truth(self.truth_path, self.hour if hour is None else hour)
+
+    def advance(self) -> int:
+        control.advance(self.dir)
+        return self.hour
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    if os.geteuid() != 0 or shutil.which("nsd") is None or shutil.which("unbound") is None:
+        pytest.fail("the lab needs root, nsd and unbound: run scripts/install-system-packages.sh")
+    d = tmp_path_factory.mktemp("lab")
+    try:
+        r = control.up(d, LAB_DOMAINS, seed=7)
+    except LabError as exc:
+        pytest.fail(f"lab up failed: {exc}")
+    try:
+        yield LabHandle(d, r.resolver, r.trust_anchor, r.zone_files, r.truth, LAB_DOMAINS)
+    finally:
+        control.down(d)
