@@ -94,6 +94,19 @@ def epoch_seconds(value: Any) -> int:
     return min(max(seconds, 0), 0xFFFFFFFF)
 
 
+def _epochs(values: Sequence[Any], nullable: bool) -> list[Any]:
+    """epoch_seconds of each value, memoised: a batch repeats the same few times (scan time)."""
+    cache: dict[Any, Any] = {}
+    out: list[Any] = []
+    append = out.append
+    for v in values:
+        r = cache.get(v)
+        if r is None:
+            r = cache[v] = None if v is None and nullable else epoch_seconds(v)
+        append(r)
+    return out
+
+
 def _is_datetime(ch_type: str) -> bool:
     return ch_type == "DateTime" or ch_type.startswith("DateTime(")
 
@@ -108,9 +121,7 @@ def normalise_column(ch_type: str, values: Sequence[Any]) -> Sequence[Any]:
     """Values the way both backends accept them: DateTime as epoch seconds, Arrays recursively."""
     inner, nullable = _strip_nullable(ch_type)
     if _is_datetime(inner):
-        if nullable:
-            return [None if v is None else epoch_seconds(v) for v in values]
-        return [epoch_seconds(v) for v in values]
+        return _epochs(values, nullable)
     if inner.startswith("Array(") and _is_datetime(inner[len("Array(") : -1]):
         return [[epoch_seconds(x) for x in v] for v in values]
     return values

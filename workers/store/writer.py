@@ -64,7 +64,7 @@ class Writer:
         self,
         db: Database,
         *,
-        max_rows: int = 5000,
+        max_rows: int = 10_000,
         max_age: float = 1.0,
         retries: int = 2,
         retry_delay: float = 0.5,
