@@ -16,9 +16,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from danescan.scan_cli import demo, scan
+    from danescan.store_cli import migrate
     from lab.cli import lab
 
-    main.add_command(lab)
+    for command in (lab, migrate, scan, demo):
+        main.add_command(command)
 
 
 _register()

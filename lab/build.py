@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -109,7 +110,10 @@ def write_hour(paths: LabPaths, n: int, seed: int, hour: int, epoch: dt.datetime
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
     chunks = [names[i::workers * 4] for i in range(workers * 4)]
     results: dict[str, tuple[str, str]] = {}
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(n, seed, hour)) as ex:
+    # forkserver: the caller may hold chdb, which hangs in a forked child (lab-notes)
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(n, seed, hour)) as ex:
         for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
             results.update(part)
     ds_of = {name: ds for name, (_h, ds) in results.items() if ds}

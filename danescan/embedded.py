@@ -1,0 +1,223 @@
+"""The one-machine scan: inputs streamed, batches probed in-process, rows written to ClickHouse.
+
+Re-running with the same scan id resumes: domains whose row is already stored are skipped, MX
+hosts already judged in this scan are not probed again, and every table is a ReplacingMergeTree,
+so a batch written twice collapses under FINAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from danescan import __version__
+from workers.dns import DomainInput, EngineSettings, load_trust_anchor
+from workers.scan.batch import BatchOutcome, ScanContext, run_batch
+from workers.scan.rows import batch_rows
+from workers.store.backend import Database
+from workers.store.rows import ScanRow
+from workers.store.writer import Writer
+
+
+class ScanError(Exception):
+    """A one-line reason why the scan cannot start or go on."""
+
+
+@dataclass
+class InputStats:
+    files: list[str] = field(default_factory=list)
+    domains: int = 0
+    malformed: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
+
+
+def iter_inputs(paths: Sequence[str], stats: InputStats) -> Iterator[DomainInput]:
+    """Domains of zone files (plain or gzip) or domain lists, in order, streamed."""
+    from producer.domains import DomainListStats, InputFormat, detect_format, read_domains
+    from producer.zonefile import read_zone
+
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise ScanError(f"{path}: no such file")
+        if not os.access(p, os.R_OK) or p.is_dir():
+            raise ScanError(f"{path}: not a readable file")
+        stats.files.append(path)
+        if detect_format(p) == InputFormat.ZONE:
+            parser, delegations = read_zone(p)
+            for d in delegations:
+                stats.domains += 1
+                yield DomainInput(d.name, d.ns, d.has_ds)
+            zs = parser.stats()
+            stats.malformed += zs.malformed
+            stats.malformed_examples += [f"{path}:{m.line}: {m.reason}: {m.text}"
+                                         for m in zs.examples[:5]]
+        else:
+            ls = DomainListStats()
+            for d in read_domains(p, ls):
+                stats.domains += 1
+                yield DomainInput(d.name)
+            stats.malformed += ls.invalid
+            stats.malformed_examples += [f"{path}:{e.line}: {e.problem}: {e.text}"
+                                         for e in ls.examples[:5]]
+
+
+def chunks(items: Iterable[DomainInput], size: int) -> Iterator[list[DomainInput]]:
+    batch: list[DomainInput] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def done_domains(db: Database, scan_id: str) -> set[str]:
+    rows = db.query(f"SELECT DISTINCT domain FROM domains WHERE scan_id = {_quote(scan_id)}")
+    return {r[0] for r in rows}
+
+
+def done_hosts(db: Database, scan_id: str) -> set[str]:
+    rows = db.query(f"SELECT DISTINCT mx_host FROM dane_verdicts WHERE scan_id = {_quote(scan_id)}"
+                    " AND ip = ''")
+    return {r[0] + "." for r in rows}
+
+
+def history_loader(db: Database, scan_id: str, before: dt.datetime
+                   ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
+    """Earlier leaf certificates of MX hosts (other scans, probed before this one)."""
+
+    def load(hosts: Sequence[str]) -> dict[str, list[bytes]]:
+        names = [h.rstrip(".").lower() for h in hosts]
+        if not names:
+            return {}
+        in_list = ", ".join(_quote(n) for n in names)
+        rows = db.query(
+            "SELECT p.mx_host, c.der FROM (SELECT DISTINCT mx_host, chain[1] AS leaf "
+            f"FROM starttls_probes WHERE scan_id != {_quote(scan_id)} AND mx_host IN ({in_list}) "
+            f"AND length(chain) > 0 AND probed_at < toDateTime({int(before.timestamp())}, 'UTC')) "
+            "AS p INNER JOIN (SELECT DISTINCT sha256, der FROM certificates) AS c "
+            "ON p.leaf = c.sha256")
+        out: dict[str, list[bytes]] = {}
+        for host, der in rows:
+            out.setdefault(host + ".", []).append(der if isinstance(der, bytes) else der.encode("latin-1"))
+        return out
+
+    return load
+
+
+class Progress:
+    """One line on stderr: domains done, rate, ETA when the total is known."""
+
+    def __init__(self, total: int | None, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.done = 0
+        self._last = 0.0
+
+    def update(self, n: int, force: bool = False) -> None:
+        self.done += n
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._last < 0.5):
+            return
+        self._last = now
+        elapsed = max(now - self.start, 1e-6)
+        rate = self.done / elapsed
+        text = f"\r{self.done:,} domains  {rate:,.0f}/s"
+        if self.total:
+            pct = 100 * self.done / self.total
+            eta = (self.total - self.done) / rate if rate else 0
+            text = (f"\r[{'#' * int(pct / 5):<20}] {self.done:,}/{self.total:,} domains  "
+                    f"{rate:,.0f}/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+        sys.stderr.write(text + "   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.update(0, force=True)
+            sys.stderr.write("\n")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    scan_id: str
+    resolver: str
+    trust_anchor: str | None
+    batch_size: int = 1000
+    probe_all: bool = False
+    ehlo_name: str = "danescan.invalid"
+    kind: str = "adhoc"
+    now: dt.datetime | None = None  # the scan's time (default: wall clock at start)
+    public_roots: str | None = None  # PEM file of the paper view's trust store (default certifi)
+    progress: bool = True
+
+
+def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
+             total: int | None = None) -> dict[str, Any]:
+    """Scan ``inputs`` into ``db`` (already migrated). Returns counts for the summary."""
+    from workers.dane import TrustStore
+    from workers.dane.roots import mozilla_trust_store
+
+    now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    anchors = load_trust_anchor(opts.trust_anchor) if opts.trust_anchor else None
+    if opts.public_roots:
+        trust = TrustStore.from_pem(Path(opts.public_roots).read_bytes())
+    else:
+        trust = mozilla_trust_store()
+    public_subjects = frozenset(r.cert.subject.rfc4514_string() for r in trust.roots)
+    ctx = ScanContext(scan_id=opts.scan_id, now=now, dns_settings=EngineSettings(opts.resolver),
+                      anchors=anchors, ehlo_name=opts.ehlo_name, probe_all=opts.probe_all,
+                      trust_store=trust)
+    writer = Writer(db, max_rows=20_000)
+    settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
+                           "batch_size": opts.batch_size, "probe_all": opts.probe_all})
+    writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
+                       settings=settings, software_version=__version__, status="running"))
+    writer.flush()
+    skip = done_domains(db, opts.scan_id)
+    known = done_hosts(db, opts.scan_id)
+    history = history_loader(db, opts.scan_id, now)
+    stats = InputStats()
+    progress = Progress(total, opts.progress)
+    resumed = 0
+    try:
+        for batch in chunks(iter_inputs(inputs, stats), opts.batch_size):
+            todo = [d for d in batch if d.name.rstrip(".").lower() not in skip]
+            resumed += len(batch) - len(todo)
+            if todo:
+                outcome = _run(todo, ctx, known, history)
+                host_rows, domain_rows = batch_rows(opts.scan_id, outcome, opts.resolver, now,
+                                                    public_ca=public_subjects)
+                writer.add_many(host_rows)
+                writer.flush()
+                writer.add_many(domain_rows)
+                writer.flush()
+                known.update(h.evidence.host for h in outcome.hosts)
+            progress.update(len(batch))
+    finally:
+        progress.close()
+    writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now,
+                       finished_at=dt.datetime.now(dt.UTC), inputs=list(inputs), settings=settings,
+                       software_version=__version__, status="finished"))
+    writer.close()
+    return {"domains_read": stats.domains, "resumed": resumed, "malformed": stats.malformed,
+            "malformed_examples": stats.malformed_examples, "scan_time": now}
+
+
+def _run(todo: list[DomainInput], ctx: ScanContext, known: set[str],
+         history: Callable[[Sequence[str]], dict[str, list[bytes]]]) -> BatchOutcome:
+    return asyncio.run(run_batch(todo, ctx, known, history))

@@ -1,0 +1,155 @@
+"""``danescan scan`` and ``danescan demo``: the main job on one machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from danescan.settings import Settings
+
+ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"danescan: {message}", err=True)
+    sys.exit(2)
+
+
+def system_resolver() -> str:
+    """The first nameserver of /etc/resolv.conf (it must validate DNSSEC and set AD)."""
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                return parts[1]
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
+def open_db(target: str) -> object:
+    """Connect and bring the schema up to date; one-line errors."""
+    from queries.engines import profile
+    from workers.store.backend import StoreError, connect
+    from workers.store.migrations import MigrationError, Migrator, discover
+
+    try:
+        db = connect(target)
+        Migrator(db, discover(), profile("single")).apply()
+    except (StoreError, MigrationError) as exc:
+        _fail(str(exc))
+    return db
+
+
+def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: str, scan_id: str,
+            batch: int, probe_all: bool, kind: str, public_roots: str | None,
+            scan_time: dt.datetime | None, progress: bool) -> str:
+    from danescan.embedded import ScanError, ScanOptions, run_scan
+    from danescan.summary import render, summarize
+
+    for path in inputs:
+        if not Path(path).exists():
+            _fail(f"{path}: no such file")
+        if not os.access(path, os.R_OK) or Path(path).is_dir():
+            _fail(f"{path}: not a readable file")
+    if not Path(trust_anchor).is_file():
+        _fail(f"{trust_anchor}: trust anchor file not found")
+    db = open_db(target)
+    click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
+    opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
+                       batch_size=batch, probe_all=probe_all, kind=kind,
+                       public_roots=public_roots, now=scan_time, progress=progress)
+    try:
+        facts = run_scan(db, list(inputs), opts)  # type: ignore[arg-type]
+    except ScanError as exc:
+        _fail(str(exc))
+        return ""
+    except KeyboardInterrupt:
+        _fail(f"interrupted; run again with --scan-id {scan_id} to resume")
+        return ""
+    if facts["malformed"]:
+        click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
+        for ex in facts["malformed_examples"][:5]:
+            click.echo(f"  {ex}", err=True)
+    if facts["resumed"]:
+        click.echo(f"{facts['resumed']} domain(s) were already stored in scan {scan_id}", err=True)
+    click.echo(render(summarize(db, scan_id)))  # type: ignore[arg-type]
+    return scan_id
+
+
+@click.command("scan")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--resolver", default=None,
+              help="Validating resolver ADDR[:PORT] [DANESCAN_RESOLVER; else /etc/resolv.conf].")
+@click.option("--trust-anchor", default=None,
+              help="DS records of the root trust anchor [default: IANA's KSKs].")
+@click.option("--db", "target", default=None,
+              help="chdb directory or clickhouse://host:port/db [DANESCAN_DB].")
+@click.option("--scan-id", default=None, help="Re-use to resume an interrupted scan.")
+@click.option("--batch", default=1000, show_default=True, help="Domains per batch.")
+@click.option("--probe-all", is_flag=True, help="STARTTLS-probe MX hosts without TLSA too.")
+@click.option("--kind", default="adhoc", type=click.Choice(["adhoc", "nightly", "hourly"]))
+@click.option("--public-roots", default=None,
+              help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
+@click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
+              help="The scan's nominal time, UTC (default: now).")
+@click.option("--no-progress", is_flag=True)
+def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
+         target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
+         public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool) -> None:
+    """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse."""
+    settings = Settings.from_env()
+    when = scan_time.replace(tzinfo=dt.UTC) if scan_time else None
+    do_scan(inputs, resolver or settings.resolver or system_resolver(),
+            trust_anchor or settings.trust_anchor or str(ROOT_ANCHORS), target or settings.db,
+            scan_id or f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}", batch, probe_all, kind,
+            public_roots, when, not no_progress and sys.stderr.isatty())
+
+
+def ensure_lab_packages() -> None:
+    if shutil.which("nsd") and shutil.which("unbound"):
+        return
+    installer = Path(__file__).resolve().parent.parent / "lab" / "install-packages.sh"
+    if os.geteuid() != 0:
+        _fail(f"the lab needs Debian packages nsd and unbound; as root run: bash {installer}")
+    click.echo("installing the lab's Debian packages (nsd, unbound, ...)", err=True)
+    if subprocess.run(["bash", str(installer)], check=False).returncode != 0:
+        _fail(f"installing the lab's packages failed; run: bash {installer}")
+
+
+@click.command("demo")
+@click.option("--domains", default=1000, show_default=True, help="Size of the lab.")
+@click.option("--db", "target", default=None,
+              help="Where the results go [default: a fresh chdb directory under /tmp].")
+@click.option("--keep-lab", is_flag=True, help="Leave the lab running afterwards.")
+def demo(domains: int, target: str | None, keep_lab: bool) -> None:
+    """Start the loopback lab, scan its zone files, print the summary, stop the lab."""
+    from lab import control
+    from lab.servers import LabError
+
+    ensure_lab_packages()
+    workdir = Path(tempfile.mkdtemp(prefix="danescan-demo-"))
+    target = target or str(workdir / "db")
+    click.echo(f"starting a lab of {domains} domains in {workdir / 'lab'} ...", err=True)
+    try:
+        up = control.up(workdir / "lab", domains, seed=1)
+    except LabError as exc:
+        _fail(str(exc))
+        return
+    try:
+        click.echo(f"lab up in {up.seconds:.0f} s; scanning {', '.join(p.name for p in up.zone_files)}",
+                   err=True)
+        do_scan(tuple(str(p) for p in up.zone_files), up.resolver, str(up.trust_anchor), target,
+                "demo", 1000, False, "adhoc", str(workdir / "lab" / "pki" / "public-roots.pem"),
+                None, sys.stderr.isatty())
+        click.echo(f"\nresults: {target} (query them with 'danescan query' or any ClickHouse client)")
+    finally:
+        if not keep_lab:
+            control.down(workdir / "lab")

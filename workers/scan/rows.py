@@ -1,0 +1,204 @@
+"""Evidence in, table rows out: the pure processor between the probes and the writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from danescan.vocab import QueryStatus
+from workers.dns import DomainEvidence, RRsetEvidence
+from workers.scan.batch import BatchOutcome, HostOutcome
+from workers.smtp import ProbeStep, StarttlsEvidence
+from workers.store.rows import (
+    CertificateRow,
+    DaneVerdictRow,
+    DnsRrsetRow,
+    DomainRow,
+    Row,
+    StarttlsProbeRow,
+    TlsaRecordRow,
+)
+
+RCODES = {QueryStatus.NOERROR: 0, QueryStatus.FORMERR: 1, QueryStatus.SERVFAIL: 2,
+          QueryStatus.NXDOMAIN: 3, QueryStatus.REFUSED: 5}
+
+
+def bare(name: str) -> str:
+    """Names are stored lower case without the trailing dot."""
+    return name.rstrip(".").lower()
+
+
+def tld_of(domain: str) -> str:
+    return bare(domain).rsplit(".", 1)[-1]
+
+
+def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int) -> DnsRrsetRow:
+    return DnsRrsetRow(
+        scan_id=scan_id, qname=bare(rr.name), qtype=rr.rtype, status=str(rr.query_status),
+        rcode=RCODES.get(rr.query_status, -1), ttl=rr.ttl or 0, records=list(rr.records),
+        rrsig_count=len(rr.rrsigs),
+        rrsigs=[f"{s.type_covered} {s.algorithm} {s.key_tag} {s.signer} {s.inception} "
+                f"{s.expiration}" for s in rr.rrsigs],
+        dnssec_status=str(rr.dnssec_status), dnssec_reason=str(rr.dnssec_reason),
+        resolver=resolver, queried_at=0, duration_ms=0.0, attempts=0, attempt=attempt)
+
+
+def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int) -> Iterator[Row]:
+    name = bare(d.domain or d.input.name)
+    mx = d.mx
+    prefs: list[int] = []
+    if mx is not None and not d.implicit_mx and not d.null_mx:
+        for text in mx.records:
+            prefs.append(int(text.split()[0]))
+    hosts = [bare(h) for h in d.mx_hosts]
+    ns_from_zone = list(d.input.ns or ())
+    ns_lookup = [bare(r) for r in d.ns.records] if d.ns is not None else []
+    failed = [rr for rr in (d.mx, d.ns, d.ds, d.dnskey)
+              if rr is not None and rr.failed and not rr.from_cd]
+    status = (QueryStatus.NXDOMAIN if d.nxdomain else
+              failed[0].query_status if failed else QueryStatus.ERROR if d.error else QueryStatus.NOERROR)
+    yield DomainRow(
+        scan_id=scan_id, domain=name, tld=tld_of(name),
+        ns=sorted(bare(n) for n in (ns_from_zone or ns_lookup)),
+        ds_in_parent=int(bool(d.input.ds_in_parent if d.input.ds_in_parent is not None
+                              else d.ds is not None and d.ds.records)),
+        has_dnskey=int(d.dnskey is not None and bool(d.dnskey.records)),
+        mx=hosts, mx_preferences=prefs if len(prefs) == len(hosts) else [0] * len(hosts),
+        implicit_mx=int(d.implicit_mx), null_mx=int(d.null_mx),
+        mx_status=str(mx.query_status) if mx else str(QueryStatus.ERROR),
+        mx_dnssec_status=str(mx.dnssec_status) if mx else "indeterminate",
+        mx_dnssec_reason=str(mx.dnssec_reason) if mx else "lookup-failed",
+        status=str(status), attempt=attempt)
+    for rr in (d.mx, d.ns, d.ds, d.dnskey):
+        if rr is not None:
+            yield rrset_row(scan_id, rr, resolver, attempt)
+
+
+def _key(cert: x509.Certificate) -> tuple[str, int]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ec-{key.curve.name}", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "ed448", 456
+    if isinstance(key, dsa.DSAPublicKey):
+        return "dsa", key.key_size
+    return "other", 0
+
+
+def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    vals = name.get_attributes_for_oid(oid)
+    return str(vals[0].value) if vals else ""
+
+
+def certificate_row(scan_id: str, der: bytes, seen: dt.datetime, public_ca: bool,
+                    attempt: int) -> CertificateRow | None:
+    """One certificate, stored once by SHA-256; None if it does not parse."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    except ValueError:
+        return None
+    try:
+        san = [str(n) for n in cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)]
+    except (x509.ExtensionNotFound, ValueError):
+        san = []
+    key_type, bits = _key(cert)
+    return CertificateRow(
+        sha256=hashlib.sha256(der).hexdigest(), der=der, subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(), san=san,
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        spki_sha256=hashlib.sha256(spki).hexdigest(), spki_sha512=hashlib.sha512(spki).hexdigest(),
+        key_type=key_type, key_bits=bits, is_ca_issued=int(public_ca and cert.issuer != cert.subject),
+        issuer_org=_attr(cert.issuer, NameOID.ORGANIZATION_NAME),
+        issuer_cn=_attr(cert.issuer, NameOID.COMMON_NAME), first_seen=seen, scan_id=scan_id,
+        attempt=attempt)
+
+
+def ca_issued(chain: tuple[bytes, ...], public_roots: frozenset[str]) -> bool:
+    """The presented chain ends at (or just below) a root of the public trust store, compared by
+    subject name: the paper's "CA-issued" (Mozilla's CA list) versus private or self-signed."""
+    if not chain or not public_roots:
+        return False
+    try:
+        top = x509.load_der_x509_certificate(chain[-1])
+    except ValueError:
+        return False
+    if len(chain) == 1 and top.issuer == top.subject:
+        return False
+    return (top.issuer.rfc4514_string() in public_roots
+            or top.subject.rfc4514_string() in public_roots)
+
+
+def probe_row(scan_id: str, ev: StarttlsEvidence, attempt: int) -> StarttlsProbeRow:
+    def ms(step: ProbeStep) -> float:
+        return ev.timing(step) or 0.0
+
+    return StarttlsProbeRow(
+        scan_id=scan_id, mx_host=bare(ev.host), ip=ev.ip, status=str(ev.status), step=str(ev.step),
+        banner="\n".join(ev.banner), ehlo="\n".join(ev.ehlo),
+        starttls_reply="\n".join(ev.starttls_reply), tls_version=ev.tls_version, cipher=ev.cipher,
+        chain=[hashlib.sha256(c).hexdigest() for c in ev.chain], probed_at=ev.started_at,
+        connect_ms=ms(ProbeStep.CONNECT), banner_ms=ms(ProbeStep.BANNER),
+        handshake_ms=ms(ProbeStep.HANDSHAKE),
+        total_ms=sum(t for _, t in ev.timings_ms), error=str(ev.error) + (
+            f": {ev.detail}" if ev.detail else ""), attempt=attempt)
+
+
+def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
+              public_ca: frozenset[str], attempt: int) -> Iterator[Row]:
+    ev = h.evidence
+    host = bare(ev.host)
+    for rr in (ev.a, ev.aaaa, ev.tlsa, ev.tlsa_original):
+        if rr is not None:
+            yield rrset_row(scan_id, rr, resolver, attempt)
+    for rec in h.tlsa.records:
+        yield TlsaRecordRow(scan_id=scan_id, mx_host=host, base_name=bare(ev.tlsa_base),
+                            usage=rec.usage, selector=rec.selector, mtype=rec.mtype,
+                            data=rec.data.hex(), ttl=ev.tlsa.ttl or 0,
+                            dnssec_status=str(h.tlsa.dnssec), dnssec_reason=str(h.tlsa.dnssec_reason),
+                            attempt=attempt)
+    for probe in h.probes:
+        yield probe_row(scan_id, probe, attempt)
+        anchored = ca_issued(probe.chain, public_ca)
+        for i, der in enumerate(probe.chain):
+            row = certificate_row(scan_id, der, now, anchored and i == 0, attempt)
+            if row is not None:
+                yield row
+    verdicts = [*h.verdicts, ("", h.verdict)]
+    for ip, v in verdicts:
+        m = v.matched
+        yield DaneVerdictRow(
+            scan_id=scan_id, mx_host=host, ip=ip, valid=int(v.valid), reason=str(v.reason),
+            rfc_outcome=str(v.rfc), paper_valid=int(v.paper_valid),
+            tlsa_dnssec_status=str(h.tlsa.dnssec),
+            matched_usage=m.usage if m else -1, matched_selector=m.selector if m else -1,
+            matched_mtype=m.mtype if m else -1, matched_depth=v.depth,
+            leaf_spki_sha256=_hex(v.leaf_spki_sha256), leaf_cert_sha256=_hex(v.leaf_cert_sha256),
+            verified_at=now, attempt=attempt)
+
+
+def _hex(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def batch_rows(scan_id: str, outcome: BatchOutcome, resolver: str, now: dt.datetime,
+               attempt: int = 0, public_ca: frozenset[str] = frozenset()) -> tuple[list[Row], list[Row]]:
+    """(host rows, domain rows): write the first before the second, so that a domain row in the
+    database means its MX hosts are there too (the resume check reads domain rows)."""
+    hosts = [r for h in outcome.hosts for r in host_rows(scan_id, h, resolver, now, public_ca, attempt)]
+    domains = [r for d in outcome.dns.domains for r in domain_rows(scan_id, d, resolver, attempt)]
+    return hosts, domains
