@@ -139,7 +139,7 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
     target = target or str(workdir / "db")
     click.echo(f"starting a lab of {domains} domains in {workdir / 'lab'} ...", err=True)
     try:
-        up = control.up(workdir / "lab", domains, seed=1)
+        up = control.up(workdir / "lab", domains, seed=1, slot=None)
     except LabError as exc:
         _fail(str(exc))
         return

@@ -75,9 +75,9 @@ def _records_hash(records: list[Record]) -> str:
 _WORLD: World | None = None
 
 
-def _init_worker(n: int, seed: int, hour: int) -> None:
+def _init_worker(n: int, seed: int, slot: int, hour: int) -> None:
     global _WORLD
-    _WORLD = World(pl.build_plan(n, seed), hour)
+    _WORLD = World(pl.build_plan(n, seed, slot), hour)
 
 
 def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, tuple[str, str]]:
@@ -98,10 +98,10 @@ def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, t
     return out
 
 
-def write_hour(paths: LabPaths, n: int, seed: int, hour: int, epoch: dt.datetime,
+def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: dt.datetime,
                now: int, workers: int = 0) -> dict[str, Any]:
     """Write every file of ``hour``; returns facts for the manifest."""
-    world = World(pl.build_plan(n, seed), hour)
+    world = World(pl.build_plan(n, seed, slot), hour)
     plan = world.plan
     paths.signed.mkdir(parents=True, exist_ok=True)
     paths.zones.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def write_hour(paths: LabPaths, n: int, seed: int, hour: int, epoch: dt.datetime
     # forkserver: the caller may hold chdb, which hangs in a forked child (lab-notes)
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(n, seed, hour)) as ex:
+                             initargs=(n, seed, slot, hour)) as ex:
         for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
             results.update(part)
     ds_of = {name: ds for name, (_h, ds) in results.items() if ds}

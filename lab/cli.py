@@ -29,10 +29,15 @@ def lab() -> None:
 @click.option("--domains", default=1000, show_default=True, help="Second-level domains.")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same lab.")
 @click.option("--workers", default=0, help="Signing processes (default: one per core).")
-def up(lab_dir: Path, domains: int, seed: int, workers: int) -> None:
+@click.option("--slot", default="0", show_default=True,
+              help="Address block 0-9 (slot k>0: DNS on 127.(53+k).x.y, mail on 127.(100+5k).x.y), "
+                   "or 'auto' for the first free one; labs in different slots run side by side.")
+def up(lab_dir: Path, domains: int, seed: int, workers: int, slot: str) -> None:
     """Build the lab in DIR, start it in the background and wait until it answers."""
+    if slot != "auto" and not slot.isdigit():
+        raise click.BadParameter(f"{slot!r} is not a slot number or 'auto'", param_hint="--slot")
     try:
-        r = control.up(lab_dir, domains, seed, workers)
+        r = control.up(lab_dir, domains, seed, workers, None if slot == "auto" else int(slot))
     except LabError as exc:
         _fail(exc)
         return

@@ -55,15 +55,28 @@ def running(paths: LabPaths) -> list[int]:
     return [p for p in _all_pids(_manifest(paths)) if srv.alive(p)]
 
 
-def needed_addresses(data_listeners: list[str]) -> list[tuple[str, int, int]]:
+def needed_addresses(net: pl.Net, data_listeners: list[str]) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
-    for ip in (*pl.NSD_IPS, pl.RESOLVER_IP):
+    for ip in (*net.nsd_ips, net.resolver):
         out += [(ip, 53, socket.SOCK_DGRAM), (ip, 53, socket.SOCK_STREAM)]
     out += [(ip, 25, socket.SOCK_STREAM) for ip in data_listeners]
     return out
 
 
-def up(root: Path, n_domains: int, seed: int, workers: int = 0) -> UpResult:
+def free_slot() -> int:
+    """The first lab slot whose DNS addresses are all free."""
+    for slot in range(pl.SLOTS):
+        try:
+            srv.check_free(needed_addresses(pl.Net(slot), []))
+        except LabError:
+            continue
+        return slot
+    raise LabError(f"all {pl.SLOTS} lab slots are in use")
+
+
+def up(root: Path, n_domains: int, seed: int, workers: int = 0,
+       slot: int | None = 0) -> UpResult:
+    """Build and start a lab; ``slot`` picks its addresses (None: the first free slot)."""
     paths = LabPaths(root.resolve())
     if running(paths):
         raise LabError(f"a lab is already running in {paths.root} (pids {running(paths)}); "
@@ -80,21 +93,24 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0) -> UpResult:
         paths.manifest.unlink(missing_ok=True)
     paths.root.mkdir(parents=True, exist_ok=True)
     epoch = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    facts = write_hour(paths, n_domains, seed, 0, epoch, int(time.time()), workers)
+    if slot is None:
+        slot = free_slot()
+    net = pl.Net(slot)
+    facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers)
     listener_ips = _listener_ips(paths)
-    srv.check_free(needed_addresses(listener_ips))
-    plan = pl.build_plan(n_domains, seed)
+    srv.check_free(needed_addresses(net, listener_ips))
+    plan = pl.build_plan(n_domains, seed, slot)
     zones = _zones(plan)
     data: dict[str, Any] = {
         "seed": seed, "domains": n_domains, "hour": 0, "epoch": epoch.isoformat(),
-        "resolver": pl.RESOLVER_IP, "trust_anchor": str(paths.trust_anchor),
+        "slot": slot, "resolver": net.resolver, "trust_anchor": str(paths.trust_anchor),
         "truth": str(paths.truth), "zone_files": [str(paths.zones / f"{t}.zone") for t in pl.TLDS],
         "pids": {},
     }
     try:
-        data["pids"]["nsd"] = srv.start_nsd(paths, zones, f"{plan.domains[-1].name}.")
+        data["pids"]["nsd"] = srv.start_nsd(paths, net, zones, f"{plan.domains[-1].name}.")
         _save(paths, data)
-        data["pids"]["unbound"] = srv.start_unbound(paths)
+        data["pids"]["unbound"] = srv.start_unbound(paths, net)
         _save(paths, data)
         data["pids"]["smtpd"] = srv.start_smtpd(paths)
         _save(paths, data)
@@ -103,7 +119,7 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0) -> UpResult:
         data["pids"] = {}
         _save(paths, data)
         raise
-    return UpResult(pl.RESOLVER_IP, paths.trust_anchor,
+    return UpResult(net.resolver, paths.trust_anchor,
                     [paths.zones / f"{t}.zone" for t in pl.TLDS], paths.truth,
                     time.monotonic() - t0, facts)
 
@@ -115,14 +131,15 @@ def advance(root: Path) -> dict[str, Any]:
         raise LabError(f"the lab in {paths.root} is not running (run 'danescan lab up')")
     hour = int(data["hour"]) + 1
     epoch = dt.datetime.fromisoformat(data["epoch"])
-    facts = write_hour(paths, int(data["domains"]), int(data["seed"]), hour, epoch,
+    net = pl.Net(int(data.get("slot", 0)))
+    facts = write_hour(paths, int(data["domains"]), int(data["seed"]), net.slot, hour, epoch,
                        int(time.time()))
     pids = data["pids"]
     srv.reload([pids["nsd"]])
     # wait until NSD serves the new serial, then drop unbound's cache with a reload
     if facts["changed"]:
         zone = facts["changed"][0]
-        _wait_serial(paths, zone if zone.endswith(".") else f"{zone}.", hour)
+        _wait_serial(paths, net, zone if zone.endswith(".") else f"{zone}.", hour)
     srv.reload([pids["unbound"], *pids.get("smtpd", [])])
     time.sleep(0.5)
     data["hour"] = hour
@@ -132,11 +149,11 @@ def advance(root: Path) -> dict[str, Any]:
     return facts
 
 
-def _wait_serial(paths: LabPaths, zone: str, hour: int) -> None:
+def _wait_serial(paths: LabPaths, net: pl.Net, zone: str, hour: int) -> None:
     """Wait until NSD serves ``zone`` (one that changed this hour) with this hour's serial."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        r = srv.query(pl.TLD_NS_IP, zone, "SOA", timeout=0.5)
+        r = srv.query(net.tld_ns, zone, "SOA", timeout=0.5)
         if r is not None:
             for rrset in r.answer:
                 if rrset.rdtype == dns.rdatatype.SOA and rrset[0].serial >= 1000 + hour:
@@ -171,7 +188,8 @@ def status(root: Path) -> dict[str, Any]:
             "seed": data.get("seed"), "resolver": data.get("resolver"),
             "trust_anchor": data.get("trust_anchor"), "truth": data.get("truth"),
             "zone_files": data.get("zone_files"), "processes": state,
-            "authoritative": list(pl.NSD_IPS), "mail_listeners": len(_listener_ips(paths))}
+            "authoritative": list(pl.Net(int(data.get("slot", 0))).nsd_ips),
+            "slot": data.get("slot", 0), "mail_listeners": len(_listener_ips(paths))}
 
 
 def _listener_ips(paths: LabPaths) -> list[str]:

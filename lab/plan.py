@@ -13,20 +13,72 @@ from lab import scenarios as sc
 
 TLDS = ("com", "net", "org", "se")
 
-RESOLVER_IP = "127.53.53.53"
-ROOT_NS_IP = "127.53.0.1"
-TLD_NS_IP = "127.53.0.2"
-DNSOP_NS_IPS = ("127.53.1.1", "127.53.1.2")  # the large DNS operators
-SELF_NS_IPS = ("127.53.2.1", "127.53.2.2")  # where self-hosted name servers point
-NSD_IPS = (ROOT_NS_IP, TLD_NS_IP, *DNSOP_NS_IPS, *SELF_NS_IPS)
-
 DNS_OPERATORS = ("dnsop.net", "cloudns.se")
-HOSTER_IPS = {
-    "bighost.net": ("127.25.0.10", "127.25.0.11"),
-    "perhost.net": ("127.25.0.20", "127.25.0.21"),
-    "megamail.org": ("127.25.0.30",),
-    "plainmail.org": ("127.25.0.40",),
-}
+HOSTER_SLOTS = {"bighost.net": (10, 11), "perhost.net": (20, 21), "megamail.org": (30,),
+                "plainmail.org": (40,)}
+SLOTS = 10  # labs that can run side by side, each on its own addresses
+
+
+@dataclass(frozen=True)
+class Net:
+    """The lab's loopback addresses. Slot 0: DNS on 127.53.x.y, mail on 127.25.x.y and up;
+    slot k > 0: DNS on 127.(53+k).x.y, mail on 127.(100+5k).x.y and up."""
+
+    slot: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.slot < SLOTS:
+            raise ValueError(f"lab slot must be 0..{SLOTS - 1}, got {self.slot}")
+
+    @property
+    def dns(self) -> int:
+        return 53 + self.slot
+
+    @property
+    def mail(self) -> int:
+        return 25 if self.slot == 0 else 100 + 5 * self.slot
+
+    @property
+    def resolver(self) -> str:
+        return f"127.{self.dns}.53.53"
+
+    @property
+    def root_ns(self) -> str:
+        return f"127.{self.dns}.0.1"
+
+    @property
+    def tld_ns(self) -> str:
+        return f"127.{self.dns}.0.2"
+
+    @property
+    def dnsop_ns(self) -> tuple[str, str]:
+        return f"127.{self.dns}.1.1", f"127.{self.dns}.1.2"
+
+    @property
+    def self_ns(self) -> tuple[str, str]:
+        return f"127.{self.dns}.2.1", f"127.{self.dns}.2.2"
+
+    @property
+    def nsd_ips(self) -> tuple[str, ...]:
+        return (self.root_ns, self.tld_ns, *self.dnsop_ns, *self.self_ns)
+
+    def hoster_ips(self, hoster: str) -> tuple[str, ...]:
+        return tuple(f"127.{self.mail}.0.{last}" for last in HOSTER_SLOTS[hoster])
+
+    def mail_ip(self, index: int) -> str:
+        """The index-th self-managed mail server address: x.1.2 upwards, skipping .0/.1/.255."""
+        block, offset = divmod(index, 250)
+        second, third = divmod(block + 1, 256)
+        return f"127.{self.mail + second}.{third}.{offset + 2}"
+
+    def ns_ip(self, ns: str) -> str:
+        """Where a name server name points: DNS operators on their own addresses."""
+        first = 0 if ns.startswith("ns1.") else 1
+        if ns.split(".", 1)[1] in DNS_OPERATORS:
+            return self.dnsop_ns[first]
+        return self.self_ns[first]
+
+
 NO_DANE_HOSTER = "plainmail.org"
 
 
@@ -64,6 +116,7 @@ class Domain:
 @dataclass(frozen=True)
 class Plan:
     seed: int
+    net: Net
     domains: tuple[Domain, ...]
     hosts: dict[str, MxHost]  # by MX name
     infra_zones: tuple[str, ...]  # hoster and DNS operator zones (each also a Domain)
@@ -76,13 +129,6 @@ class Plan:
         return self.domain_index[name]
 
 
-def _ip(index: int) -> str:
-    """The index-th self-managed mail server address: 127.25.1.2 upwards, skipping .0/.1/.255."""
-    block, offset = divmod(index, 250)
-    second, third = divmod(block + 1, 256)
-    return f"127.{25 + second}.{third}.{offset + 2}"
-
-
 def _label(rng: random.Random, used: set[str], prefix: str) -> str:
     while True:
         name = f"{prefix}{rng.randrange(10**6):06d}"
@@ -91,11 +137,12 @@ def _label(rng: random.Random, used: set[str], prefix: str) -> str:
             return name
 
 
-def build_plan(n_domains: int, seed: int) -> Plan:
+def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
     """Spread ``n_domains`` second-level domains over scenarios, hosters and management shapes."""
     if n_domains < 100:
         raise ValueError(f"a lab needs at least 100 domains, got {n_domains}")
     rng = random.Random(seed)
+    net = Net(slot)
     used: set[str] = set()
     hosts: dict[str, MxHost] = {}
     domains: list[Domain] = []
@@ -103,7 +150,7 @@ def build_plan(n_domains: int, seed: int) -> Plan:
 
     def next_ip() -> str:
         nonlocal ip_index
-        ip = _ip(ip_index)
+        ip = net.mail_ip(ip_index)
         ip_index += 1
         return ip
 
@@ -115,7 +162,8 @@ def build_plan(n_domains: int, seed: int) -> Plan:
 
     # Infrastructure: hosters and DNS operators are domains of the lab too.
     infra: list[str] = []
-    for hoster, ips in HOSTER_IPS.items():
+    for hoster in HOSTER_SLOTS:
+        ips = net.hoster_ips(hoster)
         hoster_scen = sc.HOSTER_SCENARIO.get(hoster, "")
         mx_names = (f"mx1.{hoster}", f"mx2.{hoster}")[: len(ips)]
         for mx_name, ip in zip(mx_names, ips, strict=True):
@@ -199,7 +247,7 @@ def build_plan(n_domains: int, seed: int) -> Plan:
                                       False, ns, True, True, False, kind))
             elif kind == "perhost.net":
                 mxn = f"{name.replace('.', '-')}.mx.perhost.net"
-                hosts[mxn] = MxHost(mxn, "perhost.net", "valid-311", HOSTER_IPS["perhost.net"],
+                hosts[mxn] = MxHost(mxn, "perhost.net", "valid-311", net.hoster_ips("perhost.net"),
                                     shared_cert="perhost.net")
                 domains.append(Domain(name, tld, "valid-311", "SO", ((10, mxn),), False, ns,
                                       True, True, False, kind))
@@ -210,12 +258,4 @@ def build_plan(n_domains: int, seed: int) -> Plan:
                 domains.append(Domain(name, tld, kind, "none", ((10, f"mx1.{NO_DANE_HOSTER}"),),
                                       False, ns, signed, signed, False, NO_DANE_HOSTER))
             i += 1
-    return Plan(seed, tuple(domains), hosts, tuple(infra))
-
-
-def ns_ip(ns: str) -> str:
-    """Where a name server name points: DNS operators on their own addresses."""
-    first = 0 if ns.startswith("ns1.") else 1
-    if ns.split(".", 1)[1] in DNS_OPERATORS:
-        return DNSOP_NS_IPS[first]
-    return SELF_NS_IPS[first]
+    return Plan(seed, net, tuple(domains), hosts, tuple(infra))

@@ -57,10 +57,10 @@ def check_free(addresses: Iterable[tuple[str, int, int]]) -> None:
             s.close()
 
 
-def nsd_conf(paths: LabPaths, zones: list[str]) -> Path:
+def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str]) -> Path:
     d = paths.root / "nsd"
     lines = ["server:"]
-    lines += [f"    ip-address: {ip}" for ip in pl.NSD_IPS]
+    lines += [f"    ip-address: {ip}" for ip in net.nsd_ips]
     lines += [
         "    port: 53", "    server-count: 1", "    username: \"\"", "    chroot: \"\"",
         f"    zonesdir: \"{paths.signed}\"", f"    pidfile: \"{d / 'nsd.pid'}\"",
@@ -77,15 +77,15 @@ def nsd_conf(paths: LabPaths, zones: list[str]) -> Path:
     return conf
 
 
-def unbound_conf(paths: LabPaths) -> Path:
+def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
     d = paths.root / "unbound"
     d.mkdir(parents=True, exist_ok=True)
     (d / "root.hints").write_text(f". 3600000 NS a.root.nic.net.\na.root.nic.net. 3600000 A "
-                                  f"{pl.ROOT_NS_IP}\n")
+                                  f"{net.root_ns}\n")
     conf = d / "unbound.conf"
     conf.write_text("\n".join([
         "server:",
-        f"    interface: {pl.RESOLVER_IP}", "    port: 53", "    do-ip6: no",
+        f"    interface: {net.resolver}", "    port: 53", "    do-ip6: no",
         "    do-not-query-localhost: no", "    username: \"\"", "    chroot: \"\"",
         f"    directory: \"{d}\"", f"    pidfile: \"{d / 'unbound.pid'}\"",
         f"    logfile: \"{d / 'unbound.log'}\"", "    use-syslog: no", "    log-time-ascii: yes",
@@ -174,13 +174,13 @@ def query_header(server: str, name: str, rtype: str, *, cd: bool = False,
             return None
 
 
-def start_nsd(paths: LabPaths, zones: list[str], last_zone: str) -> int:
-    conf = nsd_conf(paths, zones)
+def start_nsd(paths: LabPaths, net: pl.Net, zones: list[str], last_zone: str) -> int:
+    conf = nsd_conf(paths, net, zones)
     log = paths.root / "nsd" / "nsd.log"
     subprocess.run([_tool("nsd"), "-c", str(conf)], check=False, capture_output=True)
 
     def ready() -> bool:
-        r = query(pl.TLD_NS_IP, last_zone, "SOA", timeout=0.5)
+        r = query(net.tld_ns, last_zone, "SOA", timeout=0.5)
         return r is not None and r.rcode() == dns.rcode.NOERROR and bool(r.answer)
 
     _wait(ready, 60 + len(zones) / 1000, "nsd", log)
@@ -190,8 +190,8 @@ def start_nsd(paths: LabPaths, zones: list[str], last_zone: str) -> int:
     return pid
 
 
-def start_unbound(paths: LabPaths) -> int:
-    conf = unbound_conf(paths)
+def start_unbound(paths: LabPaths, net: pl.Net) -> int:
+    conf = unbound_conf(paths, net)
     log = paths.root / "unbound" / "unbound.log"
     proc = subprocess.run([_tool("unbound"), "-c", str(conf)], check=False, capture_output=True,
                           text=True)
@@ -199,7 +199,7 @@ def start_unbound(paths: LabPaths) -> int:
         raise LabError(f"unbound failed to start: {(proc.stderr or proc.stdout).strip()[:300]}")
 
     def ready() -> bool:
-        r = query(pl.RESOLVER_IP, ".", "SOA", timeout=0.5)
+        r = query(net.resolver, ".", "SOA", timeout=0.5)
         return r is not None and bool(r.flags & dns.flags.AD)
 
     _wait(ready, 30, "unbound (validated answer for the root)", log)

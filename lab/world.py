@@ -96,7 +96,7 @@ class World:
         recs += [(z, 3600, "NS", f"{ns}.") for ns in domain.ns]
         for ns in domain.ns:
             if ns.endswith(f".{domain.name}"):
-                recs.append((f"{ns}.", 3600, "A", pl.ns_ip(ns)))
+                recs.append((f"{ns}.", 3600, "A", self.plan.net.ns_ip(ns)))
         if domain.null_mx:
             recs.append((z, 3600, "MX", "0 ."))
         for pref, mx in domain.mx:
@@ -127,9 +127,9 @@ class World:
     def tld_records(self, tld: str, ds_of: dict[str, str]) -> list[Record]:
         z = f"{tld}."
         recs: list[Record] = [self._soa(z), (z, 3600, "NS", f"ns1.nic.{tld}."),
-                              (f"ns1.nic.{tld}.", 3600, "A", pl.TLD_NS_IP)]
+                              (f"ns1.nic.{tld}.", 3600, "A", self.plan.net.tld_ns)]
         if tld == "net":
-            recs.append(("a.root.nic.net.", 3600, "A", pl.ROOT_NS_IP))
+            recs.append(("a.root.nic.net.", 3600, "A", self.plan.net.root_ns))
         for d in self.plan.domains:
             if d.tld != tld:
                 continue
@@ -137,7 +137,7 @@ class World:
             recs += [(owner, 86400, "NS", f"{ns}.") for ns in d.ns]
             for ns in d.ns:
                 if ns.endswith(f".{d.name}"):
-                    recs.append((f"{ns}.", 86400, "A", pl.ns_ip(ns)))
+                    recs.append((f"{ns}.", 86400, "A", self.plan.net.ns_ip(ns)))
             if d.ds_in_parent and d.name in ds_of:
                 recs.append((owner, 86400, "DS", ds_of[d.name]))
         return recs
@@ -147,11 +147,11 @@ class World:
             (".", 86400, "SOA", f"a.root.nic.net. hostmaster.nic.net. {1000 + self.hour} "
              f"{SOA_TIMERS}"),
             (".", 86400, "NS", "a.root.nic.net."),
-            ("a.root.nic.net.", 86400, "A", pl.ROOT_NS_IP),
+            ("a.root.nic.net.", 86400, "A", self.plan.net.root_ns),
         ]
         for tld in pl.TLDS:
             recs += [(f"{tld}.", 86400, "NS", f"ns1.nic.{tld}."),
-                     (f"ns1.nic.{tld}.", 86400, "A", pl.TLD_NS_IP),
+                     (f"ns1.nic.{tld}.", 86400, "A", self.plan.net.tld_ns),
                      (f"{tld}.", 86400, "DS", ds_of[tld])]
         return recs
 

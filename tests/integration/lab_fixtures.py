@@ -46,7 +46,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
         pytest.fail("the lab needs root, nsd and unbound: run scripts/install-system-packages.sh")
     d = tmp_path_factory.mktemp("lab")
     try:
-        r = control.up(d, LAB_DOMAINS, seed=7)
+        r = control.up(d, LAB_DOMAINS, seed=7, slot=None)  # the first free address block
     except LabError as exc:
         pytest.fail(f"lab up failed: {exc}")
     try:
