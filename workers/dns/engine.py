@@ -1,15 +1,18 @@
 """The query engine: thousands of queries in flight from one process against one resolver.
 
-Performance model: one connected UDP socket per engine, our own 16-bit id -> future table, query
-wire built by hand (wire.py), a timer per attempt (``call_later``), no task per query. The only
-dnspython parse is of the response, which the evidence needs anyway. TCP is used on truncation
-only, one connection per truncated query. A leaky-bucket limiter spaces sends to ``rate`` queries
-per second; ``max_in_flight`` bounds outstanding queries.
+Performance model: one connected UDP socket per engine, our own 16-bit id -> pending table, query
+wire built by hand and responses parsed by hand (wire.py; no dnspython on this path), one timer
+per attempt (``call_later``), no task and no coroutine per query: ``submit`` returns a future that
+the socket's ``datagram_received`` callback resolves directly, retries are sent from the timer
+callback. TCP is used on truncation only, one connection (and one task) per truncated query. A
+leaky-bucket limiter spaces sends to ``rate`` queries per second; ``max_in_flight`` bounds
+outstanding queries (the rest wait in a queue, in order).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import socket
 import struct
@@ -17,9 +20,6 @@ import time
 from dataclasses import dataclass
 
 import dns.exception
-import dns.flags
-import dns.message
-import dns.rcode
 
 from danescan.vocab import QueryStatus
 from workers.dns import wire
@@ -46,20 +46,16 @@ class EngineSettings:
 
 
 _RCODES = {
-    dns.rcode.NOERROR: QueryStatus.NOERROR,
-    dns.rcode.NXDOMAIN: QueryStatus.NXDOMAIN,
-    dns.rcode.SERVFAIL: QueryStatus.SERVFAIL,
-    dns.rcode.REFUSED: QueryStatus.REFUSED,
-    dns.rcode.FORMERR: QueryStatus.FORMERR,
+    0: QueryStatus.NOERROR,
+    3: QueryStatus.NXDOMAIN,
+    2: QueryStatus.SERVFAIL,
+    5: QueryStatus.REFUSED,
+    1: QueryStatus.FORMERR,
 }
 
 
-def status_of(message: dns.message.Message) -> QueryStatus:
-    return _RCODES.get(message.rcode(), QueryStatus.ERROR)
-
-
-def answer_text(message: dns.message.Message) -> tuple[str, ...]:
-    return tuple(rrset.to_text() for rrset in message.answer)
+def status_of(resp: wire.Response) -> QueryStatus:
+    return _RCODES.get(resp.rcode, QueryStatus.ERROR)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -73,16 +69,52 @@ class _Protocol(asyncio.DatagramProtocol):
         self.engine.socket_errors += 1
 
 
+class _Pending:
+    """One query on its way: its future, attempts so far and the running attempt's timer."""
+
+    __slots__ = (
+        "attempts",
+        "fut",
+        "q",
+        "qid",
+        "question",
+        "sent_at",
+        "start",
+        "timeout",
+        "timer",
+    )
+
+    def __init__(self, q: Query, question: bytes, fut: asyncio.Future[Answer],
+                 timeout: float) -> None:
+        self.q = q
+        self.question = question
+        self.fut = fut
+        self.attempts = 0
+        self.timeout = timeout
+        self.sent_at = 0.0
+        self.start = 0.0
+        self.qid = -1
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class QueryEngine:
-    """Use as ``async with QueryEngine(settings) as engine: answer = await engine.query(q)``."""
+    """``async with QueryEngine(settings) as engine: answer = await engine.query(q)``, or
+    ``engine.submit(q)`` for a future without a coroutine."""
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        self._pending: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._waiting: collections.deque[_Pending] = collections.deque()  # not sent yet
+        self._resend: collections.deque[_Pending] = collections.deque()  # retries held by pacing
+        self._in_flight = 0
         self._transport: asyncio.DatagramTransport | None = None
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._next_send = 0.0
+        self._pump_timer: asyncio.TimerHandle | None = None
         self._rng = random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+        addr = settings.address
+        self._resolver = f"{addr[0]}:{addr[1]}"
         self.sent = 0
         self.socket_errors = 0
         self.late_or_foreign = 0
@@ -96,6 +128,7 @@ class QueryEngine:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Protocol(self), remote_addr=self.settings.address
         )
@@ -116,65 +149,179 @@ class QueryEngine:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        for _, fut in self._pending.values():
-            if not fut.done():
-                fut.cancel()
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+            self._pump_timer = None
+        for p in [*self._pending.values(), *self._waiting, *self._resend]:
+            if p.timer is not None:
+                p.timer.cancel()
+            if not p.fut.done():
+                p.fut.cancel()
+        for task in self._tasks:
+            task.cancel()
         self._pending.clear()
+        self._waiting.clear()
+        self._resend.clear()
+        self._in_flight = 0
+
+    # ------------------------------------------------------------ public
+
+    async def query(self, q: Query) -> Answer:
+        """Ask the resolver; never raises for DNS or network trouble: it is in the record."""
+        return await self.submit(q)
+
+    def submit(self, q: Query) -> asyncio.Future[Answer]:
+        """Queue ``q``; the future gets its :class:`Answer` (never an exception, but it is
+        cancelled when the engine closes first)."""
+        loop = self._loop
+        if loop is None or self._transport is None:
+            raise RuntimeError("QueryEngine used before open()")
+        fut: asyncio.Future[Answer] = loop.create_future()
+        try:
+            question = wire.question_wire(q.qname, q.qtype)
+        except (dns.exception.DNSException, ValueError) as exc:
+            fut.set_result(Answer(_record(q, QueryStatus.ERROR, self._resolver, time.time(), 0.0,
+                                          0, "udp", error=f"bad question: {exc!r}"), None))
+            return fut
+        p = _Pending(q, question, fut, self.settings.timeout)
+        if self._in_flight < self.settings.max_in_flight and not self._waiting \
+                and self.settings.rate <= 0:
+            self._in_flight += 1
+            self._send(p)
+        else:
+            self._waiting.append(p)
+            self._pump()
+        return fut
+
+    # ------------------------------------------------------------ sending
+
+    def _pump(self) -> None:
+        """Send retries and waiting queries as far as the slots and the rate allow."""
+        loop = self._loop
+        if loop is None or self._transport is None:
+            return
+        rate = self.settings.rate
+        limit = self.settings.max_in_flight
+        while self._resend or (self._waiting and self._in_flight < limit):
+            if rate > 0:
+                now = loop.time()
+                if self._next_send > now:
+                    if self._pump_timer is None:
+                        self._pump_timer = loop.call_at(self._next_send, self._paced)
+                    return
+                self._next_send = max(now, self._next_send) + 1.0 / rate
+            if self._resend:
+                self._send(self._resend.popleft())
+            else:
+                self._in_flight += 1
+                self._send(self._waiting.popleft())
+
+    def _paced(self) -> None:
+        self._pump_timer = None
+        self._pump()
+
+    def _new_id(self) -> int:
+        pending = self._pending
+        qid = self._rng.getrandbits(16)
+        while qid in pending:
+            qid = self._rng.getrandbits(16)
+        return qid
+
+    def _send(self, p: _Pending) -> None:
+        transport = self._transport
+        loop = self._loop
+        if transport is None or loop is None:
+            return
+        if p.attempts == 0:
+            p.sent_at = time.time()
+            p.start = time.perf_counter()
+        qid = self._new_id()
+        p.qid = qid
+        p.attempts += 1
+        self._pending[qid] = p
+        p.timer = loop.call_later(p.timeout, self._expire, p, qid)
+        self.sent += 1
+        try:
+            transport.sendto(wire.query_wire(qid, p.question, p.q.cd))
+        except OSError as exc:
+            self._pending.pop(qid, None)
+            p.timer.cancel()
+            self._fail(p, QueryStatus.ERROR, "udp", f"socket: {exc!r}")
+
+    def _expire(self, p: _Pending, qid: int) -> None:
+        if self._pending.get(qid) is not p:
+            return
+        del self._pending[qid]
+        p.timer = None
+        if p.attempts <= self.settings.retries:
+            p.timeout *= self.settings.backoff
+            self._resend.append(p)
+            self._pump()
+            return
+        self._fail(p, QueryStatus.TIMEOUT, "udp", f"no answer to {p.attempts} UDP attempts")
+
+    # ------------------------------------------------------------ receiving
 
     def _received(self, data: bytes) -> None:
         if len(data) < 12:
             self.late_or_foreign += 1
             return
-        entry = self._pending.get(wire.response_id(data))
-        if entry is None or not wire.answers_question(data, entry[0]):
+        qid = (data[0] << 8) | data[1]
+        p = self._pending.get(qid)
+        if p is None or not wire.answers_question(data, p.question):
             self.late_or_foreign += 1
             return
-        del self._pending[wire.response_id(data)]
-        if not entry[1].done():
-            entry[1].set_result(data)
-
-    async def _pace(self) -> None:
-        rate = self.settings.rate
-        if rate <= 0:
+        del self._pending[qid]
+        if p.timer is not None:
+            p.timer.cancel()
+            p.timer = None
+        if data[2] & 0x02:  # TC: ask again over TCP
+            task = asyncio.ensure_future(self._tcp_retry(p))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(now, self._next_send)
-        self._next_send = slot + 1.0 / rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._finish(p, data, "udp")
 
-    def _new_id(self) -> int:
-        while True:
-            qid = self._rng.getrandbits(16)
-            if qid not in self._pending:
-                return qid
+    def _finish(self, p: _Pending, data: bytes, transport: str) -> None:
+        try:
+            resp = wire.parse_response(data)
+        except wire.WireError as exc:
+            self._fail(p, QueryStatus.ERROR, transport, f"unparsable response: {exc}")
+            return
+        q = p.q
+        record = QueryRecord(
+            status=_RCODES.get(resp.rcode, QueryStatus.ERROR), qname=q.qname, qtype=q.qtype,
+            cd=q.cd, ad=bool(resp.flags & wire.FLAG_AD), resolver=self._resolver,
+            sent_at=p.sent_at, duration=time.perf_counter() - p.start, attempts=p.attempts,
+            transport=transport, response=data)
+        self._done(p, Answer(record, resp))
 
-    async def _udp_attempt(self, question: bytes, cd: bool, timeout: float) -> bytes | None:
-        transport = self._transport
-        if transport is None:
-            raise RuntimeError("QueryEngine used before open()")
-        loop = asyncio.get_running_loop()
-        qid = self._new_id()
-        fut: asyncio.Future[bytes] = loop.create_future()
-        self._pending[qid] = (question, fut)
-        timer = loop.call_later(timeout, _expire, fut)
-        transport.sendto(wire.query_wire(qid, question, cd))
+    def _fail(self, p: _Pending, status: QueryStatus, transport: str, error: str) -> None:
+        self._done(p, Answer(_record(p.q, status, self._resolver, p.sent_at,
+                                     time.perf_counter() - p.start, p.attempts, transport,
+                                     error=error), None))
+
+    def _done(self, p: _Pending, answer: Answer) -> None:
+        self._in_flight -= 1
+        if not p.fut.done():
+            p.fut.set_result(answer)
+        if self._waiting:
+            self._pump()
+
+    async def _tcp_retry(self, p: _Pending) -> None:
+        p.attempts += 1
         self.sent += 1
         try:
-            return await fut
-        except _AttemptTimeout:
-            return None
-        finally:
-            timer.cancel()
-            if self._pending.get(qid, (b"", None))[1] is fut:
-                del self._pending[qid]
+            data = await self._tcp(p.question, p.q.cd)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            self._fail(p, QueryStatus.TRUNCATED, "tcp", f"TC over UDP, TCP failed: {exc!r}")
+            return
+        self._finish(p, data, "tcp")
 
     async def _tcp(self, question: bytes, cd: bool) -> bytes:
         host, port = self.settings.address
-        qid = self._new_id()
+        qid = self._rng.getrandbits(16)
         payload = wire.query_wire(qid, question, cd)
-        self.sent += 1
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), self.settings.tcp_timeout
         )
@@ -189,72 +336,6 @@ class QueryEngine:
         if not wire.answers_question(data, question) or wire.response_id(data) != qid:
             raise ValueError("TCP response does not answer the question")
         return data
-
-    async def query(self, q: Query) -> Answer:
-        """Ask the resolver; never raises for DNS or network trouble: it is in the record."""
-        s = self.settings
-        resolver = f"{s.address[0]}:{s.address[1]}"
-        try:
-            question = wire.question_wire(q.qname, q.qtype)
-        except (dns.exception.DNSException, ValueError) as exc:
-            return Answer(_record(q, QueryStatus.ERROR, resolver, time.time(), 0.0, 0, "udp",
-                                  error=f"bad question: {exc!r}"), None)
-        async with self._slots:
-            sent_at = time.time()
-            start = time.perf_counter()
-            attempts = 0
-            data: bytes | None = None
-            timeout = s.timeout
-            for _ in range(s.retries + 1):
-                await self._pace()
-                attempts += 1
-                try:
-                    data = await self._udp_attempt(question, q.cd, timeout)
-                except OSError as exc:
-                    return Answer(_record(q, QueryStatus.ERROR, resolver, sent_at,
-                                          time.perf_counter() - start, attempts, "udp",
-                                          error=f"socket: {exc!r}"), None)
-                if data is not None:
-                    break
-                timeout *= s.backoff
-            if data is None:
-                return Answer(_record(q, QueryStatus.TIMEOUT, resolver, sent_at,
-                                      time.perf_counter() - start, attempts, "udp",
-                                      error=f"no answer to {attempts} UDP attempts"), None)
-            transport = "udp"
-            if wire.is_truncated(data):
-                await self._pace()
-                attempts += 1
-                transport = "tcp"
-                try:
-                    data = await self._tcp(question, q.cd)
-                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                    return Answer(_record(q, QueryStatus.TRUNCATED, resolver, sent_at,
-                                          time.perf_counter() - start, attempts, "tcp",
-                                          error=f"TC over UDP, TCP failed: {exc!r}"), None)
-            try:
-                message = wire.parse(data)
-            except (dns.exception.DNSException, ValueError) as exc:
-                return Answer(_record(q, QueryStatus.ERROR, resolver, sent_at,
-                                      time.perf_counter() - start, attempts, transport,
-                                      error=f"unparsable response: {exc!r}"), None)
-            duration = time.perf_counter() - start
-        record = QueryRecord(
-            status=status_of(message), qname=q.qname, qtype=q.qtype, cd=q.cd,
-            ad=bool(message.flags & dns.flags.AD), resolver=resolver, sent_at=sent_at,
-            duration=duration, attempts=attempts, transport=transport,
-            answer=answer_text(message),
-        )
-        return Answer(record, message)
-
-
-class _AttemptTimeout(Exception):
-    """One UDP attempt got no answer in time (internal: becomes a retry or TIMEOUT)."""
-
-
-def _expire(fut: asyncio.Future[bytes]) -> None:
-    if not fut.done():
-        fut.set_exception(_AttemptTimeout())
 
 
 def _record(q: Query, status: QueryStatus, resolver: str, sent_at: float, duration: float,

@@ -9,19 +9,16 @@ plans at once; tests drive plans with canned answers.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-import dns.message
 import dns.name
-import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-from dns.rdtypes.ANY.MX import MX
-from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import dnssec_reason as dr
+from workers.dns import wire
 from workers.dns.names import BadName, normalize_name, tlsa_name
 from workers.dns.records import (
     Answer,
@@ -43,22 +40,44 @@ _ANSWERED = (QueryStatus.NOERROR, QueryStatus.NXDOMAIN)
 
 @dataclass(frozen=True)
 class Context:
-    """What every plan of one scan shares: the scan time and the trust anchor (DS RRset)."""
+    """What every plan of one batch shares: the scan time, the trust anchor (DS RRset), and the
+    batch's memo of chain checks (zone names top-down -> finding), so that the DNSSEC chain of a
+    zone is verified once per batch however many of its RRsets are bogus."""
 
     now: float
     anchors: dns.rrset.RRset | None = None
+    chains: dict[tuple[str, ...], dr.Finding] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Found:
-    """What a message says about one (name, type): the final RRset after CNAMEs, its RRSIGs,
-    the chain of owners followed, and the RRset that speaks for a denial (SOA in authority)."""
+    """What a response says about one (name, type): the final RRset after CNAMEs (its RRs), its
+    RRSIGs, the chain of owners followed, and the SOA (and its RRSIGs) that speak for a denial."""
 
-    rrset: dns.rrset.RRset | None
-    rrsigs: dns.rrset.RRset | None
+    resp: wire.Response | None
+    rrs: list[wire.RR]
+    rrsigs: list[wire.RR]
     chain: tuple[str, ...]
-    denial_soa: dns.rrset.RRset | None
-    denial_rrsigs: dns.rrset.RRset | None
+    denial_soa: list[wire.RR]
+    denial_rrsigs: list[wire.RR]
+
+    @property
+    def owner(self) -> str:
+        return self.rrs[0].name if self.rrs else (self.chain[-1] if self.chain else "")
+
+    def rrset(self) -> dns.rrset.RRset | None:
+        """The final RRset as a dnspython object (for the DNSSEC checks only)."""
+        if not self.rrs or self.resp is None:
+            return None
+        return wire.to_rrset(self.resp, self.rrs)
+
+    def sigs(self) -> dns.rrset.RRset | None:
+        if not self.rrsigs or self.resp is None:
+            return None
+        return wire.to_rrset(self.resp, self.rrsigs)
+
+
+NOTHING = Found(None, [], [], (), [], [])
 
 
 def parallel(plans: Sequence[Plan[T]]) -> Plan[list[T]]:
@@ -85,174 +104,210 @@ def parallel(plans: Sequence[Plan[T]]) -> Plan[list[T]]:
     return [results[i] for i in range(len(plans))]
 
 
-def find(message: dns.message.Message, qname: dns.name.Name,
-         rdtype: dns.rdatatype.RdataType) -> Found:
-    """Follow the CNAME chain from ``qname`` in the answer section (pure)."""
+def find(resp: wire.Response, qname: str, rdtype: int) -> Found:
+    """Follow the CNAME chain from ``qname`` (lower-case text) in the answer section (pure)."""
     name = qname
-    chain = [name.to_text()]
-    rrset = sigs = None
+    chain = [name]
+    rrs: list[wire.RR] = []
+    sigs: list[wire.RR] = []
+    answer = resp.answer
     for _ in range(MAX_CHAIN):
-        rrset = message.get_rrset(message.answer, name, dns.rdataclass.IN, rdtype)
-        if rrset is not None:
-            sigs = message.get_rrset(message.answer, name, dns.rdataclass.IN,
-                                     dns.rdatatype.RRSIG, rdtype)
+        rrs = [rr for rr in answer if rr.name == name and rr.rtype == rdtype and rr.rclass == 1]
+        if rrs:
+            sigs = [rr for rr in answer if rr.rtype == wire.T_RRSIG and rr.name == name
+                    and rr.covers == rdtype]
             break
-        cname = message.get_rrset(message.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if cname is None or rdtype == dns.rdatatype.CNAME:
+        if rdtype == wire.T_CNAME:
             break
-        name = cname[0].target
-        chain.append(name.to_text())
-    soa = soa_sigs = None
-    if rrset is None:
-        for rr in message.authority:
-            if rr.rdtype == dns.rdatatype.SOA:
-                soa = rr
-            elif rr.rdtype == dns.rdatatype.RRSIG and rr.covers == dns.rdatatype.SOA:
-                soa_sigs = rr
-    return Found(rrset, sigs, tuple(chain) if len(chain) > 1 else (), soa, soa_sigs)
+        cname = next((rr for rr in answer if rr.name == name and rr.rtype == wire.T_CNAME), None)
+        if cname is None or cname.target in chain:
+            break
+        name = cname.target
+        chain.append(name)
+    soa: list[wire.RR] = []
+    soa_sigs: list[wire.RR] = []
+    if not rrs:
+        for rr in resp.authority:
+            if rr.rtype == wire.T_SOA:
+                soa.append(rr)
+            elif rr.rtype == wire.T_RRSIG and rr.covers == wire.T_SOA:
+                soa_sigs.append(rr)
+    return Found(resp, rrs, sigs, tuple(chain) if len(chain) > 1 else (), soa, soa_sigs)
 
 
-def summaries(rrsigs: dns.rrset.RRset | None) -> tuple[RrsigSummary, ...]:
-    if rrsigs is None:
+def summaries(f: Found) -> tuple[RrsigSummary, ...]:
+    if f.resp is None:
         return ()
-    return tuple(
-        RrsigSummary(dns.rdatatype.to_text(r.type_covered), int(r.algorithm), r.labels,
-                     r.original_ttl, r.inception, r.expiration, r.key_tag, r.signer.to_text())
-        for r in rrsigs if isinstance(r, RRSIG)
-    )
+    out = []
+    for rr in f.rrsigs:
+        covered, alg, labels, ttl, expiration, inception, tag = wire.rrsig_fields(f.resp, rr)
+        out.append(RrsigSummary(wire.type_text(covered), alg, labels, ttl, inception,
+                                expiration, tag, rr.target))
+    return tuple(out)
 
 
-def _signer(rrsigs: dns.rrset.RRset | None) -> dns.name.Name | None:
-    for r in rrsigs or ():
-        if isinstance(r, RRSIG):
-            return r.signer
-    return None
+def _signer(rrsigs: list[wire.RR]) -> str | None:
+    return rrsigs[0].target if rrsigs else None
 
 
 def _evidence(q: Query, a: Answer, f: Found | None, status: DnssecStatus,
               finding: dr.Finding, from_cd: bool = False,
               query_status: QueryStatus | None = None) -> RRsetEvidence:
-    rrset = f.rrset if f else None
+    rrs = f.rrs if f is not None else []
+    resp = f.resp if f is not None else None
     return RRsetEvidence(
         name=q.qname, rtype=q.qtype,
         query_status=query_status or a.record.status,
         dnssec_status=status, dnssec_reason=finding.reason,
-        ttl=rrset.ttl if rrset is not None else None,
-        records=tuple(sorted(r.to_text() for r in rrset)) if rrset is not None else (),
-        rrsigs=summaries(f.rrsigs) if f else (),
-        cname_chain=f.chain if f else (),
+        ttl=min(rr.ttl for rr in rrs) if rrs else None,
+        records=tuple(sorted({wire.rdata_text(resp, rr) for rr in rrs})) if resp else (),
+        rrsigs=summaries(f) if f is not None else (),
+        cname_chain=f.chain if f is not None else (),
         from_cd=from_cd, zone=finding.zone, detail=finding.detail or a.record.error,
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classified:
     evidence: RRsetEvidence
-    rrset: dns.rrset.RRset | None  # the final RRset (from the CD answer when bogus)
+    found: Found  # the final RRset (from the CD answer when bogus)
 
 
-def zone_of(name: dns.name.Name, f: Found) -> Plan[dns.name.Name | None]:
-    """The zone that holds ``name``: the RRSIG signer, the SOA owner in a denial, or asked."""
+def zone_of(name: str, f: Found, cd: bool) -> Plan[str | None]:
+    """The zone that holds ``name``: the RRSIG signer, the SOA owner in a denial, else asked
+    (NS at ``name``, which the domain plan asks anyway, then SOA)."""
     signer = _signer(f.rrsigs) or _signer(f.denial_rrsigs)
     if signer is not None:
         return signer
-    if f.denial_soa is not None:
-        return f.denial_soa.name
-    (a,) = yield (Query(name.to_text(), "SOA", cd=True),)
-    if a.message is None or a.record.status not in _ANSWERED:
+    if f.denial_soa:
+        return f.denial_soa[0].name
+    (a,) = yield (Query(name, "NS", cd=cd),)
+    resp = a.response
+    if resp is not None and a.record.status in _ANSWERED:
+        if any(rr.name == name and rr.rtype == wire.T_NS for rr in resp.answer):
+            return name
+        if not any(rr.name == name and rr.rtype == wire.T_CNAME for rr in resp.answer):
+            got = find(resp, name, wire.T_NS)
+            if got.denial_soa:
+                return got.denial_soa[0].name
+    (a,) = yield (Query(name, "SOA", cd=True),)
+    resp = a.response
+    if resp is None or a.record.status not in _ANSWERED:
         return None
-    got = find(a.message, name, dns.rdatatype.SOA)
-    if got.rrset is not None:
-        return got.rrset.name
-    if got.denial_soa is not None:
-        return got.denial_soa.name
+    got = find(resp, name, wire.T_SOA)
+    if got.rrs:
+        return got.rrs[0].name
+    if got.denial_soa:
+        return got.denial_soa[0].name
     return None
 
 
-def insecure_plan(zone: dns.name.Name) -> Plan[dr.Finding]:
-    key_a, ds_a = yield (Query(zone.to_text(), "DNSKEY", cd=True), Query(zone.to_text(), "DS"))
+def insecure_plan(zone: str) -> Plan[dr.Finding]:
+    """Why the resolver did not validate an RRset of ``zone``: DNSKEY and DS (without CD: an
+    insecure zone answers them, and the domain plan has asked them already)."""
+    key_a, ds_a = yield (Query(zone, "DNSKEY"), Query(zone, "DS"))
+    if key_a.record.status is QueryStatus.SERVFAIL:
+        (key_a,) = yield (Query(zone, "DNSKEY", cd=True),)
     has_key = False
-    if key_a.message is not None and key_a.record.status is QueryStatus.NOERROR:
-        has_key = find(key_a.message, zone, dns.rdatatype.DNSKEY).rrset is not None
+    if key_a.response is not None and key_a.record.status is QueryStatus.NOERROR:
+        has_key = bool(find(key_a.response, zone, wire.T_DNSKEY).rrs)
     ds_rrset = None
     ds_secure = False
-    if ds_a.message is not None and ds_a.record.status in _ANSWERED:
-        ds_rrset = find(ds_a.message, zone, dns.rdatatype.DS).rrset
+    if ds_a.response is not None and ds_a.record.status in _ANSWERED:
+        ds_rrset = find(ds_a.response, zone, wire.T_DS).rrset()
         ds_secure = ds_a.record.ad
-    if zone == dns.name.root:
+    if zone == ".":
         return dr.Finding(DnssecReason.INSECURE_OTHER, ".", "the root itself is not secure")
-    return dr.insecure_finding(zone, has_key, ds_rrset, ds_secure)
+    return dr.insecure_finding(dns.name.from_text(zone), has_key, ds_rrset, ds_secure)
 
 
-def chain_plan(zone: dns.name.Name) -> Plan[list[dr.ZoneMaterial]]:
+def chain_plan(zone: str) -> Plan[list[dr.ZoneMaterial]]:
     """Fetch (with CD) DNSKEY and DS of ``zone`` and of every zone above it, up to the root or
     to the first zone without DS. Returned top-down."""
     chain: list[dr.ZoneMaterial] = []
-    current: dns.name.Name | None = zone
+    current: str | None = zone
     while current is not None and len(chain) < MAX_DEPTH:
-        text = current.to_text()
-        if current == dns.name.root:
-            (key_a,) = yield (Query(text, "DNSKEY", cd=True),)
+        if current == ".":
+            (key_a,) = yield (Query(current, "DNSKEY", cd=True),)
             ds_a = None
         else:
-            key_a, ds_a = yield (Query(text, "DNSKEY", cd=True), Query(text, "DS", cd=True))
-        kf = find(key_a.message, current, dns.rdatatype.DNSKEY) if key_a.message else None
-        df = find(ds_a.message, current, dns.rdatatype.DS) if ds_a and ds_a.message else None
-        chain.append(dr.ZoneMaterial(current, kf.rrset if kf else None, kf.rrsigs if kf else None,
-                                     df.rrset if df else None, df.rrsigs if df else None))
-        if current == dns.name.root or df is None or df.rrset is None:
+            key_a, ds_a = yield (Query(current, "DNSKEY", cd=True), Query(current, "DS", cd=True))
+        kf = find(key_a.response, current, wire.T_DNSKEY) if key_a.response else NOTHING
+        df = find(ds_a.response, current, wire.T_DS) if ds_a and ds_a.response else NOTHING
+        chain.append(dr.ZoneMaterial(dns.name.from_text(current), kf.rrset(), kf.sigs(),
+                                     df.rrset(), df.sigs()))
+        if current == "." or not df.rrs:
             break
         parent = _signer(df.rrsigs)
         if parent is None:
-            parent = yield from zone_of(current.parent(), Found(None, None, (), None, None))
-        if parent is None or parent == current or not current.is_subdomain(parent):
+            up = current.split(".", 1)[1] or "."
+            parent = yield from zone_of(up, NOTHING, cd=True)
+        if parent is None or parent == current or not _is_subdomain(current, parent):
             break
         current = parent
     chain.reverse()
     return chain
 
 
+def _is_subdomain(name: str, zone: str) -> bool:
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+def _chain_finding(chain: list[dr.ZoneMaterial], f: Found, ctx: Context) -> dr.Finding:
+    key = tuple(m.zone.to_text() for m in chain)
+    prefix = ctx.chains.get(key)
+    if prefix is None:
+        prefix = ctx.chains[key] = dr.chain_prefix_finding(chain, ctx.now, ctx.anchors)
+    if not prefix.ok:
+        return prefix
+    if f.rrs:
+        rrset, sigs = f.rrset(), f.sigs()
+    else:
+        rrset = wire.to_rrset(f.resp, f.denial_soa) if f.resp and f.denial_soa else None
+        sigs = wire.to_rrset(f.resp, f.denial_rrsigs) if f.resp and f.denial_rrsigs else None
+    if rrset is None:
+        return dr.Finding(DnssecReason.BOGUS_OTHER, chain[-1].zone.to_text() if chain else "",
+                          "nothing in the CD answer to check")
+    return dr.rrset_finding(chain, rrset, sigs, ctx.now)
+
+
 def classify(q: Query, a: Answer, ctx: Context) -> Plan[Classified]:
-    """Status and reason of one RRset from the non-CD answer, asking what the reason needs."""
-    qname = dns.name.from_text(q.qname)
+    """Status and reason of one RRset from the non-CD answer, asking what the reason needs.
+    A secure answer (AD) needs nothing more: reason work is for the others only."""
+    qname = q.qname
     rdtype = dns.rdatatype.from_text(q.qtype)
     rec = a.record
-    if rec.status in _ANSWERED and a.message is not None:
-        f = find(a.message, qname, rdtype)
+    resp = a.response
+    if rec.status in _ANSWERED and resp is not None:
+        f = find(resp, qname, rdtype)
         if rec.ad:
-            return Classified(_evidence(q, a, f, DnssecStatus.SECURE, dr.OK), f.rrset)
-        owner = dns.name.from_text(f.chain[-1]) if f.chain else qname
-        zone = yield from zone_of(owner, f)
+            return Classified(_evidence(q, a, f, DnssecStatus.SECURE, dr.OK), f)
+        owner = f.chain[-1] if f.chain else qname
+        zone = yield from zone_of(owner, f, cd=False)
         if zone is None:
             finding = dr.Finding(DnssecReason.INSECURE_OTHER, "", "zone cut not found")
         else:
             finding = yield from insecure_plan(zone)
-        return Classified(_evidence(q, a, f, DnssecStatus.INSECURE, finding), f.rrset)
+        return Classified(_evidence(q, a, f, DnssecStatus.INSECURE, finding), f)
     if rec.status is QueryStatus.SERVFAIL:
         (cd,) = yield (Query(q.qname, q.qtype, cd=True),)
-        if cd.record.status in _ANSWERED and cd.message is not None:
-            f = find(cd.message, qname, rdtype)
-            owner = dns.name.from_text(f.chain[-1]) if f.chain else qname
-            zone = yield from zone_of(owner, f)
+        if cd.record.status in _ANSWERED and cd.response is not None:
+            f = find(cd.response, qname, rdtype)
+            owner = f.chain[-1] if f.chain else qname
+            zone = yield from zone_of(owner, f, cd=True)
             if zone is None:
                 finding = dr.Finding(DnssecReason.BOGUS_OTHER, "", "zone cut not found")
             else:
                 chain = yield from chain_plan(zone)
-                target = f.rrset if f.rrset is not None else f.denial_soa
-                sigs = f.rrsigs if f.rrset is not None else f.denial_rrsigs
-                if target is None:
-                    finding = dr.Finding(DnssecReason.BOGUS_OTHER, zone.to_text(),
-                                         "nothing in the CD answer to check")
-                else:
-                    finding = dr.chain_finding(chain, target, sigs, ctx.now, ctx.anchors)
-                    if finding.ok:
-                        finding = dr.Finding(DnssecReason.BOGUS_OTHER, zone.to_text(),
-                                             "every signature and DS checked out")
+                finding = _chain_finding(chain, f, ctx)
+                if finding.ok:
+                    finding = dr.Finding(DnssecReason.BOGUS_OTHER, zone,
+                                         "every signature and DS checked out")
             ev = _evidence(q, cd, f, DnssecStatus.BOGUS, finding, from_cd=True,
                            query_status=QueryStatus.SERVFAIL)
-            return Classified(ev, f.rrset)
+            return Classified(ev, f)
     failed = dr.Finding(DnssecReason.LOOKUP_FAILED, "", rec.error or rec.status.value)
-    return Classified(_evidence(q, a, None, DnssecStatus.INDETERMINATE, failed), None)
+    return Classified(_evidence(q, a, None, DnssecStatus.INDETERMINATE, failed), NOTHING)
 
 
 def _classify_all(qs: tuple[Query, ...], ctx: Context) -> Plan[list[Classified]]:
@@ -261,11 +316,12 @@ def _classify_all(qs: tuple[Query, ...], ctx: Context) -> Plan[list[Classified]]
     return result
 
 
-def mx_targets(rrset: dns.rrset.RRset | None) -> tuple[list[str], bool]:
+def mx_targets(f: Found) -> tuple[list[str], bool]:
     """MX targets in preference order (deduplicated) and whether this is a null MX (RFC 7505)."""
-    if rrset is None:
+    if f.resp is None or not f.rrs:
         return [], False
-    mxs = sorted((r.preference, r.exchange.to_text()) for r in rrset if isinstance(r, MX))
+    w = f.resp.wire
+    mxs = sorted(((w[rr.offset] << 8) | w[rr.offset + 1], rr.target) for rr in f.rrs)
     if len(mxs) == 1 and mxs[0][1] == ".":
         return [], True
     seen: list[str] = []
@@ -290,8 +346,8 @@ def domain_plan(inp: DomainInput, ctx: Context) -> Plan[DomainEvidence]:
     if ev.query_status is QueryStatus.NXDOMAIN:
         nxdomain = True
     elif not ev.failed or ev.from_cd:
-        targets, null_mx = mx_targets(mx.rrset)
-        if not targets and not null_mx and mx.rrset is None:
+        targets, null_mx = mx_targets(mx.found)
+        if not targets and not null_mx and not mx.found.rrs:
             implicit = True
             targets = [text]
         for t in targets:

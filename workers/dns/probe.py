@@ -1,4 +1,4 @@
-"""The I/O front end: drives many plans at once over one QueryEngine.
+"""The I/O front end: drives many plans at once over one QueryEngine, from callbacks.
 
 Identical queries within a batch are asked once (the zone material of a hoster's zone, the
 DS of a TLD) and each distinct MX host is looked up once per batch, or not at all when the caller
@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Collection, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 import dns.name
@@ -54,44 +55,119 @@ def load_trust_anchor(path: str) -> dns.rrset.RRset:
     return dns.rrset.from_rdata_list(owner, 0, rdatas)
 
 
+class _Run:
+    """One plan being driven: the answers of the current round as they arrive."""
+
+    __slots__ = ("answers", "on_done", "plan", "records", "remaining")
+
+    def __init__(self, plan: Plan[Any], on_done: Callable[[Any, tuple[QueryRecord, ...]], None]
+                 ) -> None:
+        self.plan = plan
+        self.records: list[QueryRecord] = []
+        self.on_done = on_done
+        self.answers: list[Answer | None] = []
+        self.remaining = 0
+
+
 class Session:
-    """One batch: the query memo and the host registry. Not shared between batches."""
+    """One batch: the query memo, the host registry and the plans in flight. Not shared between
+    batches.
+
+    Performance model: no task and no coroutine per plan or per query. A plan is stepped from the
+    callbacks of the engine's futures; a round whose answers are all in the memo steps on at once.
+    """
 
     def __init__(self, engine: QueryEngine, ctx: Context, skip: Collection[str] = ()) -> None:
         self.engine = engine
         self.ctx = ctx
         self.skip = skip
-        self.memo: dict[Query, asyncio.Future[Answer]] = {}
-        self.hosts: dict[str, asyncio.Task[MxHostEvidence]] = {}
+        self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {}
+        self.hosts: dict[str, MxHostEvidence | None] = {}
+        self.domains: list[DomainEvidence | None] = []
+        self._open = 0
+        self._finished: asyncio.Future[None] | None = None
 
-    def ask(self, q: Query) -> asyncio.Future[Answer]:
-        fut = self.memo.get(q)
-        if fut is None:
-            fut = asyncio.ensure_future(self.engine.query(q))
-            self.memo[q] = fut
-        return fut
+    async def run_all(self, inputs: list[DomainInput]) -> None:
+        """Probe ``inputs`` and every new MX host they name; returns when all are done."""
+        self._finished = asyncio.get_running_loop().create_future()
+        self.domains = [None] * len(inputs)
+        self._open += 1  # held until every domain plan has started
+        for i, inp in enumerate(inputs):
+            self._start(domain_plan(inp, self.ctx), partial(self._domain_done, i))
+        self._close_one()
+        await self._finished
 
-    async def run(self, plan: Plan[T]) -> tuple[T, tuple[QueryRecord, ...]]:
-        records: list[QueryRecord] = []
-        try:
-            qs = next(plan)
-            while True:
-                answers = tuple(await asyncio.gather(*(self.ask(q) for q in qs)))
-                records.extend(a.record for a in answers)
-                qs = plan.send(answers)
-        except StopIteration as stop:
-            return stop.value, tuple(records)
+    def _start(self, plan: Plan[Any], on_done: Callable[[Any, tuple[QueryRecord, ...]], None]
+               ) -> None:
+        self._open += 1
+        self._step(_Run(plan, on_done), None)
 
-    async def domain(self, inp: DomainInput) -> DomainEvidence:
-        ev, records = await self.run(domain_plan(inp, self.ctx))
+    def _close_one(self) -> None:
+        self._open -= 1
+        if self._open == 0 and self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    def _step(self, run: _Run, answers: tuple[Answer, ...] | None) -> None:
+        memo = self.memo
+        while True:
+            try:
+                qs = next(run.plan) if answers is None else run.plan.send(answers)
+            except StopIteration as stop:
+                try:
+                    run.on_done(stop.value, tuple(run.records))
+                except Exception as exc:  # noqa: BLE001  our bug: re-raised by run_all
+                    self._fail(exc)
+                self._close_one()
+                return
+            except Exception as exc:  # noqa: BLE001  a plan bug: re-raised by run_all
+                self._fail(exc)
+                return
+            got: list[Answer | None] = [None] * len(qs)
+            remaining = 0
+            for i, q in enumerate(qs):
+                entry = memo.get(q)
+                if entry is None:
+                    entry = memo[q] = self.engine.submit(q)
+                if isinstance(entry, Answer):
+                    got[i] = entry
+                elif entry.done():
+                    got[i] = memo[q] = entry.result()
+                else:
+                    remaining += 1
+                    entry.add_done_callback(partial(self._arrived, run, i, q))
+            if remaining:
+                run.answers, run.remaining = got, remaining
+                return
+            done = tuple(a for a in got if a is not None)
+            run.records.extend(a.record for a in done)
+            answers = done
+
+    def _arrived(self, run: _Run, i: int, q: Query, fut: asyncio.Future[Answer]) -> None:
+        if fut.cancelled():
+            self._fail(RuntimeError(f"query {q} cancelled (engine closed)"))
+            return
+        answer = fut.result()
+        self.memo[q] = answer
+        run.answers[i] = answer
+        run.remaining -= 1
+        if run.remaining == 0:
+            done = tuple(a for a in run.answers if a is not None)
+            run.records.extend(a.record for a in done)
+            self._step(run, done)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_exception(exc)
+
+    def _domain_done(self, i: int, ev: DomainEvidence, records: tuple[QueryRecord, ...]) -> None:
+        self.domains[i] = dataclasses.replace(ev, queries=records)
         for host in ev.mx_hosts:
             if host not in self.hosts and host not in self.skip:
-                self.hosts[host] = asyncio.ensure_future(self.host(host))
-        return dataclasses.replace(ev, queries=records)
+                self.hosts[host] = None
+                self._start(host_plan(host, self.ctx), partial(self._host_done, host))
 
-    async def host(self, host: str) -> MxHostEvidence:
-        ev, records = await self.run(host_plan(host, self.ctx))
-        return dataclasses.replace(ev, queries=records)
+    def _host_done(self, host: str, ev: MxHostEvidence, records: tuple[QueryRecord, ...]) -> None:
+        self.hosts[host] = dataclasses.replace(ev, queries=records)
 
 
 async def probe_batch(
@@ -113,12 +189,13 @@ async def probe_batch(
     sent_before = eng.sent
     try:
         session = Session(eng, ctx, known_hosts)
-        done = await asyncio.gather(*(session.domain(d) for d in inputs))
-        hosts = await asyncio.gather(*session.hosts.values())
+        await session.run_all(inputs)
     finally:
         if own:
             eng.close()
-    return BatchResult(domains=tuple(done), hosts=tuple(hosts), started_at=started,
+    done = tuple(d for d in session.domains if d is not None)
+    hosts = tuple(h for h in session.hosts.values() if h is not None)
+    return BatchResult(domains=done, hosts=hosts, started_at=started,
                        finished_at=time.time(), queries_sent=eng.sent - sent_before,
                        stats={"distinct_queries": len(session.memo), "hosts": len(hosts)})
 

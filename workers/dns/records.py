@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import dns.exception
 import dns.message
 
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
+from workers.dns import wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +47,55 @@ class QueryRecord:
     duration: float  # seconds from first send to the final outcome
     attempts: int  # datagrams / connections sent, including the TCP retry
     transport: str  # "udp" or "tcp": the one that gave the final outcome
-    answer: tuple[str, ...] = ()  # answer section in zone-file text, with TTLs, CNAMEs and RRSIGs
     error: str = ""  # what went wrong, for TIMEOUT/ERROR/TRUNCATED
+    response: bytes = b""  # the response as received (empty when there was none)
+
+    @property
+    def answer(self) -> tuple[str, ...]:
+        """The answer section in zone-file text, one record a line, with TTLs, CNAMEs and RRSIGs
+        (written on demand from :attr:`response`: the hot path never formats it)."""
+        if not self.response:
+            return ()
+        try:
+            resp = wire.parse_response(self.response)
+        except wire.WireError:
+            return ()
+        return tuple(wire.rr_text(resp, rr) for rr in resp.answer)
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the query engine returns: the provenance record and the parsed message (if any)."""
+    """What the query engine returns: the provenance record and the parsed response (if any)."""
 
     record: QueryRecord
-    message: dns.message.Message | None
+    response: wire.Response | None  # the hand parse (workers.dns.wire) of the response
+
+    @property
+    def message(self) -> dns.message.Message | None:
+        """dnspython's parse of the response, made on demand; None when there is no response or
+        dnspython refuses it (it refuses, e.g., a TLSA whose data length does not fit its matching
+        type: use :attr:`response`, which never does)."""
+        if self.response is None:
+            return None
+        try:
+            return dns.message.from_wire(self.response.wire)
+        except (dns.exception.DNSException, ValueError):
+            return None
+
+
+class TlsaRdata(NamedTuple):
+    """One TLSA record's fields, whatever their values (a data length that does not fit the
+    matching type is kept as published)."""
+
+    usage: int
+    selector: int
+    mtype: int
+    data: bytes
+
+    @classmethod
+    def from_text(cls, text: str) -> TlsaRdata:
+        parts = text.split()
+        return cls(int(parts[0]), int(parts[1]), int(parts[2]), bytes.fromhex("".join(parts[3:])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +123,13 @@ class RRsetEvidence:
     @property
     def final_name(self) -> str:
         return self.cname_chain[-1] if self.cname_chain else self.name
+
+    @property
+    def tlsa(self) -> tuple[TlsaRdata, ...]:
+        """The records of a TLSA RRset as (usage, selector, mtype, data)."""
+        if self.rtype != "TLSA":
+            return ()
+        return tuple(TlsaRdata.from_text(r) for r in self.records)
 
 
 @dataclass(frozen=True, slots=True)
