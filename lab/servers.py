@@ -47,6 +47,9 @@ def check_free(addresses: Iterable[tuple[str, int, int]]) -> None:
     """Fail, before anything starts, when an address the lab needs is taken."""
     for ip, port, kind in addresses:
         s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:
+            # connections in TIME_WAIT from an earlier run do not hold the port; a listener does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((ip, port))
         except OSError as exc:

@@ -381,10 +381,11 @@ def test_wrong_matching_type(pki: Pki) -> None:
     assert not sha512_under_type_1.usable
     v = verdict([sha512_under_type_1, TlsaRecord(3, 1, 1, junk())], pki.chain)
     assert (v.reason, v.rfc) == (DaneReason.WRONG_MATCHING_TYPE, RfcOutcome.DEFER)
-    # alone it is unusable: Postfix falls back to encrypt-only; the diagnosis is kept
+    # alone it is unusable: Postfix falls back to encrypt-only; the measurement view names the
+    # mistake (paper Figure 4), and "no usable TLSA" stays among the diagnoses
     v = verdict([sha512_under_type_1], pki.chain)
-    assert (v.reason, v.rfc) == (DaneReason.NO_USABLE_TLSA, RfcOutcome.ENCRYPT_ONLY)
-    assert DaneReason.WRONG_MATCHING_TYPE in v.diagnoses
+    assert (v.reason, v.rfc) == (DaneReason.WRONG_MATCHING_TYPE, RfcOutcome.ENCRYPT_ONLY)
+    assert DaneReason.NO_USABLE_TLSA in v.diagnoses
 
 
 def test_matches_old_certificate(pki: Pki) -> None:

@@ -115,6 +115,7 @@ class _View:
     depth: int = -1
     diagnoses: tuple[DaneReason, ...] = ()
     results: tuple[RecordResult, ...] = ()
+    unusable: bool = False  # no usable record at all (RFC 7672: mandatory unauthenticated TLS)
 
 
 def _probe_reason(tls: TlsEvidence, chain: PresentedChain) -> DaneReason | None:
@@ -123,6 +124,11 @@ def _probe_reason(tls: TlsEvidence, chain: PresentedChain) -> DaneReason | None:
     if chain.leaf is None:
         return DaneReason.HANDSHAKE_FAILED
     return None
+
+
+# Diagnoses that name a malformed record, reported instead of "no usable TLSA" when every record
+# is unusable because of them (measurement view; the RFC outcome stays encrypt-only).
+FIELD_MISTAKES = frozenset({DaneReason.WRONG_MATCHING_TYPE, DaneReason.EMPTY_HASH})
 
 
 def _no_usable(records: Sequence[TlsaRecord]) -> DaneReason:
@@ -165,8 +171,12 @@ class _Evaluation:
             extra: tuple[DaneReason, ...] = ()
             if probe is None and diagnose_unusable:
                 extra = diagnose(self.records, (), self.certs, allowed, self.history)
-            reason = _no_usable(self.records)
-            return _View(False, reason, diagnoses=(reason, *(d for d in extra if d != reason)))
+            unusable = _no_usable(self.records)
+            # the paper's Figure 4 counts a digest of the wrong length as the mistake it is
+            mistake = next((d for d in extra if d in FIELD_MISTAKES), None)
+            reason = mistake if unusable is DaneReason.NO_USABLE_TLSA and mistake else unusable
+            found = dict.fromkeys((reason, unusable, *extra))
+            return _View(False, reason, diagnoses=tuple(found), unusable=True)
         if probe is not None:
             return _View(False, probe)
         results = tuple(self.matcher.evaluate(r) for r in usable)
@@ -186,7 +196,7 @@ class _Evaluation:
 
 
 def _rfc_outcome(view: _View, probe: DaneReason | None) -> RfcOutcome:
-    if view.reason in (DaneReason.NO_USABLE_TLSA, DaneReason.UNDEFINED_FIELD) and not view.results:
+    if view.unusable:
         if probe is DaneReason.PROBE_ERROR:
             return RfcOutcome.UNKNOWN
         return RfcOutcome.ENCRYPT_ONLY if probe is None else RfcOutcome.DEFER
