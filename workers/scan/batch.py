@@ -93,38 +93,61 @@ def wants_probe(tlsa: TlsaEvidence, probe_all: bool) -> bool:
     return tlsa.answered and bool(tlsa.records) and tlsa.dnssec is not DnssecStatus.BOGUS
 
 
-async def run_batch(inputs: Sequence[DomainInput], ctx: ScanContext,
-                    known_hosts: Collection[str] = (),
-                    history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
-                    ) -> BatchOutcome:
-    """Probe ``inputs``; hosts in ``known_hosts`` were done earlier in the scan and are skipped.
-    ``history`` loads the earlier leaf certificates of the given hosts (matches-old-certificate)."""
-    result = await probe_batch(inputs, ctx.dns_settings, ctx.now.timestamp(), ctx.anchors, known_hosts)
-    tlsa_of = {h.host: tlsa_evidence(h) for h in result.hosts}
-    targets = [ProbeTarget(h.host, ip) for h in result.hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
+async def dns_stage(inputs: Sequence[DomainInput], ctx: ScanContext,
+                    known_hosts: Collection[str] = ()) -> BatchResult:
+    """Stage 1: the DNS probe of a batch; hosts in ``known_hosts`` were done earlier in the scan."""
+    return await probe_batch(inputs, ctx.dns_settings, ctx.now.timestamp(), ctx.anchors,
+                             known_hosts)
+
+
+def hosts_to_probe(result: BatchResult, ctx: ScanContext) -> list[MxHostEvidence]:
+    """The MX hosts of a DNS result that get a STARTTLS probe (DANE hosts, or all by option)."""
+    return [h for h in result.hosts if wants_probe(tlsa_evidence(h), ctx.probe_all)]
+
+
+async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
+                     history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
+                     ) -> tuple[HostOutcome, ...]:
+    """Stage 2: probe every address of ``hosts`` (those that want a probe) and judge each host.
+
+    ``history`` loads the earlier leaf certificates of the given hosts (matches-old-certificate).
+    Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
+    """
+    tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
+    targets = [ProbeTarget(h.host, ip) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
                for ip in h.addresses]
-    earlier = history([h.host for h in result.hosts if tlsa_of[h.host].records]) if history else {}
+    earlier = history([h.host for h in hosts if tlsa_of[h.host].records]) if history else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
     if targets:
         async for ev in probe_many(targets, ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
                                    limits=ctx.limits):
             probes.setdefault(ev.host, []).append(ev)
-    outcomes = []
-    for h in result.hosts:
-        tlsa = tlsa_of[h.host]
-        host_probes = sorted(probes.get(h.host, []), key=lambda e: e.ip)
-        refs = (h.tlsa_base.removeprefix("_25._tcp.").rstrip("."),) if h.cname_target else ()
-        per_ip: list[tuple[str, Verdict]] = []
-        for ev in host_probes:
-            v = dane_verdict(h.host.rstrip("."), tlsa, TlsEvidence(ev.status, ev.chain), ctx.now,
-                             reference_names=refs, trust_store=ctx.trust_store,
-                             history=earlier.get(h.host, ()))
-            per_ip.append((ev.ip, v))
-        if per_ip:
-            verdict = combine([v for _, v in per_ip])
-        elif not h.addresses and not (h.a.failed or h.aaaa.failed):
-            verdict = _no_probe(DaneReason.NO_ADDRESS, h.host, tlsa, ctx.now)
-        else:
-            verdict = _no_probe(DaneReason.CONNECT_FAILED, h.host, tlsa, ctx.now)
-        outcomes.append(HostOutcome(h, tlsa, tuple(host_probes), tuple(per_ip), verdict))
-    return BatchOutcome(result, tuple(outcomes))
+    return tuple(judge(h, tlsa_of[h.host], sorted(probes.get(h.host, []), key=lambda e: e.ip),
+                       ctx, earlier.get(h.host, ())) for h in hosts)
+
+
+def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsEvidence],
+          ctx: ScanContext, history: Sequence[bytes]) -> HostOutcome:
+    """Pure: the verdicts of one host from its evidence."""
+    refs = (h.tlsa_base.removeprefix("_25._tcp.").rstrip("."),) if h.cname_target else ()
+    per_ip: list[tuple[str, Verdict]] = []
+    for ev in host_probes:
+        v = dane_verdict(h.host.rstrip("."), tlsa, TlsEvidence(ev.status, ev.chain), ctx.now,
+                         reference_names=refs, trust_store=ctx.trust_store, history=history)
+        per_ip.append((ev.ip, v))
+    if per_ip:
+        verdict = combine([v for _, v in per_ip])
+    elif not h.addresses and not (h.a.failed or h.aaaa.failed):
+        verdict = _no_probe(DaneReason.NO_ADDRESS, h.host, tlsa, ctx.now)
+    else:
+        verdict = _no_probe(DaneReason.CONNECT_FAILED, h.host, tlsa, ctx.now)
+    return HostOutcome(h, tlsa, tuple(host_probes), tuple(per_ip), verdict)
+
+
+async def run_batch(inputs: Sequence[DomainInput], ctx: ScanContext,
+                    known_hosts: Collection[str] = (),
+                    history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
+                    ) -> BatchOutcome:
+    """Both stages in one process (the embedded scan); the cluster runs them as separate tasks."""
+    result = await dns_stage(inputs, ctx, known_hosts)
+    return BatchOutcome(result, await smtp_stage(result.hosts, ctx, history))
