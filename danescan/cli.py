@@ -22,6 +22,10 @@ def _register() -> None:
 
     for command in (lab, migrate, scan, demo):
         main.add_command(command)
+    from danescan.cluster_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
 
 
 _register()

@@ -17,6 +17,22 @@ class Settings:
     resolver: str
     trust_anchor: str
     ehlo_name: str
+    # cluster mode (Celery over Redis, results into clickhouse-server)
+    public_roots: str = ""  # PEM roots of the paper's PKIX view (default: Mozilla's via certifi)
+    chunk: int = 500  # domains per DNS task
+    smtp_hosts_per_task: int = 20  # MX hosts per STARTTLS task
+    visibility_timeout: int = 3600  # seconds before an unacknowledged task is delivered again
+    unacked_restore_interval: int = 10  # seconds between sweeps for such tasks
+    task_retries: int = 3  # then a task is recorded as failed with its reason
+    retry_backoff: float = 2.0  # seconds, doubled per retry
+    per_ip_cap: int = 1  # STARTTLS sessions per server address, across all workers
+    ip_lease_seconds: int = 120  # a per-IP slot held by a dead worker frees itself after this
+    writer_batch_rows: int = 5000  # the writer flushes at this many rows ...
+    writer_max_age: float = 1.0  # ... or when the oldest waiting result is this old (seconds)
+    redis_retries: int = 5  # attempts to reach Redis at start, with backoff
+    zone_files: str = ""  # the nightly scan's inputs, separated by commas
+    nightly_at: str = "02:00"  # UTC time of the nightly full scan
+    hourly_minute: int = 30  # minute past each hour of the re-scan of DANE MX hosts
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,4 +42,19 @@ class Settings:
             resolver=_env("RESOLVER", ""),
             trust_anchor=_env("TRUST_ANCHOR", ""),
             ehlo_name=_env("EHLO_NAME", "danescan.invalid"),
+            public_roots=_env("PUBLIC_ROOTS", ""),
+            chunk=int(_env("CHUNK", "500")),
+            smtp_hosts_per_task=int(_env("SMTP_HOSTS_PER_TASK", "20")),
+            visibility_timeout=int(_env("VISIBILITY_TIMEOUT", "3600")),
+            unacked_restore_interval=int(_env("UNACKED_RESTORE_INTERVAL", "10")),
+            task_retries=int(_env("TASK_RETRIES", "3")),
+            retry_backoff=float(_env("RETRY_BACKOFF", "2.0")),
+            per_ip_cap=int(_env("PER_IP_CAP", "1")),
+            ip_lease_seconds=int(_env("IP_LEASE_SECONDS", "120")),
+            writer_batch_rows=int(_env("WRITER_BATCH_ROWS", "5000")),
+            writer_max_age=float(_env("WRITER_MAX_AGE", "1.0")),
+            redis_retries=int(_env("REDIS_RETRIES", "5")),
+            zone_files=_env("ZONE_FILES", ""),
+            nightly_at=_env("NIGHTLY_AT", "02:00"),
+            hourly_minute=int(_env("HOURLY_MINUTE", "30")),
         )

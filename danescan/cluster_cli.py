@@ -1,0 +1,276 @@
+"""Cluster commands: ``enqueue``, ``worker``, ``writer``, ``status``, ``schedule``.
+
+Settings come from danescan.settings (environment ``DANESCAN_*``); options override some of them.
+Every command first reaches Redis, retrying with back-off, and fails with one line when it cannot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from danescan.settings import Settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"danescan: {message}", err=True)
+    sys.exit(2)
+
+
+def _say(message: str) -> None:
+    click.echo(f"danescan: {message}", err=True)
+
+
+def _redis(settings: Settings) -> Any:
+    from workers.cluster.state import ClusterError, connect
+
+    try:
+        return connect(settings.redis_url, retries=settings.redis_retries, say=_say)
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
+def _server_target(settings: Settings, target: str | None) -> str:
+    db = target or settings.db
+    if not db.startswith("clickhouse://"):
+        _fail(f"cluster mode writes to clickhouse-server: set DANESCAN_DB=clickhouse://host:port/db "
+              f"(not {db!r}; chdb serves the embedded scan only)")
+    return db
+
+
+def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk: int,
+                resolver: str, trust_anchor: str, public_roots: str, probe_all: bool, kind: str,
+                now: dt.datetime | None) -> Any:
+    from danescan.embedded import ScanError
+    from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
+    from workers.cluster.state import ClusterError
+
+    r = _redis(settings)
+    opts = EnqueueOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
+                          public_roots=public_roots, chunk=chunk, probe_all=probe_all,
+                          ehlo_name=settings.ehlo_name, kind=kind, now=now)
+    try:
+        with celery_publisher() as publish:
+            return enqueue(r, list(inputs), opts, publish)
+    except (ScanError, ClusterError) as exc:
+        _fail(f"{exc} (chunks published so far stay queued; enqueue again to resume)")
+    except OSError as exc:
+        _fail(f"reading the inputs failed: {exc} (enqueue again to resume)")
+    return None
+
+
+@click.command("enqueue")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--scan-id", required=True, help="Enqueueing the same id again publishes nothing twice.")
+@click.option("--chunk", default=None, type=click.IntRange(1, 100_000),
+              help="Domains per DNS task [DANESCAN_CHUNK, 500].")
+@click.option("--resolver", default=None, help="Validating resolver the workers use [DANESCAN_RESOLVER].")
+@click.option("--trust-anchor", default=None, help="Root DS file, readable by the workers.")
+@click.option("--public-roots", default=None, help="PEM roots of the paper's PKIX view.")
+@click.option("--probe-all", is_flag=True, help="STARTTLS-probe MX hosts without TLSA too.")
+@click.option("--kind", default="adhoc", type=click.Choice(["adhoc", "nightly", "hourly"]))
+@click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
+              help="The scan's nominal time, UTC (default: now).")
+def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolver: str | None,
+                trust_anchor: str | None, public_roots: str | None, probe_all: bool, kind: str,
+                scan_time: dt.datetime | None) -> None:
+    """Stream zone files or domain lists into DNS tasks on Redis (queue 'dns')."""
+    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
+
+    s = Settings.from_env()
+    res = run_enqueue(s, inputs, scan_id, chunk or s.chunk, resolver or s.resolver or system_resolver(),
+                      trust_anchor or s.trust_anchor or str(ROOT_ANCHORS),
+                      public_roots if public_roots is not None else s.public_roots, probe_all, kind,
+                      scan_time.replace(tzinfo=dt.UTC) if scan_time else None)
+    click.echo(f"scan {res.scan_id}: {res.domains:,} domains in {res.chunks:,} chunks; "
+               f"{res.published:,} published, {res.skipped:,} were enqueued before; "
+               f"{res.domains / max(res.seconds, 1e-6):,.0f} domains/s")
+    if res.malformed:
+        click.echo(f"{res.malformed} malformed input line(s) skipped, e.g.:", err=True)
+        for ex in res.malformed_examples[:5]:
+            click.echo(f"  {ex}", err=True)
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 1024),
+              help="Worker processes [number of CPUs].")
+@click.option("--queues", "-Q", default="dns,smtp", show_default=True)
+@click.option("--loglevel", default="warning", show_default=True)
+@click.option("--pool", default="prefork", type=click.Choice(["prefork", "solo", "threads"]))
+def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> None:
+    """Run a Celery worker for the DNS and/or STARTTLS queues."""
+    s = Settings.from_env()
+    _redis(s)
+    _server_target(s, None)
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    if not wanted or any(q not in ("dns", "smtp") for q in wanted):
+        _fail(f"--queues takes dns, smtp or both, not {queues!r}")
+    from workers.cluster.app import app
+
+    argv = ["worker", "-Q", ",".join(wanted), "--loglevel", loglevel, "--pool", pool,
+            "-n", f"danescan-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)
+
+
+@click.command("writer")
+@click.option("--db", "target", default=None, help="clickhouse://host:port/db [DANESCAN_DB].")
+def writer(target: str | None) -> None:
+    """Drain results from Redis into clickhouse-server in batches; loses nothing when it is down."""
+    from queries.engines import profile
+    from workers.cluster.drain import Drain
+    from workers.store.backend import Database, StoreError, connect
+    from workers.store.migrations import MigrationError, Migrator, discover
+
+    s = Settings.from_env()
+    r = _redis(s)
+    db_url = _server_target(s, target)
+
+    def connect_db() -> Database:
+        db = connect(db_url)
+        try:
+            Migrator(db, discover(), profile("single")).apply()
+        except MigrationError as exc:
+            db.close()
+            raise StoreError(str(exc)) from exc
+        return db
+
+    stopping: list[bool] = []
+
+    def stop(_sig: int, _frame: Any) -> None:
+        stopping.append(True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    _say(f"writer: Redis {s.redis_url} -> {db_url}")
+    Drain(r, connect_db, batch_rows=s.writer_batch_rows, max_age=s.writer_max_age,
+          say=_say).run(stop=lambda: bool(stopping))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+@click.command("status")
+@click.option("--scan-id", default=None, help="One scan [default: every scan in Redis].")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(scan_id: str | None, as_json: bool) -> None:
+    """Progress: domains done of total, rate, ETA, failures by kind, queue depths."""
+    from workers.cluster.state import progress, queue_depths, scan_ids
+
+    s = Settings.from_env()
+    r = _redis(s)
+    ids = [scan_id] if scan_id else scan_ids(r)
+    now = time.time()
+    depths = queue_depths(r)
+    out: list[dict[str, Any]] = []
+    for sid in ids:
+        p = progress(r, sid)
+        if p is None:
+            _fail(f"no scan {sid} in Redis")
+            return
+        out.append({"scan_id": sid, "kind": p.kind, "done": p.done, "total": p.total,
+                    "failed_domains": p.failed_domains, "rate": round(p.rate(now), 1),
+                    "eta_seconds": p.eta(now), "complete": p.complete,
+                    "probes_pending": p.probes_pending, "failures": p.failures,
+                    "failure_examples": p.failure_examples, "redelivered": p.redelivered})
+    if as_json:
+        click.echo(json.dumps({"scans": out, "queues": depths}))
+        return
+    for o in out:
+        total = "?" if o["total"] is None else f"{o['total']:,}"
+        state = "finished" if o["complete"] else ("enqueueing" if o["total"] is None else "running")
+        click.echo(f"{o['scan_id']} ({o['kind']}, {state}): {o['done']:,} of {total} domains done, "
+                   f"{o['failed_domains']:,} failed; {o['rate']:,.0f} domains/s; "
+                   f"ETA {_duration(o['eta_seconds']) if not o['complete'] else '-'}; "
+                   f"{o['probes_pending']} STARTTLS hosts pending; {o['redelivered']} redelivered")
+        for kind, n in sorted(o["failures"].items()):
+            click.echo(f"  failed tasks: {kind}: {n}")
+        for ex in o["failure_examples"]:
+            click.echo(f"    e.g. {ex}")
+    click.echo("queues: " + ", ".join(f"{q} {n:,}" for q, n in depths.items()))
+
+
+def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
+    """Start what is due at ``now``; returns the scan ids started."""
+    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
+    from producer.schedule import (
+        LATEST_SNAPSHOT,
+        due_jobs,
+        parse_clock,
+        rescan_domains,
+        snapshot_sql,
+    )
+    from workers.cluster.state import PREFIX
+    from workers.store.backend import StoreError, connect
+
+    memo = PREFIX + "schedule"
+    last = {k.decode(): v.decode() for k, v in r.hgetall(memo).items()}
+    zones = tuple(z.strip() for z in s.zone_files.split(",") if z.strip())
+    started: list[str] = []
+    for job in due_jobs(now, last.get("nightly"), last.get("hourly"), parse_clock(s.nightly_at),
+                        s.hourly_minute, bool(zones)):
+        inputs = zones
+        if job.kind == "hourly":
+            try:
+                db = connect(_server_target(s, None))
+                latest = db.query(LATEST_SNAPSHOT)
+                if not latest:
+                    _say("hourly re-scan: no finished scan in ClickHouse yet; skipped")
+                    r.hset(memo, job.kind, job.scan_id)
+                    continue
+                hosts_sql, domains_sql = snapshot_sql(latest[0][0])
+                hosts = [row[0] for row in db.query(hosts_sql)]
+                domains = rescan_domains(hosts, ((d, list(mx)) for d, mx in db.query(domains_sql)))
+                db.close()
+            except StoreError as exc:
+                _say(f"hourly re-scan: ClickHouse: {exc}; will try again")
+                continue
+            if not domains:
+                r.hset(memo, job.kind, job.scan_id)
+                continue
+            spool = Path(tempfile.gettempdir()) / "danescan-schedule"
+            spool.mkdir(exist_ok=True)
+            listing = spool / f"{job.scan_id}.txt"
+            listing.write_text("".join(f"{d}\n" for d in domains))
+            inputs = (str(listing),)
+        run_enqueue(s, inputs, job.scan_id, s.chunk, s.resolver or system_resolver(),
+                    s.trust_anchor or str(ROOT_ANCHORS), s.public_roots, False, job.kind, None)
+        r.hset(memo, job.kind, job.scan_id)
+        started.append(job.scan_id)
+        _say(f"started {job.kind} scan {job.scan_id}")
+    return started
+
+
+@click.command("schedule")
+@click.option("--once", is_flag=True, help="Start what is due now, then exit.")
+def schedule(once: bool) -> None:
+    """Nightly full scan of DANESCAN_ZONE_FILES at DANESCAN_NIGHTLY_AT; hourly DANE host re-scan."""
+    from producer.schedule import parse_clock, run_scheduler
+
+    s = Settings.from_env()
+    try:
+        parse_clock(s.nightly_at)
+    except ValueError as exc:
+        _fail(f"DANESCAN_NIGHTLY_AT: {exc}")
+    r = _redis(s)
+    if once:
+        schedule_tick(s, r, dt.datetime.now(dt.UTC))
+        return
+    run_scheduler(lambda now: schedule_tick(s, r, now), lambda: False)
+
+
+COMMANDS = (enqueue_cmd, worker, writer, status, schedule)

@@ -1,0 +1,146 @@
+"""Zone files in, Celery tasks out: chunks of domains on queue ``dns``, idempotent per scan.
+
+The inputs are streamed (``danescan.embedded.iter_inputs``, constant memory) and cut into chunks
+numbered from 0 in input order. Before a chunk is published its number is added to the scan's set
+of enqueued chunks (SADD): a chunk already there is skipped, so enqueueing the same scan again (after
+an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
+of the scan's record in Redis and must not change between runs of one scan.
+
+Performance model: a chunk of 500 domains is one Redis pipeline round (SADD) and one task message of
+about 30 bytes per domain; the zone parser, not Redis, bounds the rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from danescan import __version__
+from danescan.embedded import InputStats, chunks, iter_inputs
+from workers.cluster import codec
+from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
+from workers.dns import DomainInput
+from workers.store.rows import ScanRow
+
+Publish = Callable[[str, int, list[Any]], None]
+
+
+@dataclass(frozen=True)
+class EnqueueOptions:
+    scan_id: str
+    resolver: str
+    trust_anchor: str = ""
+    public_roots: str = ""
+    chunk: int = 500
+    probe_all: bool = False
+    ehlo_name: str = "danescan.invalid"
+    kind: str = "adhoc"
+    now: dt.datetime | None = None
+    group: int = 64  # chunks per Redis round trip
+
+
+@dataclass
+class EnqueueResult:
+    scan_id: str
+    domains: int
+    chunks: int
+    published: int
+    skipped: int
+    seconds: float
+    malformed: int
+    malformed_examples: list[str]
+
+
+@contextmanager
+def celery_publisher() -> Iterator[Publish]:
+    """Publishes ``danescan.dns_chunk`` by name over one connection (no import of the tasks)."""
+    from workers.cluster.app import app
+
+    with app.producer_or_acquire() as producer:
+
+        def publish(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
+            app.send_task("danescan.dns_chunk", args=[scan_id, chunk_no, payload], queue="dns",
+                          producer=producer)
+
+        yield publish
+
+
+def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -> dict[str, str]:
+    """The scan's record in Redis (created once); refuses a different chunk size or inputs."""
+    meta = read_meta(r, opts.scan_id)
+    if meta:
+        if int(meta["chunk"]) != opts.chunk:
+            raise ClusterError(f"scan {opts.scan_id} was enqueued with --chunk {meta['chunk']}, "
+                               f"not {opts.chunk}")
+        if json.loads(meta["inputs"]) != list(inputs):
+            raise ClusterError(f"scan {opts.scan_id} was enqueued with other inputs: "
+                               f"{', '.join(json.loads(meta['inputs']))}")
+        return meta
+    now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
+                           "chunk": opts.chunk, "probe_all": opts.probe_all, "mode": "cluster"})
+    meta = {"kind": opts.kind, "now": str(int(now.timestamp())), "resolver": opts.resolver,
+            "trust_anchor": opts.trust_anchor, "public_roots": opts.public_roots,
+            "probe_all": "1" if opts.probe_all else "0", "ehlo_name": opts.ehlo_name,
+            "inputs": json.dumps(list(inputs)), "settings": settings, "chunk": str(opts.chunk),
+            "started": str(time.time()), "enqueued": "0", "total": "0"}
+    if not r.hsetnx(meta_key(opts.scan_id), "kind", opts.kind):
+        return read_meta(r, opts.scan_id)  # another producer registered it just now
+    r.hset(meta_key(opts.scan_id), mapping=meta)  # type: ignore[arg-type]
+    r.sadd(SCANS, opts.scan_id)
+    row = ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
+                  settings=settings, software_version=__version__, status="running")
+    r.rpush(RESULTS, codec.encode_message(opts.scan_id, "scan", "start", 0, [row]))
+    return meta
+
+
+def publish_chunks(r: redis.Redis, scan_id: str, batches: Iterable[list[DomainInput]],
+                   publish: Publish, group: int = 64) -> tuple[int, int, int]:
+    """(chunks, published, domains): each chunk published unless its number was enqueued before."""
+    seen = key("chunks", scan_id)
+    n_chunks = published = domains = 0
+    pending: list[tuple[int, list[DomainInput]]] = []
+
+    def flush() -> int:
+        pipe = r.pipeline(transaction=False)
+        for no, _ in pending:
+            pipe.sadd(seen, no)
+        fresh = pipe.execute()
+        count = 0
+        for (no, batch), new in zip(pending, fresh, strict=True):
+            if new:
+                publish(scan_id, no, codec.encode_chunk(batch))
+                count += 1
+        pending.clear()
+        return count
+
+    for batch in batches:
+        pending.append((n_chunks, batch))
+        n_chunks += 1
+        domains += len(batch)
+        if len(pending) >= group:
+            published += flush()
+    if pending:
+        published += flush()
+    return n_chunks, published, domains
+
+
+def enqueue(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions,
+            publish: Publish) -> EnqueueResult:
+    """Register the scan, publish its chunks, then record the total (the scan can finish)."""
+    started = time.monotonic()
+    register_scan(r, inputs, opts)
+    stats = InputStats()
+    n_chunks, published, domains = publish_chunks(
+        r, opts.scan_id, chunks(iter_inputs(inputs, stats), opts.chunk), publish, opts.group)
+    r.hset(meta_key(opts.scan_id), mapping={"total": str(domains), "enqueued": "1",
+                                            "chunks": str(n_chunks)})
+    return EnqueueResult(opts.scan_id, domains, n_chunks, published, n_chunks - published,
+                         time.monotonic() - started, stats.malformed, stats.malformed_examples)
