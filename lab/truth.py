@@ -145,11 +145,15 @@ def host_truth(world: World, host: pl.MxHost, domains_served: int, time: str) ->
     scen = st.scenario
     if scen is None or not st.tlsa:
         rec["verdict"] = {"valid": False, "reason": str(DaneReason.NO_TLSA),
-                          "rfc": str(RfcOutcome.NO_DANE), "paper_valid": False}
+                          "rfc": str(RfcOutcome.NO_DANE), "paper_valid": False,
+                          "reason_first_scan": str(DaneReason.NO_TLSA)}
     else:
         exp = scen.expectation(world.hour)
         rec["verdict"] = {"valid": exp.valid, "reason": str(exp.reason), "rfc": str(exp.rfc),
                           "paper_valid": exp.paper}
+        # "matches an earlier certificate" needs an earlier snapshot: a first scan says no-match
+        rec["verdict"]["reason_first_scan"] = str(
+            DaneReason.NO_MATCH if exp.reason is DaneReason.MATCHES_OLD_CERTIFICATE else exp.reason)
     return rec
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,16 +41,23 @@ class LabHandle:
         return self.hour
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+@contextlib.contextmanager
+def running_lab(d: Path, domains: int = LAB_DOMAINS, seed: int = 7) -> Iterator[LabHandle]:
+    """A lab in the first free address slot, stopped afterwards."""
     if os.geteuid() != 0 or shutil.which("nsd") is None or shutil.which("unbound") is None:
         pytest.fail("the lab needs root, nsd and unbound: run scripts/install-system-packages.sh")
-    d = tmp_path_factory.mktemp("lab")
     try:
-        r = control.up(d, LAB_DOMAINS, seed=7, slot=None)  # the first free address block
+        r = control.up(d, domains, seed=seed, slot=None)
     except LabError as exc:
         pytest.fail(f"lab up failed: {exc}")
     try:
-        yield LabHandle(d, r.resolver, r.trust_anchor, r.zone_files, r.truth, LAB_DOMAINS)
+        yield LabHandle(d, r.resolver, r.trust_anchor, r.zone_files, r.truth, domains)
     finally:
         control.down(d)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """The session's lab. Tests may advance it: read the truth of ``lab.hour``."""
+    with running_lab(tmp_path_factory.mktemp("lab")) as handle:
+        yield handle

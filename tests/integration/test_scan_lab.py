@@ -4,6 +4,7 @@ lab's ground truth for every domain and every MX host, on chdb and on clickhouse
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from danescan.embedded import ScanOptions, run_scan
 from danescan.summary import summarize
 from queries.engines import profile
-from tests.integration.lab_fixtures import LabHandle
+from tests.integration.lab_fixtures import LabHandle, running_lab
 from workers.store.backend import Database, connect
 from workers.store.migrations import Migrator, discover
 
@@ -32,8 +33,13 @@ def _rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
     return db.query(sql)
 
 
-def compare(db: Database, lab: LabHandle, scan_id: str) -> list[tuple[Any, ...]]:
-    truth = lab.truth()
+def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
+            hour: int | None = None, seen_before: frozenset[str] = frozenset(),
+            ) -> list[tuple[Any, ...]]:
+    """Differences between a stored scan and the truth of ``hour`` (default: the lab's hour).
+    ``first_scan``: the database holds no earlier snapshot of the lab (no certificate history);
+    otherwise ``seen_before`` names the hosts whose earlier certificate an earlier scan stored."""
+    truth = lab.truth(hour)
     sid = f"'{scan_id}'"
     wrong: list[tuple[Any, ...]] = []
     domains = {r[0]: r for r in _rows(db, (
@@ -62,7 +68,8 @@ def compare(db: Database, lab: LabHandle, scan_id: str) -> list[tuple[Any, ...]]
                 wrong.append(("host missing", host, t["scenario"]))
             continue
         v = t["verdict"]
-        want = (int(v["valid"]), v["reason"], v["rfc"], int(v["paper_valid"]))
+        reason = v["reason_first_scan"] if first_scan or host not in seen_before else v["reason"]
+        want = (int(v["valid"]), reason, v["rfc"], int(v["paper_valid"]))
         if tuple(got[1:5]) != want:
             wrong.append(("verdict", host, t["scenario"], tuple(got[1:5]), want))
         if t["tlsa"]:
@@ -97,3 +104,40 @@ def test_rescan_with_the_same_id_adds_no_rows(lab: LabHandle, tmp_path: Any) -> 
     db = scan_lab(lab, target, "again")  # every domain is already stored: resumes, adds nothing
     after = {t: db.query(count.format(t=t))[0][0] for t in ("domains", "dane_verdicts", "dns_rrsets")}
     assert before == after and before["domains"] == len(lab.truth().domains)
+
+
+@pytest.fixture(scope="module")
+def young_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """A lab of its own, at hour 0 whatever other tests did to the session's lab."""
+    with running_lab(tmp_path_factory.mktemp("young-lab"), domains=150, seed=11) as handle:
+        yield handle
+
+
+def test_second_snapshot_knows_the_old_certificate(young_lab: LabHandle, tmp_path: Any) -> None:
+    """Scan, move the lab an hour on, scan again into the same database: hosts whose key rolled
+    between the two snapshots and whose record still names the old key are reported as
+    matches-old-certificate (the paper's "70 % of mismatches"), from the stored history."""
+    lab = young_lab
+    target = str(tmp_path / "db")
+    before = lab.truth()
+    db = scan_lab(lab, target, "snap-a")
+    db.close()
+    # advance until some key rolls between two consecutive hours (the lab's rollovers switch early)
+    rolled: frozenset[str] = frozenset()
+    while not rolled:
+        lab.advance()
+        after = lab.truth()
+        rolled = frozenset(h for h, t in after.hosts.items() if t.get("leaf_cert_sha256")
+                           != before.hosts[h].get("leaf_cert_sha256")
+                           and t["verdict"]["reason"] == "matches-old-certificate")
+        if not rolled:
+            before = after
+            db = scan_lab(lab, target, f"snap-{after.hour}")
+            db.close()
+        assert after.hour < 12, "no rollover left in the lab's timeline"
+    db = scan_lab(lab, target, "snap-b")
+    wrong = compare(db, lab, "snap-b", first_scan=False, seen_before=rolled)
+    assert not wrong, wrong[:10]
+    got = {r[0] for r in db.query("SELECT mx_host FROM dane_verdicts FINAL WHERE scan_id = 'snap-b'"
+                                  " AND ip = '' AND reason = 'matches-old-certificate'")}
+    assert got == set(rolled)
