@@ -66,7 +66,8 @@ def celery_publisher() -> Iterator[Publish]:
     with app.producer_or_acquire() as producer:
 
         def publish(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
-            app.send_task("danescan.dns_chunk", args=[scan_id, chunk_no, payload], queue="dns",
+            app.send_task("danescan.dns_chunk", args=[scan_id, chunk_no, len(payload), payload],
+                          queue="dns",
                           producer=producer)
 
         yield publish

@@ -150,16 +150,18 @@ def _count_redelivery(task: Any, scan_id: str) -> None:
 
 
 @app.task(bind=True, name="danescan.dns_chunk", acks_late=True)  # type: ignore[untyped-decorator]
-def dns_chunk(self: Any, scan_id: str, chunk_no: int, payload: Any, failures: int = 0) -> int:
-    """DNS stage of one chunk; returns the number of domains."""
+def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any,
+              failures: int = 0) -> int:
+    """DNS stage of one chunk of ``size`` domains; returns the number of domains."""
     task_key = f"c{chunk_no}"
     try:
         _count_redelivery(self, scan_id)
         inputs = codec.decode_chunk(payload)
+        if len(inputs) != size:
+            raise ValueError(f"chunk of {len(inputs)} domains, announced {size}")
         return run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
-        n = len(payload) if isinstance(payload, list) else 0
-        _handle(self, exc, scan_id, task_key, "dns", n, failures)
+        _handle(self, exc, scan_id, task_key, "dns", size, failures)
         return 0
 
 

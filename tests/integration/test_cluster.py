@@ -1,0 +1,165 @@
+"""Cluster mode end to end: real Redis, clickhouse-server, Celery worker processes, the writer and
+the lab. A worker is killed with SIGKILL and the ClickHouse server is stopped in the middle of the
+scan; afterwards every domain and MX host is in ClickHouse exactly once, with the verdicts of the
+ground truth and of the embedded scan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from danescan.embedded import ScanOptions, run_scan
+from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
+from queries.engines import profile
+from tests.integration.clickhouse_fixtures import ClickHouseServer
+from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
+from tests.integration.lab_fixtures import LabHandle
+from tests.integration.test_scan_lab import compare
+from workers.cluster.state import RESULTS, progress
+from workers.store.backend import Database, connect
+from workers.store.migrations import Migrator, discover
+
+pytestmark = [pytest.mark.redis, pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
+
+
+def _enqueue(lab: LabHandle, env: dict[str, str], scan_id: str, chunk: int) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", "from danescan.cli import main; main()", "enqueue",
+         *[str(p) for p in lab.zone_files], "--scan-id", scan_id, "--chunk", str(chunk),
+         "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor),
+         "--public-roots", str(lab.dir / "pki" / "public-roots.pem")],
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _embedded(lab: LabHandle, target: str, scan_id: str) -> Database:
+    db = connect(target)
+    Migrator(db, discover(), profile("single")).apply()
+    run_scan(db, [str(p) for p in lab.zone_files],
+             ScanOptions(scan_id=scan_id, resolver=lab.resolver, trust_anchor=str(lab.trust_anchor),
+                         batch_size=250, public_roots=str(lab.dir / "pki" / "public-roots.pem"),
+                         progress=False))
+    return db
+
+
+VERDICTS = ("SELECT mx_host, ip, valid, reason, rfc_outcome, paper_valid, tlsa_dnssec_status, "
+            "matched_usage, matched_selector, matched_mtype, matched_depth "
+            "FROM dane_verdicts FINAL WHERE scan_id = '{s}' ORDER BY mx_host, ip")
+DOMAINS = ("SELECT domain, mx, implicit_mx, null_mx, mx_status, mx_dnssec_status, "
+           "mx_dnssec_reason, status FROM domains FINAL WHERE scan_id = '{s}' ORDER BY domain")
+
+
+def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
+        lab: LabHandle, clickhouse_server: ClickHouseServer, clickhouse_url: str,
+        tmp_path: Path) -> None:
+    r = fresh_redis()
+    env = cluster_env(clickhouse_url)
+    scan_id = "cluster-truth"
+    logs = [tmp_path / n for n in ("writer.log", "worker-a.log", "worker-b.log", "worker-c.log")]
+    with processes() as start:
+        start(["writer"], env, logs[0])
+        worker_a = start(["worker", "-c", "2"], env, logs[1])
+        _enqueue(lab, env, scan_id, chunk=10)
+        total = lab.domains
+        wait_for(lambda: (p := progress(r, scan_id)) is not None and p.done > 0, 90,
+                 "the first domains in ClickHouse", logs)
+        clickhouse_server.stop()  # ClickHouse goes away in the middle of the scan ...
+        assert int(r.llen("dns")) > 0, "the scan ended before the worker could be killed"
+        worker_a.kill()  # ... and so does a worker, with tasks in hand (prefetched, unacked)
+        start(["worker", "-c", "2"], env, logs[2])
+        start(["worker", "-c", "2"], env, logs[3])
+        wait_for(lambda: int(r.llen(RESULTS)) >= 5, 90, "results waiting in Redis", logs)
+        p = progress(r, scan_id)
+        assert p is not None and not p.complete and p.done < total
+        clickhouse_server.start()  # ClickHouse is back: the waiting results go in
+        wait_for(lambda: (p := progress(r, scan_id)) is not None and p.complete, 150,
+                 "the scan to finish", logs)
+        p = progress(r, scan_id)
+        assert p is not None
+        assert (p.done, p.failed_domains, p.failures) == (total, 0, {})
+        assert p.redelivered >= 1  # the killed worker's tasks came back
+
+    db = connect(clickhouse_url)
+    wrong = compare(db, lab, scan_id)
+    assert not wrong, (Counter((w[0], w[2] if len(w) > 2 else "") for w in wrong), wrong[:10])
+
+    # exactly once: after merging, one row per key (a redelivered chunk wrote its rows twice)
+    for table, keys in (("domains", "domain"), ("dane_verdicts", "mx_host, ip"),
+                        ("dns_rrsets", "qname, qtype")):
+        db.execute(f"OPTIMIZE TABLE {table} FINAL")
+        rows, distinct = db.query(f"SELECT count(), uniqExact({keys}) FROM {table} "
+                                  f"WHERE scan_id = '{scan_id}'")[0]
+        assert rows == distinct, table
+    assert db.query(f"SELECT count() FROM domains WHERE scan_id = '{scan_id}'")[0][0] == total
+    status = db.query(f"SELECT status FROM scans FINAL WHERE scan_id = '{scan_id}'")
+    assert status == [("finished",)]
+
+    # the embedded scan of the same lab gives the same rows (same code path)
+    other = clickhouse_url.rsplit("/", 1)[0] + "/" + clickhouse_url.rsplit("/", 1)[1] + "_emb"
+    try:
+        emb = _embedded(lab, other, "embedded")
+        for sql in (VERDICTS, DOMAINS):
+            got = [tuple(map(str, row)) for row in db.query(sql.format(s=scan_id))]
+            want = [tuple(map(str, row)) for row in emb.query(sql.format(s="embedded"))]
+            assert got == want
+    finally:
+        connect(other).execute(f"DROP DATABASE IF EXISTS {other.rsplit('/', 1)[1]}")
+
+
+def test_poison_task_is_recorded_and_the_scan_finishes(
+        lab: LabHandle, clickhouse_url: str, tmp_path: Path) -> None:
+    """A chunk that can never be processed is retried twice, recorded with its reason, and the
+    scan still finishes; enqueueing the scan again publishes nothing."""
+    r = fresh_redis()
+    env = cluster_env(clickhouse_url)
+    names = sorted(lab.truth().domains)[:12]
+    listing = tmp_path / "domains.txt"
+    listing.write_text("".join(f"{n}\n" for n in names))
+    logs = [tmp_path / "writer.log", tmp_path / "worker.log"]
+    opts = EnqueueOptions(scan_id="poison", resolver=lab.resolver,
+                          trust_anchor=str(lab.trust_anchor), chunk=4)
+    import os
+
+    old = dict(os.environ)
+    os.environ.update(env)  # the publisher's Celery app reads the settings at import
+    try:
+        with celery_publisher() as publish:
+            def poisoned(scan_id: str, no: int, payload: list[Any]) -> None:
+                publish(scan_id, no, [["bad", 1]] * 4 if no == 1 else payload)
+
+            first = enqueue(r, [str(listing)], opts, poisoned)
+            assert (first.chunks, first.published) == (3, 3)
+            with processes() as start:
+                start(["writer"], env, logs[0])
+                start(["worker", "-c", "1"], env, logs[1])
+                wait_for(lambda: (p := progress(r, "poison")) is not None and p.complete, 90,
+                         "the poisoned scan to finish", logs)
+            again = enqueue(r, [str(listing)], opts, publish)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert (again.chunks, again.published, again.skipped) == (3, 0, 3)
+    p = progress(r, "poison")
+    assert p is not None
+    assert (p.done, p.failed_domains) == (8, 4)
+    assert p.failures == {"dns: ValueError": 1}
+    assert "not a domain of a chunk" in p.failure_examples[0]
+    db = connect(clickhouse_url)
+    assert db.query("SELECT count() FROM domains FINAL WHERE scan_id = 'poison'")[0][0] == 8
+    assert db.query("SELECT status FROM scans FINAL WHERE scan_id = 'poison'") == [
+        ("finished-with-failures",)]
+    status = subprocess.run([sys.executable, "-c", "from danescan.cli import main; main()",
+                             "status", "--scan-id", "poison", "--json"], env=env,
+                            capture_output=True, text=True, timeout=30, check=True)
+    shown = json.loads(status.stdout)
+    assert shown["scans"][0]["failures"] == {"dns: ValueError": 1}
+    assert set(shown["queues"]) == {"dns", "smtp", "results"}
+    time.sleep(0)
