@@ -38,7 +38,7 @@ totals AS (
            uniqExactIf(domain, null_mx = 0 AND implicit_mx = 0 AND length(mx) > 0) AS with_mx
     FROM d GROUP BY tld WITH ROLLUP
 )
-SELECT t.tld AS tld, t.domains AS domains, t.with_mx AS with_mx, b.with_tlsa AS with_tlsa,
+SELECT if(t.tld = '', 'all', t.tld) AS tld, t.domains AS domains, t.with_mx AS with_mx, b.with_tlsa AS with_tlsa,
        round(100 * b.with_tlsa / t.domains, 2) AS pct_with_tlsa,
        b.invalid_domains AS invalid_domains,
        round(if(b.with_tlsa = 0, 0, 100 * b.invalid_domains / b.with_tlsa), 2) AS pct_domains_invalid,

@@ -1,0 +1,95 @@
+"""Run every analysis for one snapshot (and the history up to it) and write tables and figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from danescan.report import figures
+from danescan.report.html import page
+from danescan.report.render import render, table, to_csv, to_json
+from queries.catalog import QueryError, catalog
+from queries.run import Result, check_scan, check_schema, execute
+from workers.store.backend import Database
+
+EPOCH = dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+FAR = dt.datetime(2105, 12, 31, tzinfo=dt.UTC)
+ORDER = ("scans", "tld_deployment", "mx_domains_cdf", "management_validity", "management_classes",
+         "registered_domain_disagreements", "dnssec_failure_reasons", "mismatch_reasons",
+         "rollover_outcomes", "rollovers", "ca_reliance", "renewals", "first_deployments")
+
+
+@dataclass(frozen=True)
+class Selection:
+    scan_id: str
+    since: dt.datetime
+    until: dt.datetime
+
+
+def _time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromtimestamp(int(value), dt.UTC)
+
+
+def select(db: Database, scan_id: str | None, since: dt.datetime | None,
+           until: dt.datetime | None) -> Selection:
+    """The snapshot the per-scan queries use and the time range of the history queries."""
+    check_schema(db)
+    if scan_id is not None:
+        if since is not None or until is not None:
+            raise QueryError("give either --scan-id or --since/--until, not both")
+        check_scan(db, scan_id)
+        rows = execute(db, "scans").records()
+        at = next(r["started_at"] for r in rows if r["scan_id"] == scan_id)
+        return Selection(scan_id, EPOCH, _time(at))
+    lo, hi = since or EPOCH, until or FAR
+    if lo > hi:
+        raise QueryError(f"--since {lo:%Y-%m-%dT%H:%M:%S} is after --until {hi:%Y-%m-%dT%H:%M:%S}")
+    inside = [r for r in execute(db, "scans").records() if lo <= _time(r["started_at"]) <= hi]
+    if not inside:
+        raise QueryError(f"no scan between {lo:%Y-%m-%dT%H:%M:%S} and {hi:%Y-%m-%dT%H:%M:%S}")
+    latest = max(inside, key=lambda r: (_time(r["started_at"]), r["scan_id"]))
+    return Selection(str(latest["scan_id"]), lo, hi)
+
+
+def run_all(db: Database, sel: Selection, threshold: int = 50) -> list[Result]:
+    values = {"scan_id": sel.scan_id, "since": sel.since.strftime("%Y-%m-%d %H:%M:%S"),
+              "until": sel.until.strftime("%Y-%m-%d %H:%M:%S"), "threshold": str(threshold)}
+    names = [n for n in ORDER if n in catalog()] + sorted(set(catalog()) - set(ORDER))
+    out = []
+    for name in names:
+        q = catalog()[name]
+        out.append(execute(db, q, {k: v for k, v in values.items() if k in q.params}))
+    return out
+
+
+def print_all(results: list[Result], fmt: str, limit: int = 40) -> str:
+    if fmt == "json":
+        return json.dumps([to_json(r) for r in results], indent=1)
+    if fmt == "csv":
+        return "\n".join(f"# {r.name}\n{to_csv(r)}" for r in results)
+    return "\n\n".join(f"== {r.name} ==\n{table(r, limit)}" for r in results)
+
+
+def write(results: list[Result], out: Path, sel: Selection, fmt: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    by_name = {r.name: r for r in results}
+    figs = [figures.cdf(by_name["mx_domains_cdf"], out / "mx_domains_cdf.png"),
+            figures.rollovers_over_time(by_name["rollovers"], out / "rollover_outcomes.png"),
+            figures.validity_by_class(by_name["management_validity"], out / "validity_by_class.png")]
+    ext = {"json": "json", "csv": "csv"}.get(fmt, "txt")
+    written = list(figs)
+    for r in results:
+        p = out / f"{r.name}.{ext}"
+        p.write_text(render(r, fmt) + "\n")
+        written.append(p)
+    title = (f"danescan report: scan {sel.scan_id}, history "
+             f"{sel.since:%Y-%m-%dT%H:%M:%S} .. {sel.until:%Y-%m-%dT%H:%M:%S}")
+    index = out / "report.html"
+    index.write_text(page(title, results, figs))
+    written.append(index)
+    return written

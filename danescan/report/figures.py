@@ -1,0 +1,80 @@
+"""PNG figures drawn with matplotlib (Agg backend, no display)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from queries.run import Result
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def cdf(result: Result, path: Path) -> Path:
+    """Figure 2: CDF of domains per DANE MX host, valid vs invalid."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for validity in ("valid", "invalid"):
+        pts = [(r["domains_served"], r["cum_pct_domains"]) for r in result.records()
+               if r["validity"] == validity]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.step([0, *xs], [0, *ys], where="post", label=f"{validity} MX hosts")
+    ax.set_xscale("log")
+    ax.set_xlabel("domains served by the MX host")
+    ax.set_ylabel("cumulative % of domains")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    ax.set_title("Domains per DANE MX host (paper Figure 2)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def rollovers_over_time(result: Result, path: Path) -> Path:
+    """Rollover outcomes per snapshot time, stacked."""
+    plt = _plt()
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in result.records():
+        counts[r["outcome"]][r["switch_at"].strftime("%Y-%m-%d %H:%M")] += 1
+    times = sorted({t for c in counts.values() for t in c})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottom = [0] * len(times)
+    for outcome in sorted(counts):
+        vals = [counts[outcome].get(t, 0) for t in times]
+        ax.bar(range(len(times)), vals, bottom=bottom, label=outcome)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_xticks(range(len(times)), times, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("key changes")
+    ax.set_title("Key rollover outcomes over time (methodology section 5)")
+    if counts:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def validity_by_class(result: Result, path: Path) -> Path:
+    """Valid and invalid DANE domains per management class."""
+    plt = _plt()
+    recs = result.records()
+    labels = [r["class"] for r in recs]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(labels, [r["valid"] for r in recs], label="valid")
+    ax.bar(labels, [r["invalid"] for r in recs], bottom=[r["valid"] for r in recs], label="invalid")
+    ax.set_ylabel("domains with DANE")
+    ax.set_title("DANE validity by management class (SO / SSDO / SSDS)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
