@@ -16,11 +16,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from danescan.report_cli import query, report
     from danescan.scan_cli import demo, scan
     from danescan.store_cli import migrate
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo):
+    for command in (lab, migrate, scan, demo, query, report):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 
