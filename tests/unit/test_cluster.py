@@ -20,7 +20,7 @@ UTC = dt.UTC
 
 def _rr(name: str, rtype: str, records: tuple[str, ...], **kw: object) -> RRsetEvidence:
     return RRsetEvidence(name, rtype, QueryStatus.NOERROR, DnssecStatus.SECURE,
-                         list(DnssecReason)[0], 300, records, **kw)  # type: ignore[arg-type]
+                         DnssecReason.NONE, 300, records, **kw)  # type: ignore[arg-type]
 
 
 def test_host_evidence_round_trips() -> None:
@@ -28,7 +28,7 @@ def test_host_evidence_round_trips() -> None:
     host = MxHostEvidence(
         host="mx.example.", a=_rr("mx.example.", "A", ("127.1.2.3",)),
         aaaa=RRsetEvidence("mx.example.", "AAAA", QueryStatus.SERVFAIL, DnssecStatus.BOGUS,
-                           list(DnssecReason)[-1], None, (), from_cd=True, detail="why"),
+                           DnssecReason.MISSING_DS, None, (), from_cd=True, detail="why"),
         tlsa=_rr("_25._tcp.mx.example.", "TLSA", ("3 1 1 AB12",), rrsigs=(sig,),
                  cname_chain=("a.", "b."), zone="example."),
         tlsa_base="_25._tcp.mx.example.", tlsa_original=None, cname_target="b.",
