@@ -1,0 +1,80 @@
+"""Cluster pieces against a real Redis: the cross-worker per-IP cap, host claims, and a Redis that
+is not there."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.cluster_procs import REDIS_URL, fresh_redis
+from workers.cluster.leases import IpLeases, lease_key
+from workers.cluster.state import ClusterError, connect
+from workers.cluster.tasks import claim_hosts
+
+pytestmark = pytest.mark.redis
+
+
+def test_per_ip_cap_holds_across_clients_and_expires() -> None:
+    fresh_redis()
+
+    async def run() -> None:
+        a = aioredis.Redis.from_url(REDIS_URL)  # two workers: two connections
+        b = aioredis.Redis.from_url(REDIS_URL)
+        la, lb = IpLeases(a, cap=2, lease_seconds=0.5), IpLeases(b, cap=2, lease_seconds=0.5)
+        try:
+            assert await la.try_acquire("127.9.9.9", "t1")
+            assert await lb.try_acquire("127.9.9.9", "t2")
+            assert not await lb.try_acquire("127.9.9.9", "t3")  # the cap is 2 across both
+            assert await lb.try_acquire("127.9.9.8", "t3")  # another address is free
+            await la.release("127.9.9.9", "t1")
+            assert await lb.try_acquire("127.9.9.9", "t4")
+            await asyncio.sleep(0.6)  # holders died without releasing: the leases expire
+            assert await la.try_acquire("127.9.9.9", "t5")
+            # many waiters, cap 1: never two inside at once
+            inside: list[int] = []
+            peak: list[int] = []
+
+            async def probe(leases: IpLeases) -> None:
+                async with leases.hold("127.9.9.7"):
+                    inside.append(1)
+                    peak.append(len(inside))
+                    await asyncio.sleep(0.01)
+                    inside.pop()
+
+            one_a = IpLeases(a, cap=1, lease_seconds=5, poll=0.005)
+            one_b = IpLeases(b, cap=1, lease_seconds=5, poll=0.005)
+            await asyncio.gather(*(probe(one_a if i % 2 else one_b) for i in range(12)))
+            assert max(peak) == 1 and len(peak) == 12
+            assert await a.zcard(lease_key("127.9.9.7")) == 0
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_host_belongs_to_one_chunk_and_stays_with_it() -> None:
+    r = fresh_redis()
+    assert claim_hosts(r, "s", "c1", ["mx1.", "mx2."]) == {"mx1.", "mx2."}
+    assert claim_hosts(r, "s", "c2", ["mx2.", "mx3."]) == {"mx3."}
+    assert claim_hosts(r, "s", "c1", ["mx1.", "mx2.", "mx3."]) == {"mx1.", "mx2."}  # redelivered
+    assert claim_hosts(r, "other-scan", "c2", ["mx1."]) == {"mx1."}
+
+
+def test_redis_down_gives_one_line_after_retries() -> None:
+    said: list[str] = []
+    with pytest.raises(ClusterError, match=r"^Redis at redis://127.0.0.1:1/0 is not reachable"):
+        connect("redis://127.0.0.1:1/0", retries=2, delay=0.01, say=said.append)
+    assert len(said) == 2 and "retry 1/2" in said[0]
+    out = subprocess.run([sys.executable, "-c", "from danescan.cli import main; main()", "status"],
+                         env={"DANESCAN_REDIS_URL": "redis://127.0.0.1:1/0",
+                              "DANESCAN_REDIS_RETRIES": "1", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("danescan: Redis at redis://127.0.0.1:1/0 is not reachable")
+    assert len(lines) == 2  # one retry notice, one final line; no traceback
