@@ -1,0 +1,385 @@
+"""The fast path of the zone parser: one block of lines classified at once with numpy.
+
+A block (whole lines, ending with ``\\n``) is looked at as an array of bytes. Every byte is mapped
+to a class (token character, dot, blank, newline, special) with one ``bytes.translate``; token
+boundaries, line boundaries and the shape of every line then come from array operations, and
+Python objects are made only for what a delegation needs: one owner per delegation, one target
+per NS record.
+
+A line is taken by the fast path only when it is one of these shapes, in any case::
+
+    OWNER TYPE RDATA...              OWNER TTL IN TYPE RDATA...
+
+with TYPE one of NS (exactly one target), DS (three numbers, then the digest), A or AAAA (glue,
+counted and dropped), TTL at most 8 digits, and the line made only of printable ASCII without
+``( ) " ; \\``. Every other line is *special* and goes to the careful tokenizer, one at a time,
+in order, with the state (origin, owner, open group) of the lines before it: directives,
+comments, parentheses (and the lines they span), quotes, escapes, omitted owners, other classes
+and types, TTL units, non-ASCII, names the fast rules cannot settle. A line the fast path takes
+is one the careful path would accept with the same result, so both paths agree on delegations,
+line numbers and malformed counts; ``tests/unit/test_zonefile_paths.py`` checks it.
+
+Names are settled in bulk when they are plain (a relative single label, an absolute name one
+label below the zone, targets of at most 63 characters without ``..``) and by
+:func:`producer.names.absolute_name` otherwise; an owner or target that is refused there turns its
+line special, so the careful path reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import repeat
+from operator import eq, itemgetter
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from producer.names import absolute_name, is_subdomain
+
+_TOKEN: Final = 0
+_BLANK: Final = 1
+_NEWLINE: Final = 2
+_SPECIAL: Final = 3
+_DOT: Final = 4
+_PAD: Final = b"\0" * 40  # so that 8-byte loads past the end stay inside the buffer
+_CASE: Final = np.uint64(0x2020202020202020)
+_MASK: Final = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
+_W_NS: Final = int.from_bytes(b"ns", "little")
+_W_DS: Final = int.from_bytes(b"ds", "little")
+_W_A: Final = int.from_bytes(b"a", "little")
+_W_AAAA: Final = int.from_bytes(b"aaaa", "little")
+_W_IN: Final = int.from_bytes(b"in", "little")
+
+Array = NDArray[Any]
+
+
+def _table() -> bytes:
+    t = bytearray([_SPECIAL]) * 256
+    for c in range(0x21, 0x7F):
+        t[c] = _TOKEN
+    for ch in '"();\\':
+        t[ord(ch)] = _SPECIAL
+    t[ord(".")] = _DOT
+    for ch in " \t\r\f\v":  # the careful tokenizer's blanks
+        t[ord(ch)] = _BLANK
+    t[10] = _NEWLINE
+    return bytes(t)
+
+
+_TABLE: Final = _table()
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the fast path found in one block. Lines are 0-based indices into the block."""
+
+    nlines: int
+    line_starts: list[int]  # byte offset of each line, and len(block) at the end
+    special: list[int]  # lines for the careful path, ascending
+    special_mask: Array  # the same, as a bool array over the lines
+    rec_cum: Array  # rec_cum[i]: records the fast path read in lines [0, i)
+    last_owner: Array  # last line at or before i with an owner (-1: none)
+    owner_spans: tuple[Array, Array]  # byte span of each line's first token
+    group_lines: Array  # first line of each group of consecutive NS/DS records of one owner
+    names: list[str]
+    servers: list[tuple[str, ...]]
+    has_ds: list[bool]
+    simple: bool  # no DS-only group and no two adjacent groups with one name
+
+
+def _words(w: Array, pos: Array, length: Array, nwords: int) -> list[Array]:
+    """The first ``8 * nwords`` bytes of each token as masked 64-bit words (exact for short ones)."""
+    out = []
+    for j in range(nwords):
+        k = np.clip(length - 8 * j, 0, 8)
+        out.append(w[pos + 8 * j] & _MASK[k])
+    return out
+
+
+def _all_digits(w: Array, pos: Array, length: Array) -> Array:
+    """True where the token at ``pos`` is 1 to 8 ASCII digits."""
+    word = w[pos]
+    mat = word.view(np.uint8).reshape(-1, 8)
+    inside = np.arange(8) < length[:, None]
+    ok = ((mat - 48) < 10) | ~inside
+    return np.asarray(ok.all(axis=1) & (length >= 1) & (length <= 8))
+
+
+def _mark_parens(b: bytes, nl: Array, dpos: Array, special: Array) -> None:
+    """Lines that a ``(`` may continue onto are special too (up to the next ``)``)."""
+    opens = [int(p) for p in dpos if b[p] == 40]
+    if not opens:
+        return
+    closes = dpos[np.frombuffer(b, np.uint8)[dpos] == 41]
+    nlines = len(nl)
+    for p in opens:
+        first = int(np.searchsorted(nl, p))
+        after = closes[closes > p]
+        last = int(np.searchsorted(nl, after[0])) if len(after) else nlines - 1
+        special[first : last + 1] = True
+
+
+def plan_block(b: bytes, origin: str, zone: str) -> Plan:
+    """Classify the lines of ``b`` (whole lines, ending with a newline) and build its groups."""
+    n = len(b)
+    tb = b.translate(_TABLE)
+    cls = np.frombuffer(tb, np.uint8)
+    is_tok = (cls & 3) == 0
+    d = np.diff(is_tok.view(np.int8), prepend=np.int8(0))
+    ts = np.flatnonzero(d == 1)
+    te = np.flatnonzero(d == -1)
+    nl = np.flatnonzero(cls == _NEWLINE)
+    nlines = len(nl)
+    ls = np.empty(nlines, np.int64)
+    ls[0] = 0
+    ls[1:] = nl[:-1] + 1
+    first = np.searchsorted(ts, ls)
+    cnt = np.searchsorted(ts, nl) - first
+    ends = np.full(6, n, np.int64)
+    tsp = np.concatenate([ts, ends])
+    tep = np.concatenate([te, ends])
+    bp = b + _PAD
+    a = np.frombuffer(bp, np.uint8)
+    w = np.ndarray((n + 33,), "<u8", buffer=bp, strides=(1,))
+
+    has_owner = (cls[ls] & 3) == 0
+    special = np.zeros(nlines, bool)
+    if tb.find(b"\x03") >= 0:
+        dpos = np.flatnonzero(cls == _SPECIAL)
+        special[np.searchsorted(nl, dpos)] = True
+        _mark_parens(b, nl, dpos, special)
+    at = b.find(b"..")
+    while at >= 0:
+        special[int(np.searchsorted(nl, at))] = True
+        at = b.find(b"..", at + 1)
+
+    # the shape of each line: OWNER [TTL IN] TYPE RDATA
+    own_s = tsp[first]
+    own_e = tep[first]
+    p1 = first + 1
+    s1 = tsp[p1]
+    l1 = tep[p1] - s1
+    shape_b = np.zeros(nlines, bool)
+    cand = np.flatnonzero(has_owner & ((a[s1] - 48) < 10))
+    if len(cand):
+        s2 = tsp[p1[cand] + 1]
+        l2 = tep[p1[cand] + 1] - s2
+        ttl = _all_digits(w, s1[cand], l1[cand])
+        word_in = (w[s2] | _CASE) & _MASK[2]
+        shape_b[cand] = ttl & (l2 == 2) & (word_in == _W_IN)
+    q = np.where(shape_b, first + 3, first + 1)
+    sq = tsp[q]
+    lq = tep[q] - sq
+    tw = (w[sq] | _CASE) & _MASK[np.clip(lq, 0, 8)]
+    span = q - first  # tokens before the type
+    ok = has_owner & (a[own_s] != 36)  # "$": a directive
+    is_ns = ok & (lq == 2) & (tw == _W_NS) & (cnt == span + 2)
+    is_ds = ok & (lq == 2) & (tw == _W_DS) & (cnt >= span + 5)
+    dsl = np.flatnonzero(is_ds)
+    if len(dsl):
+        good = np.ones(len(dsl), bool)
+        for k in (1, 2, 3):
+            pos = tsp[q[dsl] + k]
+            good &= _all_digits(w, pos, tep[q[dsl] + k] - pos)
+        is_ds[dsl[~good]] = False
+    glue = ok & (((lq == 1) & (tw == _W_A)) | ((lq == 4) & (tw == _W_AAAA))) & (cnt >= span + 1)
+    special |= ~(is_ns | is_ds | glue | (cnt == 0))
+
+    do_b = ("." + origin).encode() if origin != "." else b"."
+
+    while True:
+        rec = (is_ns | is_ds | glue) & ~special
+        rec_cum = np.zeros(nlines + 1, np.int64)
+        np.cumsum(rec, out=rec_cum[1:])
+        lines_r = np.flatnonzero((is_ns | is_ds) & ~special)
+        spc = np.cumsum(special)
+        os_ = own_s[lines_r]
+        ol = own_e[lines_r] - os_
+        keys = _words(w, os_, ol, 4)
+        same = ol[1:] == ol[:-1]
+        for key in keys:
+            same &= key[1:] == key[:-1]
+        seg = spc[lines_r]
+        same &= seg[1:] == seg[:-1]
+        for i in np.flatnonzero(same & (ol[1:] > 32)).tolist():
+            x0, x1 = int(os_[i]), int(os_[i] + ol[i])
+            y0, y1 = int(os_[i + 1]), int(os_[i + 1] + ol[i + 1])
+            same[i] = b[x0:x1] == b[y0:y1]
+        start = np.concatenate([[True], ~same]) if len(lines_r) else np.zeros(0, bool)
+        gidx = np.flatnonzero(start)
+        gid = np.cumsum(start) - 1
+        ngroups = len(gidx)
+        gs = os_[gidx]
+        gl = ol[gidx]
+        ge = gs + gl
+        toks = [b[s:e] for s, e in zip(gs.tolist(), ge.tolist(), strict=True)]
+        names, bad_groups = _owner_names(b, a, w, cls, toks, gs, ge, gl, origin, zone)
+        ns_lines = lines_r[is_ns[lines_r]]
+        tq = q[ns_lines] + 1
+        t_s = tsp[tq]
+        t_e = tep[tq]
+        targets, bad_targets = _targets(b, a, t_s, t_e, origin, do_b)
+        newly = [int(lines_r[i]) for i in np.flatnonzero(np.isin(gid, bad_groups))]
+        newly += [int(ns_lines[i]) for i in bad_targets]
+        if newly:
+            special[newly] = True
+            continue
+        break
+
+    ns_gid = gid[is_ns[lines_r]]
+    cntg = np.bincount(ns_gid, minlength=ngroups)
+    servers = _servers(targets, cntg)
+    hd = np.zeros(ngroups, bool)
+    hd[gid[is_ds[lines_r]]] = True
+    simple = bool((cntg > 0).all()) and not any(map(eq, names[1:], names[:-1]))
+    last_owner = np.maximum.accumulate(np.where(has_owner, np.arange(nlines), -1))
+    return Plan(
+        nlines=nlines,
+        line_starts=[*ls.tolist(), n],
+        special=np.flatnonzero(special).tolist(),
+        special_mask=special,
+        rec_cum=rec_cum,
+        last_owner=last_owner,
+        owner_spans=(own_s, own_e),
+        group_lines=lines_r[gidx],
+        names=names,
+        servers=servers,
+        has_ds=hd.tolist(),
+        simple=simple,
+    )
+
+
+def _dots(cls: Array, s: Array, e: Array) -> Array:
+    dots = np.flatnonzero(cls == _DOT)
+    return np.asarray(np.searchsorted(dots, e) - np.searchsorted(dots, s))
+
+
+def _owner_names(
+    b: bytes,
+    a: Array,
+    w: Array,
+    cls: Array,
+    toks: list[bytes],
+    gs: Array,
+    ge: Array,
+    gl: Array,
+    origin: str,
+    zone: str,
+) -> tuple[list[str], list[int]]:
+    """Canonical names of the group owners, and the groups whose owner the fast rules refuse."""
+    ngroups = len(toks)
+    if not ngroups:
+        return [], []
+    do_b = ("." + origin).encode() if origin != "." else b"."
+    dot_zone = ("." + zone).encode() if zone != "." else b"."
+    last = a[ge - 1]
+    nd = _dots(cls, gs, ge)
+    in_zone = origin == zone or zone == "." or is_subdomain(origin, zone)
+    rel = (last != 46) & (nd == 0) & (gl <= 63) & (gl + len(do_b) <= 254) & (a[gs] != 64)
+    rel &= in_zone
+    kz = len(dot_zone)
+    if kz <= 8:
+        zw = int.from_bytes(bytes(c | 0x20 for c in dot_zone), "little")
+        suffix = ((w[ge - kz] | _CASE) & _MASK[kz]) == zw
+        absl = (last == 46) & (nd == dot_zone.count(b".")) & (gl > kz) & (gl - kz <= 63) & suffix
+    else:
+        absl = np.zeros(ngroups, bool)
+    if rel.all():
+        sep = do_b + b"\n"
+        return (sep.join(toks) + do_b).lower().decode("ascii").split("\n"), []
+    if absl.all():
+        return b"\n".join(toks).lower().decode("ascii").split("\n"), []
+    names: list[str] = [""] * ngroups
+    bad: list[int] = []
+    dot_zone_s = dot_zone.decode()
+    for i, (tok, r, ab) in enumerate(zip(toks, rel.tolist(), absl.tolist(), strict=True)):
+        if r:
+            names[i] = (tok + do_b).lower().decode("ascii")
+        elif ab:
+            names[i] = tok.lower().decode("ascii")
+        else:
+            found = absolute_name(tok.decode("ascii"), origin)
+            if (
+                isinstance(found, str)
+                and found != zone
+                and (found.endswith(dot_zone_s) or is_subdomain(found, zone))
+            ):
+                names[i] = found
+            else:
+                bad.append(i)
+    return names, bad
+
+
+def _targets(
+    b: bytes, a: Array, t_s: Array, t_e: Array, origin: str, do_b: bytes
+) -> tuple[list[str], list[int]]:
+    """Canonical NS targets, and the indices of those the fast rules refuse."""
+    if not len(t_s):
+        return [], []
+    tl = t_e - t_s
+    last = a[t_e - 1]
+    firstc = a[t_s]
+    plain = (tl <= 63) & (firstc != 46) & (firstc != 64)
+    rel = plain & (last != 46) & (tl + len(do_b) <= 254)
+    absl = plain & (last == 46)
+    toks = [b[s:e] for s, e in zip(t_s.tolist(), t_e.tolist(), strict=True)]
+    out = b"\n".join(toks).lower().decode("ascii").split("\n")
+    do = do_b.decode()
+    bad: list[int] = []
+    for i in np.flatnonzero(rel).tolist():
+        out[i] += do
+    for i in np.flatnonzero(~(rel | absl)).tolist():
+        found = absolute_name(toks[i].decode("ascii"), origin)
+        if isinstance(found, str):
+            out[i] = found
+        else:
+            bad.append(i)
+    return out, bad
+
+
+def _pairs(
+    a_: tuple[str, ...] | list[str], b_: tuple[str, ...] | list[str]
+) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = list(zip(map(min, a_, b_), map(max, a_, b_), strict=True))
+    if any(map(eq, a_, b_)):
+        out = [p if p[0] != p[1] else (p[0],) for p in out]
+    return out
+
+
+def _distinct(t: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(t)))
+
+
+def _servers(targets: list[str], cntg: Array) -> list[tuple[str, ...]]:
+    """Sorted distinct NS sets of the groups, given their targets in order and their counts."""
+    ngroups = len(cntg)
+    if not ngroups:
+        return []
+    if (cntg == 2).all():
+        return _pairs(targets[0::2], targets[1::2])
+    starts = np.cumsum(cntg) - cntg
+    result = np.empty(ngroups, object)
+    for c in np.unique(cntg).tolist():
+        idx = np.flatnonzero(cntg == c)
+        base = starts[idx]
+        if c == 0:
+            result[idx] = np.fromiter(repeat((), len(idx)), object, len(idx))
+            continue
+        cols = [_gather(targets, (base + j).tolist()) for j in range(c)]
+        if c == 1:
+            vals: list[tuple[str, ...]] = [(x,) for x in cols[0]]
+        elif c == 2:
+            vals = _pairs(cols[0], cols[1])
+        else:
+            vals = list(map(_distinct, zip(*cols, strict=True)))
+        result[idx] = np.fromiter(vals, object, len(vals))
+    out: list[tuple[str, ...]] = result.tolist()
+    return out
+
+
+def _gather(seq: list[str], idx: list[int]) -> tuple[str, ...]:
+    if len(idx) == 1:
+        return (seq[idx[0]],)
+    got: tuple[str, ...] = itemgetter(*idx)(seq)
+    return got
