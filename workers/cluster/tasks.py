@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,12 @@ def _hosts_ok(args: Any) -> bool:
         return False
 
 
+def _count_cpu(scan_id: str, seconds: float) -> None:
+    """CPU spent inside task bodies (the scan's own work), so that a benchmark can tell it from
+    the CPU that the worker process spends in Celery around them."""
+    state().redis.incrbyfloat(key("task_cpu", scan_id), seconds)
+
+
 def _count_redelivery(task: Any, scan_id: str) -> None:
     if (task.request.delivery_info or {}).get("redelivered"):
         state().redis.incr(key("redelivered", scan_id))
@@ -159,7 +166,10 @@ def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any,
         inputs = codec.decode_chunk(payload)
         if len(inputs) != size:
             raise ValueError(f"chunk of {len(inputs)} domains, announced {size}")
-        return run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
+        cpu = time.process_time()
+        n = run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
+        _count_cpu(scan_id, time.process_time() - cpu)
+        return n
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
         _handle(self, exc, scan_id, task_key, "dns", size, failures)
         return 0
@@ -221,7 +231,10 @@ def smtp_hosts(self: Any, scan_id: str, task_key: str, hosts: Any, failures: int
     try:
         _count_redelivery(self, scan_id)
         evidence = [codec.decode_host(h) for h in hosts]
-        return run_smtp_hosts(state(), scan_id, task_key, evidence, self.request.retries)
+        cpu = time.process_time()
+        n = run_smtp_hosts(state(), scan_id, task_key, evidence, self.request.retries)
+        _count_cpu(scan_id, time.process_time() - cpu)
+        return n
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
         _handle(self, exc, scan_id, task_key, "smtp", 0, failures)
         return 0
