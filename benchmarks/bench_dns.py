@@ -1,8 +1,11 @@
 """DNS probe benchmark: domains/s per process, CPU us per domain, p99 time per domain, and the
 queries/s dnsperf gets from the same resolver with the same query mix (ratio printed).
 
+    python benchmarks/bench_dns.py --lab DIR    # against a running lab (danescan lab up --dir DIR):
+                                                # resolver 127.53.53.53, DIR/trust-anchor.txt,
+                                                # the domains delegated in DIR/zones/*.zone
     python benchmarks/bench_dns.py --resolver 127.53.53.53:53 --anchor DIR/trust-anchor.txt \
-        --domains-file names.txt          # against the lab
+        --domains-file names.txt
     python benchmarks/bench_dns.py --testbed 2000   # own NSD+unbound hierarchy on 127.88.x
 
 Pass 1 runs on a cold resolver cache (the crawler's real situation, resolver-bound); pass 2
@@ -21,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from workers.dns import BatchResult, EngineSettings, load_trust_anchor, probe_batch
+from workers.dns import BatchResult, DomainInput, EngineSettings, load_trust_anchor, probe_batch
 from workers.dns.engine import QueryEngine
 from workers.dns.probe import run_async
 
@@ -39,7 +42,20 @@ def per_domain_latency(res: BatchResult) -> list[float]:
     return sorted(out)
 
 
-async def run_pass(names: list[str], settings: EngineSettings, anchors: object,
+def lab_domains(lab_dir: str) -> list[DomainInput]:
+    """The delegations of the lab's TLD zone files, with the NS and DS the zone gave."""
+    from pathlib import Path
+
+    from producer.zonefile import read_zone
+
+    out = []
+    for path in sorted(Path(lab_dir, "zones").glob("*.zone")):
+        _, delegations = read_zone(str(path))
+        out.extend(DomainInput(d.name, d.ns, d.has_ds) for d in delegations)
+    return out
+
+
+async def run_pass(names: list[DomainInput], settings: EngineSettings, anchors: object,
                    chunk: int) -> tuple[float, float, int, list[BatchResult]]:
     cpu0, t0 = time.process_time(), time.perf_counter()
     results = []
@@ -95,6 +111,7 @@ def main() -> int:
     ap.add_argument("--resolver")
     ap.add_argument("--anchor")
     ap.add_argument("--domains-file")
+    ap.add_argument("--lab", help="directory of a running lab")
     ap.add_argument("--testbed", type=int, default=0, help="build own hierarchy with N domains")
     ap.add_argument("--chunk", type=int, default=1000)
     ap.add_argument("--max-in-flight", type=int, default=200)
@@ -107,13 +124,17 @@ def main() -> int:
         t = time.perf_counter()
         bed = build(tempfile.mkdtemp(prefix="benchdns-"), 250, int(time.time()), args.testbed)
         print(f"testbed: {args.testbed} signed domains built in {time.perf_counter() - t:.1f} s")
-        resolver, anchor, names = bed.resolver, bed.anchor_file, bed.bulk
+        resolver, anchor = bed.resolver, bed.anchor_file
+        names = [DomainInput(n) for n in bed.bulk]
+    elif args.lab:
+        resolver, anchor = args.resolver or "127.53.53.53:53", f"{args.lab}/trust-anchor.txt"
+        names = lab_domains(args.lab)
     else:
         if not (args.resolver and args.domains_file):
             ap.error("--resolver and --domains-file, or --testbed N")
         resolver, anchor = args.resolver, args.anchor
         with open(args.domains_file) as fh:
-            names = [ln.strip() for ln in fh if ln.strip()]
+            names = [DomainInput(ln.strip()) for ln in fh if ln.strip()]
     try:
         import uvloop  # noqa: F401
 

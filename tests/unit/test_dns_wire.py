@@ -74,9 +74,9 @@ def test_header_question_sections_and_compressed_names() -> None:
     msg = dns.message.from_wire(data)
     assert resp.id == msg.id and resp.ad and resp.rcode == 0
     assert resp.question == ("www.example.com.", 1)
-    assert [(rr.name, rr.rtype, rr.ttl, rr.target) for rr in resp.answer] == [
-        ("example.com.", 15, 60, "mx.example.com."), ("example.com.", 15, 60, "mx2.example.com."),
-        ("example.com.", 2, 60, "ns.example.com.")]
+    assert sorted((rr.name, rr.rtype, rr.ttl, rr.target) for rr in resp.answer) == [
+        ("example.com.", 2, 60, "ns.example.com."),
+        ("example.com.", 15, 60, "mx.example.com."), ("example.com.", 15, 60, "mx2.example.com.")]
 
 
 def test_escaped_labels_read_like_dnspython() -> None:

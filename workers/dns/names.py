@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import dns.name
 import idna
 
@@ -53,6 +55,27 @@ def normalize_name(text: str) -> dns.name.Name:
     if wire_len > MAX_NAME_WIRE:
         raise BadName(text, f"name longer than {MAX_NAME_WIRE} octets")
     return dns.name.Name([*(label.encode("ascii") for label in out), b""])
+
+
+_PLAIN_NAME = re.compile(r"(?:[a-z0-9_*-]{1,63}\.)*[a-z0-9_*-]{1,63}\.?")
+
+
+def normalize_text(text: str) -> str:
+    """:func:`normalize_name` as absolute text (``"example.com."``); raises :class:`BadName`.
+
+    The common case (already lower-case ASCII letters, digits, '-', '_') is checked with one
+    regular expression and costs no dnspython object."""
+    if len(text) < 254 and _PLAIN_NAME.fullmatch(text):
+        return text if text.endswith(".") else text + "."
+    return normalize_name(text).to_text()
+
+
+def tlsa_text(host: str, port: int = 25) -> str:
+    """``_<port>._tcp.<host>`` for a normalized absolute ``host``; raises :class:`BadName`."""
+    out = f"_{port}._tcp.{host}"
+    if len(out) > MAX_NAME_WIRE - 1:  # text of an absolute name is one shorter than its wire form
+        raise BadName(host, "TLSA owner name longer than 255 octets")
+    return out
 
 
 def tlsa_name(host: dns.name.Name, port: int = 25) -> dns.name.Name:

@@ -19,7 +19,7 @@ import dns.rrset
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
-from workers.dns.names import BadName, normalize_name, tlsa_name
+from workers.dns.names import BadName, normalize_text, tlsa_text
 from workers.dns.records import (
     Answer,
     DomainEvidence,
@@ -333,10 +333,9 @@ def mx_targets(f: Found) -> tuple[list[str], bool]:
 
 def domain_plan(inp: DomainInput, ctx: Context) -> Plan[DomainEvidence]:
     try:
-        name = normalize_name(inp.name)
+        text = normalize_text(inp.name)
     except BadName as exc:
         return DomainEvidence(input=inp, domain="", error=exc.reason)
-    text = name.to_text()
     mx, ns, ds, key = yield from _classify_all(
         tuple(Query(text, t) for t in ("MX", "NS", "DS", "DNSKEY")), ctx)
     hosts: list[str] = []
@@ -352,7 +351,7 @@ def domain_plan(inp: DomainInput, ctx: Context) -> Plan[DomainEvidence]:
             targets = [text]
         for t in targets:
             try:
-                hosts.append(normalize_name(t).to_text())
+                hosts.append(normalize_text(t))
             except BadName:
                 bad.append(t)
     return DomainEvidence(
@@ -368,10 +367,10 @@ def _no_records(ev: RRsetEvidence) -> bool:
 
 def host_plan(host: str, ctx: Context) -> Plan[MxHostEvidence]:
     """A, AAAA and TLSA of one MX host; TLSA base per RFC 7672 2.2.2 / RFC 7671 7."""
-    name = normalize_name(host)
-    original = tlsa_name(name).to_text()
+    name = normalize_text(host)
+    original = tlsa_text(name)
     a, aaaa, tlsa = yield from _classify_all(
-        (Query(name.to_text(), "A"), Query(name.to_text(), "AAAA"), Query(original, "TLSA")), ctx)
+        (Query(name, "A"), Query(name, "AAAA"), Query(original, "TLSA")), ctx)
     chain = a.evidence.cname_chain or aaaa.evidence.cname_chain
     cname_target = chain[-1] if chain else None
     used, base, other = tlsa.evidence, original, None
@@ -380,7 +379,7 @@ def host_plan(host: str, ctx: Context) -> Plan[MxHostEvidence]:
                     aaaa.evidence.dnssec_status is DnssecStatus.SECURE)
     if cname_target is not None and secure_chain:
         try:
-            expanded = tlsa_name(dns.name.from_text(cname_target)).to_text()
+            expanded = tlsa_text(cname_target)
         except BadName:
             expanded = ""
         if expanded and expanded != original:
@@ -388,6 +387,6 @@ def host_plan(host: str, ctx: Context) -> Plan[MxHostEvidence]:
             if not _no_records(t2.evidence):
                 used, base, other = t2.evidence, expanded, tlsa.evidence
     addresses = tuple(a.evidence.records) + tuple(aaaa.evidence.records)
-    return MxHostEvidence(host=name.to_text(), a=a.evidence, aaaa=aaaa.evidence, tlsa=used,
+    return MxHostEvidence(host=name, a=a.evidence, aaaa=aaaa.evidence, tlsa=used,
                           tlsa_base=base, tlsa_original=other, cname_target=cname_target,
                           addresses=addresses)

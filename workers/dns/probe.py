@@ -212,10 +212,20 @@ def probe_batch_sync(
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion on uvloop when it is installed, else asyncio."""
+    """Run a coroutine to completion on uvloop when it is installed, else asyncio.
+
+    The result travels in a box: the main task returns None, because asyncio's runner formats
+    the main task's repr (result included) when it restores the SIGINT handler, which for a
+    batch of thousands of domains costs seconds."""
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)
-    result: T = uvloop.run(coro)
-    return result
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+    return box[0]
