@@ -72,15 +72,17 @@ def get(name: str) -> Query:
     return queries[name]
 
 
-def convert(name: str, ch_type: str, raw: str) -> Any:
+def convert(name: str, ch_type: str, raw: str | dt.datetime) -> Any:
     """A command-line value checked against its ClickHouse type; QueryError when it is not one."""
+    if isinstance(raw, dt.datetime):
+        if not ch_type.startswith("DateTime"):
+            raise QueryError(f"parameter {name} must be a {ch_type}, got a time")
+        return raw.strftime("%Y-%m-%d %H:%M:%S")
     if ch_type in UINT_MAX:
         if not re.fullmatch(r"\d+", raw.strip()) or int(raw) > UINT_MAX[ch_type]:
             raise QueryError(f"parameter {name} must be a {ch_type} (0..{UINT_MAX[ch_type]}), got {raw!r}")
         return int(raw)
     if ch_type.startswith("DateTime"):
-        if isinstance(raw, dt.datetime):
-            return raw.strftime("%Y-%m-%d %H:%M:%S")
         text = raw.strip().removesuffix("Z")
         for fmt in DATETIME_FORMATS:
             try:

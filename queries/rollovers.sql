@@ -113,7 +113,7 @@ judged AS (  -- methodology.md section 5
 )
 -- END rollovers
 ,
-class_scans AS (SELECT DISTINCT scan_id FROM judged),
+class_scans AS (SELECT scan_id FROM picked),
 -- BEGIN classification (the same text in every file that classifies; tests check it)
 mx_pairs AS (  -- (scan, domain, MX host); the domain itself when implicit, nothing for null MX
     SELECT scan_id, domain, arrayJoin(mx) AS host

@@ -1,0 +1,272 @@
+"""The analysis SQL against the lab's ground truth: the lab scanned at hours 0..6 (one scan per
+hour, scan time = the truth's nominal time), then every query compared with what truth.jsonl
+implies. Expectations are computed from the truth records, never written by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from danescan.cli import main
+from danescan.embedded import ScanOptions, run_scan
+from lab.truthfile import Truth
+from queries.engines import profile
+from queries.run import Result, execute
+from tests.integration.lab_fixtures import LabHandle
+from workers.store.backend import ChdbDatabase, connect
+from workers.store.migrations import Migrator, discover
+
+pytestmark = [pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
+
+HOURS = 7  # lab hours scanned: the rollover scenarios switch at hour 3 and settle by hour 5
+
+
+@dataclass
+class Scanned:
+    db: ChdbDatabase
+    path: Path
+    truths: dict[int, Truth]  # by lab hour
+    times: dict[int, dt.datetime]
+
+    def sid(self, hour: int) -> str:
+        return f"h{hour}"
+
+    @property
+    def last(self) -> int:
+        return max(self.truths)
+
+    @property
+    def first(self) -> int:
+        return min(self.truths)
+
+    def q(self, name: str, **params: Any) -> Result:
+        return execute(self.db, name, {k: str(v) for k, v in params.items()})
+
+    def window(self) -> dict[str, str]:
+        fmt = "%Y-%m-%d %H:%M:%S"
+        return {"since": self.times[self.first].strftime(fmt), "until": self.times[self.last].strftime(fmt)}
+
+
+def _time(truth: Truth) -> dt.datetime:
+    text = next(iter(truth.domains.values()))["time"]
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def scanned(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
+    path = tmp_path_factory.mktemp("analysis") / "db"
+    db = connect(str(path))
+    assert isinstance(db, ChdbDatabase)
+    Migrator(db, discover(), profile("single")).apply()
+    truths: dict[int, Truth] = {}
+    times: dict[int, dt.datetime] = {}
+    start = lab.hour
+    for step in range(HOURS):
+        if step:
+            lab.advance()
+        hour = lab.hour
+        truth = lab.truth(hour)
+        truths[hour], times[hour] = truth, _time(truth)
+        opts = ScanOptions(scan_id=f"h{hour}", resolver=lab.resolver,
+                           trust_anchor=str(lab.trust_anchor), batch_size=250,
+                           public_roots=str(lab.dir / "pki" / "public-roots.pem"), progress=False,
+                           now=times[hour])
+        run_scan(db, [str(p) for p in lab.zone_files], opts)
+    assert max(truths) == start + HOURS - 1
+    try:
+        yield Scanned(db, path, truths, times)
+    finally:
+        db.close()
+
+
+def tlsa_hosts(t: Truth) -> dict[str, dict[str, Any]]:
+    return {h: r for h, r in t.hosts.items() if r["tlsa"]}
+
+
+def test_class_of_every_domain(scanned: Scanned) -> None:
+    for hour, truth in scanned.truths.items():
+        got = {r["domain"]: r["class"] for r in scanned.q("management_classes", scan_id=scanned.sid(hour), threshold=50).records()}
+        want = {d: r["class"] for d, r in truth.domains.items() if r["class"]}
+        wrong = {d: (got.get(d), want.get(d)) for d in set(got) | set(want) if got.get(d) != want.get(d)}
+        assert not wrong, (hour, len(wrong), sorted(wrong.items())[:10])
+        assert Counter(want.values())["SO"] > 0 and Counter(want.values())["SSDS"] > 0
+
+
+def test_validity_of_every_domain_and_per_class(scanned: Scanned) -> None:
+    for hour, truth in scanned.truths.items():
+        sid = scanned.sid(hour)
+        got = {r["domain"]: r["valid"] for r in scanned.q("management_classes", scan_id=sid, threshold=50).records()}
+        want = {d: int(r["dane"]["valid"]) for d, r in truth.domains.items() if r["class"]}
+        assert got == want, (hour, {d for d in want if got.get(d) != want[d]})
+        per_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for _d, r in truth.domains.items():
+            if r["class"]:
+                per_class[r["class"]][0] += 1
+                per_class[r["class"]][1] += int(bool(r["dane"]["valid"]))
+        rows = {r["class"]: [r["domains"], r["valid"]] for r in scanned.q("management_validity", scan_id=sid, threshold=50).records()}
+        assert rows == dict(per_class), hour
+
+
+def test_threshold_is_a_parameter(scanned: Scanned) -> None:
+    """With a threshold above every load nothing is outsourced: no SO domain is left."""
+    sid = scanned.sid(scanned.last)
+    domains = len(scanned.truths[scanned.last].domains)
+    classes = Counter(scanned.q("management_validity", scan_id=sid, threshold=domains).column("class"))
+    assert "SO" not in classes and sum(classes.values()) > 0
+
+
+def test_table1_by_tld(scanned: Scanned) -> None:
+    for hour, truth in scanned.truths.items():
+        hosts = tlsa_hosts(truth)
+        want: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+        host_sets: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+        for r in truth.domains.values():
+            for key in (r["tld"], "all"):
+                w = want[key]
+                w["domains"] += 1
+                w["with_mx"] += int(not r["implicit_mx"] and not r["null_mx"] and bool(r["mx"]))
+                if r["dane"]["valid"] is not None:
+                    w["with_tlsa"] += 1
+                    w["invalid_domains"] += int(not r["dane"]["valid"])
+                for h in r["mx"]:
+                    if h in hosts:
+                        host_sets[key][0].add(h)
+                        if not hosts[h]["verdict"]["valid"]:
+                            host_sets[key][1].add(h)
+        for key, (all_h, bad_h) in host_sets.items():
+            want[key]["tlsa_mx_hosts"], want[key]["invalid_mx_hosts"] = len(all_h), len(bad_h)
+        got = {r["tld"]: {k: r[k] for k in ("domains", "with_mx", "with_tlsa", "invalid_domains",
+                                            "tlsa_mx_hosts", "invalid_mx_hosts")}
+               for r in scanned.q("tld_deployment", scan_id=scanned.sid(hour)).records()}
+        assert got == {k: dict(v) for k, v in want.items()}, hour
+
+
+def test_cdf_of_domains_per_mx_host(scanned: Scanned) -> None:
+    truth = scanned.truths[scanned.last]
+    want: Counter[tuple[str, int]] = Counter()
+    for r in tlsa_hosts(truth).values():
+        if r["domains_served"]:
+            want[("valid" if r["verdict"]["valid"] else "invalid", r["domains_served"])] += 1
+    res = scanned.q("mx_domains_cdf", scan_id=scanned.sid(scanned.last))
+    got = Counter({(r["validity"], r["domains_served"]): r["mx_hosts"] for r in res.records()})
+    assert got == want
+    for validity in ("valid", "invalid"):
+        last = [r for r in res.records() if r["validity"] == validity][-1]
+        assert last["cum_pct_domains"] == 100 and last["cum_pct_mx_hosts"] == 100
+
+
+def test_dnssec_failure_reasons(scanned: Scanned) -> None:
+    for hour, truth in scanned.truths.items():
+        want = Counter((r["dnssec"]["TLSA"]["status"], r["dnssec"]["TLSA"]["reason"])
+                       for r in tlsa_hosts(truth).values())
+        res = scanned.q("dnssec_failure_reasons", scan_id=scanned.sid(hour)).records()
+        assert Counter({(r["status"], r["reason"]): r["mx_hosts"] for r in res}) == want, hour
+        failures = sum(n for (s, _), n in want.items() if s != "secure")
+        missing = [r for r in res if r["reason"] == "missing-ds"]
+        assert missing and missing[0]["pct_of_failures"] == round(100 * want[("insecure", "missing-ds")] / failures, 2)
+
+
+def test_mismatch_reasons_with_history(scanned: Scanned) -> None:
+    seen_old = False
+    for hour, truth in scanned.truths.items():
+        want = Counter(r["verdict"]["reason"] for r in tlsa_hosts(truth).values()
+                       if r["dnssec"]["TLSA"]["status"] == "secure" and not r["verdict"]["valid"])
+        res = scanned.q("mismatch_reasons", scan_id=scanned.sid(hour)).records()
+        assert Counter({r["reason"]: r["mx_hosts"] for r in res}) == want, hour
+        for r in res:  # the history in the database explains every matches-old-certificate
+            expected = r["mx_hosts"] if r["reason"] == "matches-old-certificate" else 0
+            if r["reason"] in ("matches-old-certificate", "no-match"):
+                assert r["matches_earlier_leaf"] == expected, (hour, r)
+        seen_old = seen_old or want["matches-old-certificate"] > 0
+    assert seen_old
+
+
+def test_every_rollover_outcome(scanned: Scanned) -> None:
+    truth = scanned.truths[scanned.last]
+    first = scanned.first
+    want = {(r["host"], r["hour"]): (r["change"], r["outcome"], r["tlsa_ttl"])
+            for r in truth.rollovers if r["hour"] > first}
+    hour_of = {t: h for h, t in scanned.times.items()}
+    res = scanned.q("rollovers", threshold=50, **scanned.window()).records()
+    got = {(r["mx_host"], hour_of[r["switch_at"]]): (r["change"], r["outcome"], r["tlsa_ttl"]) for r in res}
+    assert got == want
+    assert len(set(o for _, o, _ in want.values())) >= 5
+    classes = {d["class"] for d in truth.domains.values() for h in d["mx"] if any(h == k[0] for k in want)}
+    assert {r["class"] for r in res} <= classes | {"mixed"}
+
+    outcomes = scanned.q("rollover_outcomes", threshold=50, **scanned.window()).records()
+    assert {r["outcome"]: r["changes"] for r in outcomes if r["dimension"] == "all"} == \
+        dict(Counter(o for _, o, _ in want.values()))
+    for dim in ("usage", "class"):
+        assert sum(r["changes"] for r in outcomes if r["dimension"] == dim) == len(want)
+
+
+def test_ca_reliance_and_renewals(scanned: Scanned) -> None:
+    truth = scanned.truths[scanned.last]
+    # a bogus TLSA RRset stops the client before it connects: no certificate is seen there
+    probed = {h: r for h, r in tlsa_hosts(truth).items()
+              if r["smtp"] == "ok" and "issuer" in r and r["dnssec"]["TLSA"]["status"] != "bogus"}
+    cn = Counter(dict(p.split("=", 1) for p in r["issuer"].split(","))["CN"] for r in probed.values())
+    res = scanned.q("ca_reliance", scan_id=scanned.sid(scanned.last)).records()
+    got: Counter[str] = Counter()
+    for r in res:
+        got[r["issuer_cn"]] += r["mx_hosts"]
+    assert got == cn
+    lets_encrypt = sum(1 for r in probed.values() if "Let's Encrypt" in r["issuer"])
+    assert sum(r["mx_hosts"] for r in res if r["kind"] == "ca-issued") == lets_encrypt > 0
+
+    want: Counter[dt.datetime] = Counter()
+    for hour in sorted(scanned.truths)[1:]:
+        before, now = tlsa_hosts(scanned.truths[hour - 1]), tlsa_hosts(scanned.truths[hour])
+        for h, r in now.items():
+            b = before.get(h)
+            if (b and "leaf_cert_sha256" in r and "leaf_cert_sha256" in b and r["smtp"] == b["smtp"] == "ok"
+                    and r["dnssec"]["TLSA"]["status"] != "bogus"
+                    and r["leaf_cert_sha256"] != b["leaf_cert_sha256"]):
+                want[scanned.times[hour]] += 1
+    renewals = scanned.q("renewals", **scanned.window()).records()
+    got_r: Counter[dt.datetime] = Counter()
+    for r in renewals:
+        got_r[r["at"]] += r["renewals"]
+    assert got_r == want and sum(want.values()) > 0
+
+
+def test_first_deployments(scanned: Scanned) -> None:
+    want: Counter[dt.datetime] = Counter()
+    seen = set(tlsa_hosts(scanned.truths[scanned.first]))
+    for hour in sorted(scanned.truths)[1:]:
+        new = set(tlsa_hosts(scanned.truths[hour])) - seen
+        if new:
+            want[scanned.times[hour]] = len(new)
+        seen |= new
+    got = {r["at"]: r["new_dane_mx_hosts"] for r in scanned.q("first_deployments", **scanned.window()).records()}
+    assert got == dict(want)
+
+
+def test_report_cli_writes_tables_figures_and_html(scanned: Scanned, tmp_path: Path) -> None:
+    scanned.db.close()  # one process per chdb directory: the CLI opens it itself
+    try:
+        out = tmp_path / "report"
+        runner = CliRunner()
+        r = runner.invoke(main, ["report", "--db", str(scanned.path), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        assert f"scan {scanned.sid(scanned.last)}" in (out / "report.html").read_text()
+        for png in ("mx_domains_cdf.png", "rollover_outcomes.png", "validity_by_class.png"):
+            assert (out / png).read_bytes()[:4] == b"\x89PNG"
+        r = runner.invoke(main, ["query", "tld_deployment", "--db", str(scanned.path), "--param", "scan_id=nope"])
+        assert r.exit_code != 0 and "unknown scan id" in r.output
+        r = runner.invoke(main, ["query", "management_validity", "--db", str(scanned.path),
+                                 "--param", f"scan_id={scanned.sid(scanned.first)}", "--param", "threshold=x"])
+        assert r.exit_code != 0 and "UInt32" in r.output
+        r = runner.invoke(main, ["query", "rollovers", "--db", str(scanned.path), "--format", "json",
+                                 "--param", "since=2000-01-01", "--param", "until=2100-01-01"])
+        assert r.exit_code == 0 and '"outcome"' in r.output
+    finally:
+        scanned.db = ChdbDatabase(str(scanned.path))
