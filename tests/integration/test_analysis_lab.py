@@ -5,6 +5,8 @@ implies. Expectations are computed from the truth records, never written by hand
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from danescan.cli import main
 from danescan.embedded import ScanOptions, run_scan
 from lab.truthfile import Truth
 from queries.engines import profile
@@ -250,23 +250,25 @@ def test_first_deployments(scanned: Scanned) -> None:
     assert got == dict(want)
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from danescan.cli import main; main()", *args], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
 def test_report_cli_writes_tables_figures_and_html(scanned: Scanned, tmp_path: Path) -> None:
-    scanned.db.close()  # one process per chdb directory: the CLI opens it itself
-    try:
-        out = tmp_path / "report"
-        runner = CliRunner()
-        r = runner.invoke(main, ["report", "--db", str(scanned.path), "--out", str(out)])
-        assert r.exit_code == 0, r.output
-        assert f"scan {scanned.sid(scanned.last)}" in (out / "report.html").read_text()
-        for png in ("mx_domains_cdf.png", "rollover_outcomes.png", "validity_by_class.png"):
-            assert (out / png).read_bytes()[:4] == b"\x89PNG"
-        r = runner.invoke(main, ["query", "tld_deployment", "--db", str(scanned.path), "--param", "scan_id=nope"])
-        assert r.exit_code != 0 and "unknown scan id" in r.output
-        r = runner.invoke(main, ["query", "management_validity", "--db", str(scanned.path),
-                                 "--param", f"scan_id={scanned.sid(scanned.first)}", "--param", "threshold=x"])
-        assert r.exit_code != 0 and "UInt32" in r.output
-        r = runner.invoke(main, ["query", "rollovers", "--db", str(scanned.path), "--format", "json",
-                                 "--param", "since=2000-01-01", "--param", "until=2100-01-01"])
-        assert r.exit_code == 0 and '"outcome"' in r.output
-    finally:
-        scanned.db = ChdbDatabase(str(scanned.path))
+    """Last in the module: the CLI runs in its own process (one process per chdb directory)."""
+    scanned.db.close()
+    out = tmp_path / "report"
+    r = _cli("report", "--db", str(scanned.path), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"scan {scanned.sid(scanned.last)}" in (out / "report.html").read_text()
+    for png in ("mx_domains_cdf.png", "rollover_outcomes.png", "validity_by_class.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    r = _cli("query", "tld_deployment", "--db", str(scanned.path), "--param", "scan_id=nope")
+    assert r.returncode != 0 and "unknown scan id" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("query", "management_validity", "--db", str(scanned.path),
+             "--param", f"scan_id={scanned.sid(scanned.first)}", "--param", "threshold=x")
+    assert r.returncode != 0 and "UInt32" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("query", "rollovers", "--db", str(scanned.path), "--format", "json",
+             "--param", "since=2000-01-01", "--param", "until=2100-01-01")
+    assert r.returncode == 0 and '"outcome"' in r.stdout
