@@ -28,8 +28,7 @@ line special, so the careful path reports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
-from operator import eq, itemgetter
+from operator import eq
 from typing import Any, Final
 
 import numpy as np
@@ -139,6 +138,7 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     ends = np.full(6, n, np.int64)
     tsp = np.concatenate([ts, ends])
     tep = np.concatenate([te, ends])
+    b = b.lower()  # names are lowercase; the careful path reads the block as it was
     bp = b + _PAD
     a = np.frombuffer(bp, np.uint8)
     w = np.ndarray((n + 33,), "<u8", buffer=bp, strides=(1,))
@@ -149,10 +149,6 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
         dpos = np.flatnonzero(cls == _SPECIAL)
         special[np.searchsorted(nl, dpos)] = True
         _mark_parens(b, nl, dpos, special)
-    at = b.find(b"..")
-    while at >= 0:
-        special[int(np.searchsorted(nl, at))] = True
-        at = b.find(b"..", at + 1)
 
     # the shape of each line: OWNER [TTL IN] TYPE RDATA
     own_s = tsp[first]
@@ -186,8 +182,6 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     glue = ok & (((lq == 1) & (tw == _W_A)) | ((lq == 4) & (tw == _W_AAAA))) & (cnt >= span + 1)
     special |= ~(is_ns | is_ds | glue | (cnt == 0))
 
-    do_b = ("." + origin).encode() if origin != "." else b"."
-
     while True:
         rec = (is_ns | is_ds | glue) & ~special
         rec_cum = np.zeros(nlines + 1, np.int64)
@@ -212,14 +206,12 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
         ngroups = len(gidx)
         gs = os_[gidx]
         gl = ol[gidx]
-        ge = gs + gl
-        toks = [b[s:e] for s, e in zip(gs.tolist(), ge.tolist(), strict=True)]
-        names, bad_groups = _owner_names(b, a, w, cls, toks, gs, ge, gl, origin, zone)
+        names, bad_groups = _owner_names(b, w, gs, gl, origin, zone)
         ns_lines = lines_r[is_ns[lines_r]]
         tq = q[ns_lines] + 1
         t_s = tsp[tq]
         t_e = tep[tq]
-        targets, bad_targets = _targets(b, a, t_s, t_e, origin, do_b)
+        trows, bad_targets, slow = _targets(b, w, t_s, t_e, origin)
         newly = [int(lines_r[i]) for i in np.flatnonzero(np.isin(gid, bad_groups))]
         newly += [int(ns_lines[i]) for i in bad_targets]
         if newly:
@@ -229,7 +221,7 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
 
     ns_gid = gid[is_ns[lines_r]]
     cntg = np.bincount(ns_gid, minlength=ngroups)
-    servers = _servers(targets, cntg)
+    servers = _servers(trows, slow, cntg)
     hd = np.zeros(ngroups, bool)
     hd[gid[is_ds[lines_r]]] = True
     simple = bool((cntg > 0).all()) and not any(map(eq, names[1:], names[:-1]))
@@ -250,136 +242,150 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     )
 
 
-def _dots(cls: Array, s: Array, e: Array) -> Array:
-    dots = np.flatnonzero(cls == _DOT)
-    return np.asarray(np.searchsorted(dots, e) - np.searchsorted(dots, s))
+_WIDTH: Final = 5  # words: names up to 39 bytes (with the origin added) are made in bulk
+
+
+class _Rows:
+    """Tokens copied into fixed-width rows of bytes, lowercased, so that names are made in bulk.
+
+    A row holds the token, then the origin when it is relative, then a newline; the rows joined
+    without their padding and split on newlines give the names, one ``str`` each. Rows that do not
+    fit or that the plain rules refuse are ``wrong``: the caller settles them one by one.
+    """
+
+    def __init__(self, w: Array, pos: Array, length: Array, absolute: Array, suffix: bytes) -> None:
+        k = len(pos)
+        words = np.empty((k, _WIDTH), np.uint64)
+        for j in range(_WIDTH):
+            words[:, j] = w[pos + 8 * j] & _MASK[np.clip(length - 8 * j, 0, 8)]
+        u8 = words.view(np.uint8)  # already lowercase: the block was lowered
+        dots = u8 == 46
+        self.ndots = dots.sum(axis=1)
+        rel = ~absolute
+        total = length + np.where(rel, len(suffix), 0)
+        first = u8[:, 0]
+        self.wrong = (
+            (total >= 8 * _WIDTH)
+            | (length == 0)
+            | (first == 46)
+            | (first == 64)  # "@": the origin, or a name that starts with it
+            | (dots[:, 1:] & dots[:, :-1]).any(axis=1)
+        )
+        rows = np.flatnonzero(rel & ~self.wrong)
+        for j, c in enumerate(suffix):
+            u8[rows, length[rows] + j] = c
+        bad = np.flatnonzero(self.wrong)
+        u8[bad] = 0
+        total[bad] = 0
+        u8[np.arange(k), np.minimum(total, 8 * _WIDTH - 1)] = 10
+        self.u8 = u8
+        self.length = length
+        self.pos = pos
+
+    def strings(self, rows: Array | None = None) -> list[str]:
+        u8 = self.u8 if rows is None else self.u8[rows]
+        flat = u8.reshape(-1)
+        out: list[str] = flat[flat != 0].tobytes().decode("ascii").split("\n")
+        out.pop()
+        return out
+
+    def keys(self) -> Array:
+        return self.u8.reshape(-1).view(f"S{8 * _WIDTH}")
 
 
 def _owner_names(
-    b: bytes,
-    a: Array,
-    w: Array,
-    cls: Array,
-    toks: list[bytes],
-    gs: Array,
-    ge: Array,
-    gl: Array,
-    origin: str,
-    zone: str,
+    b: bytes, w: Array, gs: Array, gl: Array, origin: str, zone: str
 ) -> tuple[list[str], list[int]]:
     """Canonical names of the group owners, and the groups whose owner the fast rules refuse."""
-    ngroups = len(toks)
+    ngroups = len(gs)
     if not ngroups:
         return [], []
     do_b = ("." + origin).encode() if origin != "." else b"."
     dot_zone = ("." + zone).encode() if zone != "." else b"."
-    last = a[ge - 1]
-    nd = _dots(cls, gs, ge)
+    absolute = np.frombuffer(b + _PAD, np.uint8)[gs + gl - 1] == 46
+    rows = _Rows(w, gs, gl, absolute, do_b)
     in_zone = origin == zone or zone == "." or is_subdomain(origin, zone)
-    rel = (last != 46) & (nd == 0) & (gl <= 63) & (gl + len(do_b) <= 254) & (a[gs] != 64)
-    rel &= in_zone
+    ok = ~rows.wrong & ~absolute & (rows.ndots == 0) & (gl <= 63) & in_zone
     kz = len(dot_zone)
-    if kz <= 8:
-        zw = int.from_bytes(bytes(c | 0x20 for c in dot_zone), "little")
-        suffix = ((w[ge - kz] | _CASE) & _MASK[kz]) == zw
-        absl = (last == 46) & (nd == dot_zone.count(b".")) & (gl > kz) & (gl - kz <= 63) & suffix
-    else:
-        absl = np.zeros(ngroups, bool)
-    if rel.all():
-        sep = do_b + b"\n"
-        return (sep.join(toks) + do_b).lower().decode("ascii").split("\n"), []
-    if absl.all():
-        return b"\n".join(toks).lower().decode("ascii").split("\n"), []
-    names: list[str] = [""] * ngroups
+    cand = np.flatnonzero(~rows.wrong & absolute & (rows.ndots == dot_zone.count(b".")))
+    cand = cand[(gl[cand] > kz) & (gl[cand] - kz <= 63)]
+    if len(cand):
+        match = np.ones(len(cand), bool)
+        for j, c in enumerate(dot_zone):
+            match &= rows.u8[cand, gl[cand] - kz + j] == c
+        ok[cand[match]] = True
+    names = rows.strings()
     bad: list[int] = []
     dot_zone_s = dot_zone.decode()
-    for i, (tok, r, ab) in enumerate(zip(toks, rel.tolist(), absl.tolist(), strict=True)):
-        if r:
-            names[i] = (tok + do_b).lower().decode("ascii")
-        elif ab:
-            names[i] = tok.lower().decode("ascii")
+    for i in np.flatnonzero(~ok).tolist():
+        s = int(gs[i])
+        found = absolute_name(b[s : s + int(gl[i])].decode("ascii"), origin)
+        if (
+            isinstance(found, str)
+            and found != zone
+            and (found.endswith(dot_zone_s) or is_subdomain(found, zone))
+        ):
+            names[i] = found
         else:
-            found = absolute_name(tok.decode("ascii"), origin)
-            if (
-                isinstance(found, str)
-                and found != zone
-                and (found.endswith(dot_zone_s) or is_subdomain(found, zone))
-            ):
-                names[i] = found
-            else:
-                bad.append(i)
+            bad.append(i)
     return names, bad
 
 
 def _targets(
-    b: bytes, a: Array, t_s: Array, t_e: Array, origin: str, do_b: bytes
-) -> tuple[list[str], list[int]]:
-    """Canonical NS targets, and the indices of those the fast rules refuse."""
-    if not len(t_s):
-        return [], []
+    b: bytes, w: Array, t_s: Array, t_e: Array, origin: str
+) -> tuple[_Rows, list[int], dict[int, str]]:
+    """NS targets as rows, the indices of those the fast rules refuse, and the ones settled
+    one by one (long names, ``@``...)."""
+    do_b = ("." + origin).encode() if origin != "." else b"."
     tl = t_e - t_s
-    last = a[t_e - 1]
-    firstc = a[t_s]
-    plain = (tl <= 63) & (firstc != 46) & (firstc != 64)
-    rel = plain & (last != 46) & (tl + len(do_b) <= 254)
-    absl = plain & (last == 46)
-    toks = [b[s:e] for s, e in zip(t_s.tolist(), t_e.tolist(), strict=True)]
-    out = b"\n".join(toks).lower().decode("ascii").split("\n")
-    do = do_b.decode()
+    absolute = np.frombuffer(b + _PAD, np.uint8)[t_e - 1] == 46
+    rows = _Rows(w, t_s, tl, absolute, do_b)
     bad: list[int] = []
-    for i in np.flatnonzero(rel).tolist():
-        out[i] += do
-    for i in np.flatnonzero(~(rel | absl)).tolist():
-        found = absolute_name(toks[i].decode("ascii"), origin)
+    slow: dict[int, str] = {}
+    for i in np.flatnonzero(rows.wrong | (tl > 63)).tolist():
+        s = int(t_s[i])
+        found = absolute_name(b[s : s + int(tl[i])].decode("ascii"), origin)
         if isinstance(found, str):
-            out[i] = found
+            slow[i] = found
         else:
             bad.append(i)
-    return out, bad
+    if slow:
+        rows.wrong[list(slow)] = True
+    return rows, bad, slow
 
 
-def _pairs(
-    a_: tuple[str, ...] | list[str], b_: tuple[str, ...] | list[str]
-) -> list[tuple[str, ...]]:
-    out: list[tuple[str, ...]] = list(zip(map(min, a_, b_), map(max, a_, b_), strict=True))
-    if any(map(eq, a_, b_)):
-        out = [p if p[0] != p[1] else (p[0],) for p in out]
-    return out
+def _servers(rows: _Rows, slow: dict[int, str], cntg: Array) -> list[tuple[str, ...]]:
+    """Sorted distinct NS sets of the groups, given their targets in order and their counts.
 
-
-def _distinct(t: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(set(t)))
-
-
-def _servers(targets: list[str], cntg: Array) -> list[tuple[str, ...]]:
-    """Sorted distinct NS sets of the groups, given their targets in order and their counts."""
+    Groups of two targets (most of them) are ordered by comparing their rows; the others are
+    made one by one.
+    """
     ngroups = len(cntg)
     if not ngroups:
         return []
-    if (cntg == 2).all():
-        return _pairs(targets[0::2], targets[1::2])
     starts = np.cumsum(cntg) - cntg
+    two = cntg == 2
+    if slow:
+        two &= ~np.isin(starts, list(slow)) & ~np.isin(starts + 1, list(slow))
+    i2 = np.flatnonzero(two)
+    keys = rows.keys()
+    a_ = starts[i2]
+    lt = keys[a_] < keys[a_ + 1]
+    lo = np.where(lt, a_, a_ + 1)
+    pairs: list[tuple[str, ...]] = list(
+        zip(rows.strings(lo), rows.strings(np.where(lt, a_ + 1, a_)), strict=True)
+    )
+    for i in np.flatnonzero(keys[a_] == keys[a_ + 1]).tolist():
+        pairs[i] = pairs[i][:1]
+    if len(i2) == ngroups:
+        return pairs
     result = np.empty(ngroups, object)
-    for c in np.unique(cntg).tolist():
-        idx = np.flatnonzero(cntg == c)
-        base = starts[idx]
-        if c == 0:
-            result[idx] = np.fromiter(repeat((), len(idx)), object, len(idx))
-            continue
-        cols = [_gather(targets, (base + j).tolist()) for j in range(c)]
-        if c == 1:
-            vals: list[tuple[str, ...]] = [(x,) for x in cols[0]]
-        elif c == 2:
-            vals = _pairs(cols[0], cols[1])
-        else:
-            vals = list(map(_distinct, zip(*cols, strict=True)))
-        result[idx] = np.fromiter(vals, object, len(vals))
-    out: list[tuple[str, ...]] = result.tolist()
-    return out
-
-
-def _gather(seq: list[str], idx: list[int]) -> tuple[str, ...]:
-    if len(idx) == 1:
-        return (seq[idx[0]],)
-    got: tuple[str, ...] = itemgetter(*idx)(seq)
-    return got
+    result[i2] = np.fromiter(pairs, object, len(pairs))
+    targets = rows.strings()
+    for i, name in slow.items():
+        targets[i] = name
+    for g in np.flatnonzero(~two).tolist():
+        s, c = int(starts[g]), int(cntg[g])
+        result[g] = tuple(sorted(set(targets[s : s + c])))
+    final: list[tuple[str, ...]] = result.tolist()
+    return final
