@@ -98,6 +98,19 @@ def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, t
     return out
 
 
+def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tuple[str, str]:
+    """Sign one TLD zone (in a worker) unless its records are unchanged; a copy goes to zones/."""
+    tld, ds_of, signed_dir, zones_dir, now, old_hash = args
+    assert _WORLD is not None
+    recs = _WORLD.tld_records(tld, ds_of)
+    h = _records_hash(recs)
+    target = Path(signed_dir) / f"{tld}.zone"
+    if old_hash != h or not target.exists():
+        target.write_text(render_zone(f"{tld}.", recs, zone_key(_WORLD.plan.seed, tld), now))
+        shutil.copyfile(target, Path(zones_dir) / f"{tld}.zone")
+    return tld, h
+
+
 def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: dt.datetime,
                now: int, workers: int = 0) -> dict[str, Any]:
     """Write every file of ``hour``; returns facts for the manifest."""
@@ -116,20 +129,14 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
                              initargs=(n, seed, slot, hour)) as ex:
         for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
             results.update(part)
-    ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
-    new_hashes = {name: h for name, (h, _ds) in results.items()}
-
-    tld_ds: dict[str, str] = {}
-    for tld in pl.TLDS:
-        recs = world.tld_records(tld, ds_of)
-        key = zone_key(seed, tld)
-        tld_ds[tld] = key.ds(f"{tld}.")
-        h = _records_hash(recs)
-        target = paths.signed / f"{tld}.zone"
-        if old_hashes.get(f"{tld}.") != h or not target.exists():
-            target.write_text(render_zone(f"{tld}.", recs, key, now))
-            shutil.copyfile(target, paths.zones / f"{tld}.zone")
-        new_hashes[f"{tld}."] = h
+        ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
+        new_hashes = {name: h for name, (h, _ds) in results.items()}
+        # the TLD zones need every DS of their children; each is signed in a worker too
+        jobs = [(tld, ds_of, str(paths.signed), str(paths.zones), now, old_hashes.get(f"{tld}."))
+                for tld in pl.TLDS]
+        for tld, h in ex.map(_sign_tld, jobs):
+            new_hashes[f"{tld}."] = h
+    tld_ds = {tld: zone_key(seed, tld).ds(f"{tld}.") for tld in pl.TLDS}
     root_key = zone_key(seed, ".")
     root_recs = world.root_records(tld_ds)
     root_file = paths.signed / "root.zone"

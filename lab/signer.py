@@ -77,7 +77,12 @@ def render_zone(origin: str, records: list[Record], key: SigningKey | None, now:
     cuts = {n for (n, t) in rrsets if t == dns.rdatatype.NS and n != origin_name}
 
     def below_cut(name: dns.name.Name) -> bool:
-        return any(name != c and name.is_subdomain(c) for c in cuts)
+        """Glue or occluded data: a strict ancestor of ``name`` (below the apex) is a cut."""
+        while len(name) > len(origin_name) + 1:
+            name = name.parent()
+            if name in cuts:
+                return True
+        return False
 
     lines = [f"$ORIGIN {origin}"]
     if key is None:
