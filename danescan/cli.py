@@ -36,3 +36,7 @@ def fail(message: str, code: int = 2) -> None:
     """One-line error on stderr and a non-zero exit: the contract for bad input."""
     click.echo(f"danescan: {message}", err=True)
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
