@@ -28,7 +28,7 @@ line special, so the careful path reports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import eq
+from operator import eq, itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -38,10 +38,9 @@ from producer.names import absolute_name, is_subdomain
 
 _TOKEN: Final = 0
 _BLANK: Final = 1
-_NEWLINE: Final = 2
-_SPECIAL: Final = 3
-_DOT: Final = 4
-_PAD: Final = b"\0" * 40  # so that 8-byte loads past the end stay inside the buffer
+_SPECIAL: Final = 2  # part of a token, but the line goes to the careful path
+_NEWLINE: Final = 3
+_PAD: Final = b"\0" * 64  # so that 8-byte loads past the end stay inside the buffer
 _CASE: Final = np.uint64(0x2020202020202020)
 _MASK: Final = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
 _W_NS: Final = int.from_bytes(b"ns", "little")
@@ -59,7 +58,6 @@ def _table() -> bytes:
         t[c] = _TOKEN
     for ch in '"();\\':
         t[ord(ch)] = _SPECIAL
-    t[ord(".")] = _DOT
     for ch in " \t\r\f\v":  # the careful tokenizer's blanks
         t[ord(ch)] = _BLANK
     t[10] = _NEWLINE
@@ -124,10 +122,12 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     n = len(b)
     tb = b.translate(_TABLE)
     cls = np.frombuffer(tb, np.uint8)
-    is_tok = (cls & 3) == 0
-    d = np.diff(is_tok.view(np.int8), prepend=np.int8(0))
-    ts = np.flatnonzero(d == 1)
-    te = np.flatnonzero(d == -1)
+    sep = cls & 1  # blank or newline
+    flips = np.flatnonzero(sep[1:] != sep[:-1]) + 1
+    if sep[0]:
+        ts, te = flips[0::2], flips[1::2]
+    else:
+        ts, te = np.concatenate([[0], flips[1::2]]), flips[0::2]
     nl = np.flatnonzero(cls == _NEWLINE)
     nlines = len(nl)
     ls = np.empty(nlines, np.int64)
@@ -141,14 +141,18 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     b = b.lower()  # names are lowercase; the careful path reads the block as it was
     bp = b + _PAD
     a = np.frombuffer(bp, np.uint8)
-    w = np.ndarray((n + 33,), "<u8", buffer=bp, strides=(1,))
+    w = np.ndarray((n + 57,), "<u8", buffer=bp, strides=(1,))
 
-    has_owner = (cls[ls] & 3) == 0
+    has_owner = (cls[ls] & 1) == 0
     special = np.zeros(nlines, bool)
-    if tb.find(b"\x03") >= 0:
+    if tb.find(b"\x02") >= 0:
         dpos = np.flatnonzero(cls == _SPECIAL)
         special[np.searchsorted(nl, dpos)] = True
         _mark_parens(b, nl, dpos, special)
+    at = b.find(b"..")  # an empty label: the careful path reports it
+    while at >= 0:
+        special[int(np.searchsorted(nl, at))] = True
+        at = b.find(b"..", int(nl[int(np.searchsorted(nl, at))]) + 1)
 
     # the shape of each line: OWNER [TTL IN] TYPE RDATA
     own_s = tsp[first]
@@ -211,7 +215,8 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
         tq = q[ns_lines] + 1
         t_s = tsp[tq]
         t_e = tep[tq]
-        trows, bad_targets, slow = _targets(b, w, t_s, t_e, origin)
+        targets = _Targets(b, w, t_s, t_e, origin)
+        bad_targets = targets.bad
         newly = [int(lines_r[i]) for i in np.flatnonzero(np.isin(gid, bad_groups))]
         newly += [int(ns_lines[i]) for i in bad_targets]
         if newly:
@@ -221,7 +226,7 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
 
     ns_gid = gid[is_ns[lines_r]]
     cntg = np.bincount(ns_gid, minlength=ngroups)
-    servers = _servers(trows, slow, cntg)
+    servers = _servers(targets, cntg)
     hd = np.zeros(ngroups, bool)
     hd[gid[is_ds[lines_r]]] = True
     simple = bool((cntg > 0).all()) and not any(map(eq, names[1:], names[:-1]))
@@ -242,55 +247,54 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
     )
 
 
-_WIDTH: Final = 5  # words: names up to 39 bytes (with the origin added) are made in bulk
+_WIDTH: Final = 6  # words: names up to 47 bytes (with the origin added) are made in bulk
 
 
 class _Rows:
-    """Tokens copied into fixed-width rows of bytes, lowercased, so that names are made in bulk.
-
-    A row holds the token, then the origin when it is relative, then a newline; the rows joined
-    without their padding and split on newlines give the names, one ``str`` each. Rows that do not
-    fit or that the plain rules refuse are ``wrong``: the caller settles them one by one.
+    """Tokens copied into fixed-width rows of bytes (the block was lowercased), so that names are
+    made in bulk: the rows joined without their padding and split on newlines give one ``str``
+    each. Relative names get their origin afterwards (see :func:`_complete`). Rows that do not fit
+    or that the plain rules refuse are ``wrong`` (empty strings): the caller settles them.
     """
 
-    def __init__(self, w: Array, pos: Array, length: Array, absolute: Array, suffix: bytes) -> None:
+    def __init__(self, w: Array, pos: Array, length: Array, count_dots: bool = False) -> None:
         k = len(pos)
         words = np.empty((k, _WIDTH), np.uint64)
         for j in range(_WIDTH):
             words[:, j] = w[pos + 8 * j] & _MASK[np.clip(length - 8 * j, 0, 8)]
-        u8 = words.view(np.uint8)  # already lowercase: the block was lowered
-        dots = u8 == 46
-        self.ndots = dots.sum(axis=1)
-        rel = ~absolute
-        total = length + np.where(rel, len(suffix), 0)
+        u8 = words.view(np.uint8)
+        self.ndots = (u8 == 46).sum(axis=1) if count_dots else None
         first = u8[:, 0]
         self.wrong = (
-            (total >= 8 * _WIDTH)
+            (length >= 8 * _WIDTH)
             | (length == 0)
             | (first == 46)
             | (first == 64)  # "@": the origin, or a name that starts with it
-            | (dots[:, 1:] & dots[:, :-1]).any(axis=1)
         )
-        rows = np.flatnonzero(rel & ~self.wrong)
-        for j, c in enumerate(suffix):
-            u8[rows, length[rows] + j] = c
-        bad = np.flatnonzero(self.wrong)
-        u8[bad] = 0
-        total[bad] = 0
-        u8[np.arange(k), np.minimum(total, 8 * _WIDTH - 1)] = 10
+        u8[np.flatnonzero(self.wrong)] = 0
+        u8[np.arange(k), np.where(self.wrong, 0, length)] = 10
         self.u8 = u8
-        self.length = length
-        self.pos = pos
 
-    def strings(self, rows: Array | None = None) -> list[str]:
+    def joined(self, rows: Array | None = None) -> bytes:
         u8 = self.u8 if rows is None else self.u8[rows]
         flat = u8.reshape(-1)
-        out: list[str] = flat[flat != 0].tobytes().decode("ascii").split("\n")
-        out.pop()
-        return out
+        return bytes(flat[flat != 0].tobytes())
 
     def keys(self) -> Array:
         return self.u8.reshape(-1).view(f"S{8 * _WIDTH}")
+
+
+def _complete(joined: bytes, relative: Array, suffix: bytes) -> list[str]:
+    """The names of rows joined by newlines, with ``suffix`` added to the relative ones."""
+    if relative.all():
+        joined = joined.replace(b"\n", suffix + b"\n")
+        relative = relative[:0]
+    out: list[str] = joined.decode("ascii").split("\n")
+    out.pop()
+    sfx = suffix.decode("ascii")
+    for i in np.flatnonzero(relative).tolist():
+        out[i] += sfx
+    return out
 
 
 def _owner_names(
@@ -303,18 +307,20 @@ def _owner_names(
     do_b = ("." + origin).encode() if origin != "." else b"."
     dot_zone = ("." + zone).encode() if zone != "." else b"."
     absolute = np.frombuffer(b + _PAD, np.uint8)[gs + gl - 1] == 46
-    rows = _Rows(w, gs, gl, absolute, do_b)
+    rows = _Rows(w, gs, gl, count_dots=True)
+    nd = rows.ndots
+    assert nd is not None
     in_zone = origin == zone or zone == "." or is_subdomain(origin, zone)
-    ok = ~rows.wrong & ~absolute & (rows.ndots == 0) & (gl <= 63) & in_zone
+    ok = ~rows.wrong & ~absolute & (nd == 0) & (gl <= 63) & (gl + len(do_b) <= 254) & in_zone
     kz = len(dot_zone)
-    cand = np.flatnonzero(~rows.wrong & absolute & (rows.ndots == dot_zone.count(b".")))
+    cand = np.flatnonzero(~rows.wrong & absolute & (nd == dot_zone.count(b".")))
     cand = cand[(gl[cand] > kz) & (gl[cand] - kz <= 63)]
     if len(cand):
         match = np.ones(len(cand), bool)
         for j, c in enumerate(dot_zone):
             match &= rows.u8[cand, gl[cand] - kz + j] == c
         ok[cand[match]] = True
-    names = rows.strings()
+    names = _complete(rows.joined(), ~absolute & ~rows.wrong, do_b)
     bad: list[int] = []
     dot_zone_s = dot_zone.decode()
     for i in np.flatnonzero(~ok).tolist():
@@ -331,61 +337,82 @@ def _owner_names(
     return names, bad
 
 
-def _targets(
-    b: bytes, w: Array, t_s: Array, t_e: Array, origin: str
-) -> tuple[_Rows, list[int], dict[int, str]]:
-    """NS targets as rows, the indices of those the fast rules refuse, and the ones settled
-    one by one (long names, ``@``...)."""
-    do_b = ("." + origin).encode() if origin != "." else b"."
-    tl = t_e - t_s
-    absolute = np.frombuffer(b + _PAD, np.uint8)[t_e - 1] == 46
-    rows = _Rows(w, t_s, tl, absolute, do_b)
-    bad: list[int] = []
-    slow: dict[int, str] = {}
-    for i in np.flatnonzero(rows.wrong | (tl > 63)).tolist():
-        s = int(t_s[i])
-        found = absolute_name(b[s : s + int(tl[i])].decode("ascii"), origin)
-        if isinstance(found, str):
-            slow[i] = found
-        else:
-            bad.append(i)
-    if slow:
-        rows.wrong[list(slow)] = True
-    return rows, bad, slow
+class _Targets:
+    """The NS targets of a block, in order: rows, which are relative, and those settled one by
+    one (long names, ``@``...), or refused (``bad``)."""
+
+    def __init__(self, b: bytes, w: Array, t_s: Array, t_e: Array, origin: str) -> None:
+        self.suffix = ("." + origin).encode() if origin != "." else b"."
+        tl = t_e - t_s
+        self.rows = _Rows(w, t_s, tl)
+        self.relative = (np.frombuffer(b + _PAD, np.uint8)[t_e - 1] != 46) & ~self.rows.wrong
+        self.bad: list[int] = []
+        self.slow: dict[int, str] = {}
+        long_rel = self.relative & (tl + len(self.suffix) > 254)
+        for i in np.flatnonzero(self.rows.wrong | (tl > 63) | long_rel).tolist():
+            s = int(t_s[i])
+            found = absolute_name(b[s : s + int(tl[i])].decode("ascii"), origin)
+            if isinstance(found, str):
+                self.slow[i] = found
+            else:
+                self.bad.append(i)
+
+    def names(self, idx: Array | None = None) -> list[str]:
+        rel = self.relative if idx is None else self.relative[idx]
+        return _complete(self.rows.joined(idx), rel, self.suffix)
+
+    def all_names(self) -> list[str]:
+        out = self.names()
+        for i, name in self.slow.items():
+            out[i] = name
+        return out
 
 
-def _servers(rows: _Rows, slow: dict[int, str], cntg: Array) -> list[tuple[str, ...]]:
+def _servers(targets: _Targets, cntg: Array) -> list[tuple[str, ...]]:
     """Sorted distinct NS sets of the groups, given their targets in order and their counts.
 
-    Groups of two targets (most of them) are ordered by comparing their rows; the others are
-    made one by one.
+    Groups of two absolute targets (most of them) are ordered by comparing their rows; the others
+    are made one by one.
     """
     ngroups = len(cntg)
     if not ngroups:
         return []
     starts = np.cumsum(cntg) - cntg
+    plain = ~targets.relative & ~targets.rows.wrong
+    if targets.slow:
+        plain[list(targets.slow)] = False
     two = cntg == 2
-    if slow:
-        two &= ~np.isin(starts, list(slow)) & ~np.isin(starts + 1, list(slow))
+    cand = np.flatnonzero(two)
+    two[cand] = plain[starts[cand]] & plain[starts[cand] + 1]
     i2 = np.flatnonzero(two)
-    keys = rows.keys()
+    keys = targets.rows.keys()
     a_ = starts[i2]
     lt = keys[a_] < keys[a_ + 1]
-    lo = np.where(lt, a_, a_ + 1)
-    pairs: list[tuple[str, ...]] = list(
-        zip(rows.strings(lo), rows.strings(np.where(lt, a_ + 1, a_)), strict=True)
-    )
+    names = targets.all_names()
+    lo = _pick(names, np.where(lt, a_, a_ + 1).tolist())
+    hi = _pick(names, np.where(lt, a_ + 1, a_).tolist())
+    pairs: list[tuple[str, ...]] = list(zip(lo, hi, strict=True))
     for i in np.flatnonzero(keys[a_] == keys[a_ + 1]).tolist():
         pairs[i] = pairs[i][:1]
     if len(i2) == ngroups:
         return pairs
     result = np.empty(ngroups, object)
     result[i2] = np.fromiter(pairs, object, len(pairs))
-    targets = rows.strings()
-    for i, name in slow.items():
-        targets[i] = name
     for g in np.flatnonzero(~two).tolist():
         s, c = int(starts[g]), int(cntg[g])
-        result[g] = tuple(sorted(set(targets[s : s + c])))
+        if c == 2:
+            x, y = names[s], names[s + 1]
+            result[g] = (x, y) if x < y else (y, x) if x != y else (x,)
+        else:
+            result[g] = tuple(sorted(set(names[s : s + c])))
     final: list[tuple[str, ...]] = result.tolist()
     return final
+
+
+def _pick(seq: list[str], idx: list[int]) -> tuple[str, ...]:
+    if len(idx) == 1:
+        return (seq[idx[0]],)
+    if not idx:
+        return ()
+    got: tuple[str, ...] = itemgetter(*idx)(seq)
+    return got
