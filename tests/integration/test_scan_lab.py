@@ -141,3 +141,19 @@ def test_second_snapshot_knows_the_old_certificate(young_lab: LabHandle, tmp_pat
     got = {r[0] for r in db.query("SELECT mx_host FROM dane_verdicts FINAL WHERE scan_id = 'snap-b'"
                                   " AND ip = '' AND reason = 'matches-old-certificate'")}
     assert got == set(rolled)
+
+
+@pytest.mark.oracle
+def test_verdicts_agree_with_postfix(lab: LabHandle, tmp_path: Any) -> None:
+    """Our verdict's RFC outcome for every DANE MX host equals what Postfix's DANE client does."""
+    from lab.oracles import posttls_finger_outcome, run_posttls_finger
+
+    db = scan_lab(lab, str(tmp_path / "db"), "postfix")
+    ours = {r[0]: r[1] for r in db.query(
+        "SELECT mx_host, rfc_outcome FROM dane_verdicts FINAL WHERE scan_id = 'postfix' AND ip = ''"
+        " AND reason != 'no-tlsa'")}
+    assert len(ours) >= 60
+    lines = run_posttls_finger([f"[{h}]" for h in ours], lab.resolver, tmp_path / "ptf")
+    disagree = {h: (rfc, str(posttls_finger_outcome(lines[f"[{h}]"])), lines[f"[{h}]"][:2])
+                for h, rfc in ours.items() if rfc != posttls_finger_outcome(lines[f"[{h}]"])}
+    assert not disagree, disagree
