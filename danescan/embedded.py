@@ -120,11 +120,13 @@ def history_loader(db: Database, scan_id: str, before: dt.datetime
 
 
 class Progress:
-    """One line on stderr: domains done, rate, ETA when the total is known."""
+    """One line on stderr: domains done, rate, ETA when the total is known. Not on a terminal
+    (``tty`` False): a plain log line per batch, at most one a second."""
 
-    def __init__(self, total: int | None, enabled: bool) -> None:
+    def __init__(self, total: int | None, enabled: bool, tty: bool = True) -> None:
         self.total = total
         self.enabled = enabled
+        self.tty = tty
         self.start = time.monotonic()
         self.done = 0
         self._last = 0.0
@@ -132,11 +134,15 @@ class Progress:
     def update(self, n: int, force: bool = False) -> None:
         self.done += n
         now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.5):
+        if not self.enabled or (not force and now - self._last < (0.5 if self.tty else 1.0)):
             return
         self._last = now
         elapsed = max(now - self.start, 1e-6)
         rate = self.done / elapsed
+        if not self.tty:
+            sys.stderr.write(f"{self.done} domains done, {rate:.0f}/s\n")
+            sys.stderr.flush()
+            return
         text = f"\r{self.done:,} domains  {rate:,.0f}/s"
         if self.total:
             pct = 100 * self.done / self.total
@@ -149,7 +155,8 @@ class Progress:
     def close(self) -> None:
         if self.enabled:
             self.update(0, force=True)
-            sys.stderr.write("\n")
+            if self.tty:
+                sys.stderr.write("\n")
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,7 @@ class ScanOptions:
     now: dt.datetime | None = None  # the scan's time (default: wall clock at start)
     public_roots: str | None = None  # PEM file of the paper view's trust store (default certifi)
     progress: bool = True
+    progress_tty: bool = True  # a bar that redraws itself; False: log lines
 
 
 def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
@@ -192,7 +200,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     known = done_hosts(db, opts.scan_id)
     history = history_loader(db, opts.scan_id, now)
     stats = InputStats()
-    progress = Progress(total, opts.progress)
+    progress = Progress(total, opts.progress, opts.progress_tty)
     resumed = 0
     try:
         for batch in chunks(iter_inputs(inputs, stats), opts.batch_size):

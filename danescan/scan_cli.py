@@ -65,7 +65,8 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
     click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
     opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                        batch_size=batch, probe_all=probe_all, kind=kind,
-                       public_roots=public_roots, now=scan_time, progress=progress)
+                       public_roots=public_roots, now=scan_time, progress=progress,
+                       progress_tty=sys.stderr.isatty())
     try:
         facts = run_scan(db, list(inputs), opts)  # type: ignore[arg-type]
     except ScanError as exc:
@@ -100,7 +101,8 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
               help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
 @click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
               help="The scan's nominal time, UTC (default: now).")
-@click.option("--no-progress", is_flag=True)
+@click.option("--no-progress", is_flag=True,
+              help="No progress on stderr (default: a bar on a terminal, log lines otherwise).")
 def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
          target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
          public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool) -> None:
@@ -110,7 +112,7 @@ def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None
     do_scan(inputs, resolver or settings.resolver or system_resolver(),
             trust_anchor or settings.trust_anchor or str(ROOT_ANCHORS), target or settings.db,
             scan_id or f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}", batch, probe_all, kind,
-            public_roots, when, not no_progress and sys.stderr.isatty())
+            public_roots, when, not no_progress)
 
 
 def ensure_lab_packages() -> None:
@@ -148,7 +150,7 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
                    err=True)
         do_scan(tuple(str(p) for p in up.zone_files), up.resolver, str(up.trust_anchor), target,
                 "demo", 1000, False, "adhoc", str(workdir / "lab" / "pki" / "public-roots.pem"),
-                None, sys.stderr.isatty())
+                None, True)
         click.echo(f"\nresults: {target} (query them with 'danescan query' or any ClickHouse client)")
     finally:
         if not keep_lab:
