@@ -58,7 +58,7 @@ import gzip
 import io
 import os
 from collections.abc import Iterator
-from typing import IO, Protocol
+from typing import IO, Final, Protocol
 
 from producer.zoneparser import (
     BLOCK_BYTES,
@@ -93,6 +93,7 @@ __all__ = [
 ]
 
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
+MAX_LINE_BYTES: Final = 8 << 20  # a longer line is cut in pieces (each then a malformed line)
 
 
 class Readable(Protocol):
@@ -124,6 +125,9 @@ class _Blocks:
             cut = chunk.rfind(b"\n") + 1
             if not cut:
                 carry += chunk  # a line longer than a block
+                if len(carry) > MAX_LINE_BYTES:  # no newline for megabytes: cut it, memory stays flat
+                    yield carry + b"\n"
+                    carry = b""
                 continue
             yield carry + chunk[:cut] if carry else chunk[:cut]
             carry = chunk[cut:]

@@ -8,6 +8,7 @@ Both share the state below (origin, zone, owner in force, the group being built)
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
@@ -412,6 +413,17 @@ class ZoneParser:
             while g < ngroups and gl[g] < used_to:
                 g += 1  # inside a record that spanned lines (not reached: those are special)
 
+    def _fast_no_gc(self, b: bytes, pos: int, final: bool) -> tuple[int, bool]:
+        """:meth:`_fast` with the cycle collector paused: a block makes tens of thousands of
+        tuples and no cycles, and each collection would walk every object of the process."""
+        if not gc.isenabled():
+            return self._fast(b, pos, final)
+        gc.disable()
+        try:
+            return self._fast(b, pos, final)
+        finally:
+            gc.enable()
+
     def _set_tok(self, sub: bytes, plan: zonefast.Plan, lo: int, hi: int) -> None:
         """The owner in force after the fast lines [lo, hi): the last one's first token."""
         if hi <= lo:
@@ -494,7 +506,7 @@ class ZoneParser:
             n = len(b)
             while pos < n:
                 if self._fast_ok():
-                    pos, more = self._fast(b, pos, final)
+                    pos, more = self._fast_no_gc(b, pos, final)
                     if more:
                         carry = b[pos:]
                         break
