@@ -99,6 +99,17 @@ def test_malformed_responses_raise_wire_error(bad: bytes) -> None:
         wire.parse_response(bad)
 
 
+def test_a_malformed_authority_section_reads_as_empty_and_says_why() -> None:
+    a = dns.rrset.from_text("www.example.com.", 60, "IN", "A", "192.0.2.1")
+    data = bytearray(_message([a]))
+    data[9] = 2  # two authority records; only the OPT record follows the answer
+    resp = wire.parse_response(bytes(data))
+    assert [wire.rdata_text(resp, rr) for rr in resp.answer] == ["192.0.2.1"]
+    assert resp.authority == [] and "authority" in resp.error
+    with pytest.raises(wire.WireError):
+        wire.parse_response(bytes(data), full=True)
+
+
 def _key() -> tuple[ec.EllipticCurvePrivateKey, dns.rrset.RRset]:
     key = ec.generate_private_key(ec.SECP256R1())
     dnskey = dns.dnssec.make_dnskey(key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,

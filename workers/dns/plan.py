@@ -36,6 +36,8 @@ Plan = Generator[tuple[Query, ...], tuple[Answer, ...], T]
 MAX_CHAIN = 16  # CNAME links followed in one answer
 MAX_DEPTH = 12  # zones walked up towards the trust anchor
 _ANSWERED = (QueryStatus.NOERROR, QueryStatus.NXDOMAIN)
+_TYPES = {"A": wire.T_A, "AAAA": wire.T_AAAA, "MX": wire.T_MX, "NS": wire.T_NS, "DS": wire.T_DS,
+          "DNSKEY": wire.T_DNSKEY, "TLSA": wire.T_TLSA, "SOA": wire.T_SOA, "CNAME": wire.T_CNAME}
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,7 @@ def classify(q: Query, a: Answer, ctx: Context) -> Plan[Classified]:
     """Status and reason of one RRset from the non-CD answer, asking what the reason needs.
     A secure answer (AD) needs nothing more: reason work is for the others only."""
     qname = q.qname
-    rdtype = dns.rdatatype.from_text(q.qtype)
+    rdtype = _TYPES.get(q.qtype) or dns.rdatatype.from_text(q.qtype)
     rec = a.record
     resp = a.response
     if rec.status in _ANSWERED and resp is not None:

@@ -71,24 +71,56 @@ class RR(NamedTuple):
 
 
 class Response:
-    """A parsed response: header fields, question and the three sections as :class:`RR` lists."""
+    """A parsed response: header fields, question and the answer section as :class:`RR` lists;
+    the authority and additional sections are parsed on first use (most answers never need
+    them)."""
 
-    __slots__ = ("additional", "answer", "authority", "flags", "id", "question", "rcode", "wire")
+    __slots__ = ("_additional", "_authority", "_cache", "_counts", "_rest", "answer", "error",
+                 "flags", "id", "question", "rcode", "wire")
 
-    def __init__(self, wire: bytes, qid: int, flags: int, rcode: int, question: tuple[str, int],
-                 answer: list[RR], authority: list[RR], additional: list[RR]) -> None:
+    def __init__(self, wire: bytes, qid: int, flags: int, question: tuple[str, int],
+                 answer: list[RR], rest: int, counts: tuple[int, int],
+                 cache: dict[int, str]) -> None:
         self.wire = wire
         self.id = qid
         self.flags = flags
-        self.rcode = rcode
+        self.rcode = flags & 0xF
         self.question = question
         self.answer = answer
-        self.authority = authority
-        self.additional = additional
+        self._rest = rest  # offset of the authority section
+        self._counts = counts
+        self._cache = cache
+        self._authority: list[RR] | None = None
+        self._additional: list[RR] | None = None
+        self.error = ""  # why a lazily parsed section was malformed (it reads as empty)
 
     @property
     def ad(self) -> bool:
         return bool(self.flags & FLAG_AD)
+
+    @property
+    def authority(self) -> list[RR]:
+        if self._authority is None:
+            try:
+                self._authority, self._rest = _section(self.wire, self._rest, self._counts[0],
+                                                       self._cache)
+            except WireError as exc:
+                self._authority, self._rest = [], -1
+                self.error = f"authority section: {exc}"
+        return self._authority
+
+    @property
+    def additional(self) -> list[RR]:
+        if self._additional is None:
+            self.authority  # noqa: B018  (moves _rest past the authority section)
+            self._additional = []
+            if self._rest >= 0:
+                try:
+                    self._additional, _ = _section(self.wire, self._rest, self._counts[1],
+                                                   self._cache)
+                except WireError as exc:
+                    self.error = f"additional section: {exc}"
+        return self._additional
 
     def rdata(self, rr: RR) -> bytes:
         return self.wire[rr.offset : rr.offset + rr.rdlen]
@@ -191,8 +223,10 @@ def _section(wire: bytes, off: int, count: int, cache: dict[int, str]) -> tuple[
     return out, off
 
 
-def parse_response(wire: bytes) -> Response:
-    """Parse a response; raises :class:`WireError` when it is not well-formed."""
+def parse_response(wire: bytes, full: bool = False) -> Response:
+    """Parse a response; raises :class:`WireError` when it is not well-formed. The authority and
+    additional sections are parsed on first use, or at once with ``full`` (a response whose
+    later sections are malformed then raises here, not later)."""
     if len(wire) < 12:
         raise WireError("shorter than a DNS header")
     qid, flags, qd, an, ns, ar = _HEADER.unpack_from(wire, 0)
@@ -206,13 +240,12 @@ def parse_response(wire: bytes) -> Response:
         question = (qname, _U16.unpack_from(wire, off)[0])
         off += 4
     answer, off = _section(wire, off, an, cache)
-    authority, off = _section(wire, off, ns, cache)
-    additional, off = _section(wire, off, ar, cache)
-    rcode = flags & 0xF
-    for rr in additional:
-        if rr.rtype == T_OPT:
-            rcode |= (rr.ttl >> 24) << 4  # extended rcode
-    return Response(wire, qid, flags, rcode, question, answer, authority, additional)
+    resp = Response(wire, qid, flags, question, answer, off, (ns, ar), cache)
+    if full:
+        resp.additional  # noqa: B018
+        if resp.error:
+            raise WireError(resp.error)
+    return resp
 
 
 # ---------------------------------------------------------------- queries
