@@ -19,6 +19,11 @@ and types, TTL units, non-ASCII, names the fast rules cannot settle. A line the 
 is one the careful path would accept with the same result, so both paths agree on delegations,
 line numbers and malformed counts; ``tests/unit/test_zonefile_paths.py`` checks it.
 
+What "malformed" means is therefore the same on both paths: the fast rules only decide lines they
+can decide exactly like the careful path, and leave the rest. The price is speed, not accuracy: a
+file made mostly of odd lines runs at the careful path's pace, and a line that changes the origin
+or the class makes the rest of the block be planned again (in a 64 KiB window first).
+
 Names are settled in bulk when they are plain (a relative single label, an absolute name one
 label below the zone, targets of at most 63 characters without ``..``) and by
 :func:`producer.names.absolute_name` otherwise; an owner or target that is refused there turns its

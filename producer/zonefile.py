@@ -42,9 +42,16 @@ Speed
     the common lines (``OWNER [TTL IN] NS|DS|A|AAAA RDATA`` in plain ASCII) never become Python
     objects one by one; every other line (directives, comments, parentheses, quotes, escapes,
     omitted owners, other types and classes, anything odd) goes, in order and with the same
-    state, through the careful tokenizer (:mod:`producer.zonesyntax`). Both paths give the same
-    delegations and malformed counts; ``ParserOptions(strict=True)`` sends every line through the
-    careful one. ``benchmarks/bench_zonefile.py`` measures both against plain line reading.
+    state, through the careful tokenizer (:mod:`producer.zonesyntax`). A line is taken by the fast
+    path only when the careful path would read it the same way, so what counts as malformed does
+    not depend on the path; ``ParserOptions(strict=True)`` sends every line through the careful
+    one, and a test checks that both agree. ``benchmarks/bench_zonefile.py`` measures both
+    against plain line reading: on a .com-shaped file the fast path runs at 0.06-0.07 of
+    ``for line in f`` (0.2-0.3 of reading the same gzip file line by line), the careful one at
+    0.006, with a peak RSS of 57 MB at 50 MB and at 200 MB (numpy itself is 20 MB of it).
+    Files full of odd lines run at the careful speed. The goal of a third of line reading is not
+    reached: numpy costs about 1 ns per byte and per pass and a few hundred ns per delegation,
+    where plain line reading costs about 2 ns per byte in all; it needs a compiled tokenizer.
 
 Module layout
     :mod:`producer.zonetypes` (what is yielded, options, stats), :mod:`producer.zonesyntax`
@@ -125,7 +132,7 @@ class _Blocks:
             cut = chunk.rfind(b"\n") + 1
             if not cut:
                 carry += chunk  # a line longer than a block
-                if len(carry) > MAX_LINE_BYTES:  # no newline for megabytes: cut it, memory stays flat
+                if len(carry) > MAX_LINE_BYTES:  # no newline for megabytes: cut, stay flat
                     yield carry + b"\n"
                     carry = b""
                 continue

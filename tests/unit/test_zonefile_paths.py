@@ -106,3 +106,16 @@ def test_fast_path_reports_malformed_line_numbers() -> None:
     ]
     assert len(out) == 10000  # the second run re-emits the same names: downstream dedups
     assert out[0] == Delegation("d0.com.", "com.", ("ns.x.net.",), False, 3)
+
+
+def test_a_line_without_newline_for_megabytes_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from producer import zonefile
+
+    monkeypatch.setattr(zonefile, "MAX_LINE_BYTES", 100)
+    data = b"x" * 1000 + b" NS ns.x.\nd NS ns.x.net.\n"
+    blocks = list(zonefile._Blocks(io.BytesIO(data), block_size=64))
+    assert max(len(b) for b in blocks) < 300  # nothing held for the whole line
+    assert b"".join(blocks).replace(b"\n", b"") == data.replace(b"\n", b"")
+    assert blocks[-1].endswith(b"d NS ns.x.net.\n")
