@@ -115,7 +115,7 @@ def main() -> int:
     ap.add_argument("--lab", help="directory of a running lab")
     ap.add_argument("--testbed", type=int, default=0, help="build own hierarchy with N domains")
     ap.add_argument("--chunk", type=int, default=1000)
-    ap.add_argument("--max-in-flight", type=int, default=200)
+    ap.add_argument("--max-in-flight", type=int, default=400)
     ap.add_argument("--dnsperf-seconds", type=int, default=10)
     ap.add_argument("--gc", choices=("default", "worker"), default="default",
                     help="worker: gc.freeze() before each pass and gen-0 threshold 50,000, as a "
