@@ -126,10 +126,17 @@ class RRsetEvidence:
 
     @property
     def tlsa(self) -> tuple[TlsaRdata, ...]:
-        """The records of a TLSA RRset as (usage, selector, mtype, data)."""
+        """The records of a TLSA RRset as (usage, selector, mtype, data); a record too short to
+        have the three fields (kept in ``records`` in RFC 3597 form) is left out."""
         if self.rtype != "TLSA":
             return ()
-        return tuple(TlsaRdata.from_text(r) for r in self.records)
+        out = []
+        for text in self.records:
+            try:
+                out.append(TlsaRdata.from_text(text))
+            except (ValueError, IndexError):
+                continue
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
