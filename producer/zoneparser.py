@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from itertools import repeat
-from typing import Final
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from producer import zonefast
+from producer import zonec
 from producer.names import BadName, absolute_name, is_subdomain, normalise_origin
 from producer.zonesyntax import (
     K_DS,
@@ -43,6 +43,9 @@ _RESTART_SPAN: Final = 1 << 16
 _EXAMPLE_TEXT: Final = 120
 _new = tuple.__new__
 
+if TYPE_CHECKING:
+    from producer import zonefast  # imported on first use: numpy is not needed with the C path
+
 _Group = tuple[str, set[str], bool, int]
 
 
@@ -70,6 +73,15 @@ class ZoneParser:
         self._out: list[Delegation] = []
         self._window: OrderedDict[str, tuple[set[str], bool, int]] | None = (
             OrderedDict() if self.options.lru_window > 0 else None
+        )
+        # the fast path: "c" (producer/_zonescan.c) when built, else "numpy"; strict: careful only
+        self.engine = "careful" if self.options.strict else zonec.default_engine()
+        self._c_mode = (
+            zonec.MODE_RAW
+            if self._window is not None
+            else zonec.MODE_DS_ONLY
+            if self.options.emit_ds_only
+            else zonec.MODE_DIRECT
         )
         if self.options.origin is not None:
             origin = normalise_origin(self.options.origin)
@@ -336,7 +348,46 @@ class ZoneParser:
         self._c.delegations += 1
         self._out.append(_new(Delegation, (name, self._zone or ".", servers, has_ds, line)))
 
-    # -- fast path --
+    # -- compiled fast path --
+
+    def _c_ok(self) -> bool:
+        origin, zone = self._origin, self._zone
+        return (
+            self.engine == "c"
+            and origin is not None
+            and zone is not None
+            and "\\" not in origin
+            and "\\" not in zone
+        )
+
+    def _fast_c(self, b: bytes, pos: int) -> int:
+        """Read the simple lines of ``b`` from ``pos`` in C; return where the first other line
+        starts (or the end). The open group goes to C and comes back."""
+        origin, zone = self._origin, self._zone
+        assert origin is not None and zone is not None
+        raw = self._c_mode == zonec.MODE_RAW
+        out: list[Any] = [] if raw else self._out
+        group = (self._cur, self._cur_ns, self._cur_ds, self._cur_line)
+        r = zonec.scan(b, pos, self._lineno, origin, zone, group, out, self._c_mode)
+        self._lineno = r.lineno
+        c = self._c
+        c.records += r.records
+        c.delegations += r.delegations
+        c.ds_without_ns += r.ds_without_ns
+        if r.tok_start >= 0:
+            self._tok = b[r.tok_start : r.tok_end].decode("ascii")
+        self._cur, self._cur_ns, self._cur_ds, self._cur_line = (
+            r.cur,
+            r.cur_ns,
+            r.cur_ds,
+            r.cur_line,
+        )
+        if raw:
+            for name, ns, has_ds, line in out:
+                self._emit(name, ns, has_ds, line)
+        return r.pos
+
+    # -- numpy fast path --
 
     def _fast_ok(self) -> bool:
         return (
@@ -358,6 +409,8 @@ class ZoneParser:
         if pos + self._span < end:  # after a restart: a small window first
             end = b.rfind(b"\n", pos, pos + self._span) + 1 or end
         sub = b[pos:end] if pos or end < len(b) else b
+        from producer import zonefast
+
         self._span = min(2 * self._span, BLOCK_BYTES)
         plan = zonefast.plan_block(sub, origin, zone)
         base = self._lineno
@@ -487,11 +540,20 @@ class ZoneParser:
     def parse_blocks(
         self, blocks: Iterable[bytes], byte_count: Callable[[], int]
     ) -> Iterator[Delegation]:
-        """Yield the delegations of the zone given as blocks of whole lines.
+        """The delegations of the zone given as blocks of whole lines, lazily.
 
         Every block but the last must end with ``\\n``; ``byte_count`` tells how many bytes the
-        source has read so far.
+        source has read so far. The iterator has ``close()``, like a generator's.
         """
+        source = self._block_lists(blocks, byte_count)
+        it = cast(_Delegations, _Delegations.from_iterable(source))
+        it.source = source
+        return it
+
+    def _block_lists(
+        self, blocks: Iterable[bytes], byte_count: Callable[[], int]
+    ) -> Generator[list[Delegation], None, None]:
+        """The delegations of each block as one list (flattened by :class:`_Delegations`)."""
         carry = b""
         it = iter(blocks)
         block = next(it, None)
@@ -505,6 +567,16 @@ class ZoneParser:
             pos = 0
             n = len(b)
             while pos < n:
+                if self._fast_ok() and self._c_ok():
+                    pos = self._fast_c(b, pos)
+                    if pos >= n:
+                        break
+                    r = self._careful_at(b, pos, final)  # the line C left: read it carefully
+                    if r is None:
+                        carry = b[pos:]
+                        break
+                    pos = r
+                    continue
                 if self._fast_ok():
                     pos, more = self._fast_no_gc(b, pos, final)
                     if more:
@@ -518,7 +590,7 @@ class ZoneParser:
                 pos = r
             if self._out:
                 out, self._out = self._out, []
-                yield from out
+                yield out
             block = following
         self._c.lines = self._lineno
         self._c.bytes_read = byte_count()
@@ -530,7 +602,7 @@ class ZoneParser:
                 self._finish(old, ons, ods, oline)
         if self._out:
             out, self._out = self._out, []
-            yield from out
+            yield out
 
     def parse(
         self, lines: Iterable[bytes], byte_count: Callable[[], int] | None = None
@@ -555,6 +627,16 @@ class ZoneParser:
                 yield b"".join(buf)
 
         return self.parse_blocks(blocks(), byte_count or (lambda: box[0]))
+
+
+class _Delegations(chain[Delegation]):
+    """The delegations of a parse: the lists of the blocks chained, so that taking the next one
+    runs no Python code; ``close()`` closes the source (and the file) as a generator's would."""
+
+    source: Generator[list[Delegation], None, None]
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def _all_special(plan: zonefast.Plan, lo: int, hi: int) -> bool:
