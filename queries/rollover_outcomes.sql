@@ -10,6 +10,10 @@ picked AS (
     WHERE started_at >= {since:DateTime} AND started_at <= {until:DateTime}
 ),
 -- BEGIN rollovers (the same text in every file that judges rollovers; tests check it)
+-- ClickHouse evaluates a CTE at every reference: each one below is read once, and the history of
+-- a host is one array (one GROUP BY host), not a join of its snapshots with its changes.
+-- Certificates, keys and TLSA records are compared by cityHash64 of their text (the arrays of
+-- 10 M snapshots fit in memory that way); a false match needs a 64-bit collision.
 chains AS (  -- the chain each MX host presented in each snapshot (its lowest address that completed TLS)
     SELECT scan_id, mx_host AS host, argMin(chain, ip) AS presented
     FROM starttls_probes FINAL
@@ -17,72 +21,55 @@ chains AS (  -- the chain each MX host presented in each snapshot (its lowest ad
       AND mx_host IN (SELECT mx_host FROM tlsa_records WHERE scan_id IN (SELECT scan_id FROM picked))
     GROUP BY scan_id, mx_host
 ),
-chain_certs AS (
-    SELECT scan_id, host, depth, cert
-    FROM chains ARRAY JOIN presented AS cert, arrayEnumerate(presented) AS depth
-),
 fingerprints AS (  -- leaf, leaf key, issuer key, and every TLSA record text "u s m data" that
                    -- would match the chain: usage 3/1 at the leaf, 2/0 above it; selector/matching
                    -- type 0 1, 1 1 and 1 2 (the digests the certificates table keeps)
     SELECT cc.scan_id AS scan_id, cc.host AS host,
-           anyIf(cc.cert, cc.depth = 1) AS leaf_cert,
-           anyIf(k.spki_sha256, cc.depth = 1) AS leaf_key,
-           anyIf(k.spki_sha256, cc.depth = 2) AS issuer_key,
-           groupArrayArray(arrayFlatten(arrayMap(
+           cityHash64(anyIf(cc.cert, cc.depth = 1)) AS leaf_cert,
+           cityHash64(anyIf(k.spki_sha256, cc.depth = 1)) AS leaf_key,
+           cityHash64(anyIf(k.spki_sha256, cc.depth = 2)) AS issuer_key,
+           arrayMap(x -> cityHash64(x), groupArrayArray(arrayFlatten(arrayMap(
                u -> [concat(u, ' 0 1 ', cc.cert), concat(u, ' 1 1 ', k.spki_sha256),
                      concat(u, ' 1 2 ', k.spki_sha512)],
-               if(cc.depth = 1, ['3', '1'], ['2', '0'])))) AS keys
-    FROM chain_certs AS cc
+               if(cc.depth = 1, ['3', '1'], ['2', '0']))))) AS keys
+    FROM (SELECT scan_id, host, depth, cert
+          FROM chains ARRAY JOIN presented AS cert, arrayEnumerate(presented) AS depth) AS cc
     LEFT JOIN (
         SELECT sha256, spki_sha256, spki_sha512 FROM certificates FINAL
-        WHERE sha256 IN (SELECT cert FROM chain_certs)
+        WHERE sha256 IN (SELECT arrayJoin(chain) FROM starttls_probes WHERE scan_id IN (SELECT scan_id FROM picked))
     ) AS k ON k.sha256 = cc.cert
     GROUP BY cc.scan_id, cc.host
 ),
 published AS (  -- the TLSA RRset of each host in each snapshot
     SELECT scan_id, mx_host AS host,
-           groupArray(concat(toString(usage), ' ', toString(selector), ' ', toString(mtype), ' ', data)) AS tlsa,
+           groupArray(cityHash64(concat(toString(usage), ' ', toString(selector), ' ', toString(mtype), ' ', data))) AS tlsa,
            max(ttl) AS ttl,
            arrayStringConcat(arraySort(groupUniqArray(toString(usage))), '+') AS usages
     FROM tlsa_records FINAL
     WHERE scan_id IN (SELECT scan_id FROM picked)
     GROUP BY scan_id, mx_host
 ),
-snapshots AS (
-    SELECT f.host AS host, t.at AS at, f.scan_id AS scan_id, f.leaf_cert AS leaf_cert,
-           f.leaf_key AS leaf_key, f.issuer_key AS issuer_key, f.keys AS keys,
-           r.tlsa AS tlsa, r.ttl AS ttl, r.usages AS usages
+hosts AS (  -- per MX host, its snapshots in time order:
+            -- (at, scan, leaf cert, leaf key, issuer key, chain digests, TLSA records, TTL, usages)
+    SELECT f.host AS host,
+           arraySort(x -> x.1, groupArray((t.at, f.scan_id, f.leaf_cert, f.leaf_key, f.issuer_key, f.keys,
+                                           r.tlsa, r.ttl, r.usages))) AS s
     FROM fingerprints AS f
     INNER JOIN picked AS t ON t.scan_id = f.scan_id
     LEFT JOIN published AS r ON r.scan_id = f.scan_id AND r.host = f.host
+    GROUP BY f.host
 ),
-changes AS (  -- a new leaf key, issuer key or leaf certificate between consecutive snapshots
-    SELECT host, at, scan_id, prev_at, keys AS new_keys, prev_keys AS old_keys, usages, prev_usages,
-           if(prev_ttl > 0, prev_ttl, ttl) AS tlsa_ttl,
-           multiIf(leaf_key != prev_leaf_key, 'leaf-key', issuer_key != prev_issuer_key, 'issuer-key',
-                   'leaf-cert') AS change
-    FROM (
-        SELECT *, row_number() OVER w AS n,
-               lagInFrame(at) OVER w AS prev_at, lagInFrame(keys) OVER w AS prev_keys,
-               lagInFrame(leaf_key) OVER w AS prev_leaf_key,
-               lagInFrame(issuer_key) OVER w AS prev_issuer_key,
-               lagInFrame(leaf_cert) OVER w AS prev_leaf_cert,
-               lagInFrame(ttl) OVER w AS prev_ttl, lagInFrame(usages) OVER w AS prev_usages
-        FROM snapshots
-        WINDOW w AS (PARTITION BY host ORDER BY at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    )
-    WHERE n > 1 AND (leaf_key != prev_leaf_key OR issuer_key != prev_issuer_key
-                     OR leaf_cert != prev_leaf_cert)
-      AND (length(tlsa) > 0 OR prev_ttl > 0)
-),
-histories AS (  -- per change: every snapshot of the host, whether its records matched the new / old chain
-    SELECT c.host AS host, c.at AS at, any(c.scan_id) AS scan_id, any(c.prev_at) AS prev_at,
-           any(c.change) AS change, any(c.tlsa_ttl) AS tlsa_ttl,
-           any(if(c.prev_usages != '', c.prev_usages, c.usages)) AS usages,
-           arraySort(groupArray((toUInt32(s.at), hasAny(s.tlsa, c.new_keys), hasAny(s.tlsa, c.old_keys)))) AS hist
-    FROM changes AS c
-    INNER JOIN snapshots AS s ON s.host = c.host
-    GROUP BY c.host, c.at
+histories AS (  -- per change (a new leaf key, issuer key or leaf certificate between consecutive
+                -- snapshots, at index i): every snapshot of the host, whether its records matched
+                -- the new / old chain
+    SELECT host, s[i].1 AS at, s[i].2 AS scan_id, s[i - 1].1 AS prev_at,
+           multiIf(s[i].4 != s[i - 1].4, 'leaf-key', s[i].5 != s[i - 1].5, 'issuer-key', 'leaf-cert') AS change,
+           if(s[i - 1].8 > 0, s[i - 1].8, s[i].8) AS tlsa_ttl,
+           if(s[i - 1].9 != '', s[i - 1].9, s[i].9) AS usages,
+           arrayMap(x -> (toUInt32(x.1), hasAny(x.7, s[i].6), hasAny(x.7, s[i - 1].6)), s) AS hist
+    FROM hosts
+    ARRAY JOIN arrayFilter(i -> i > 1 AND (s[i].3 != s[i - 1].3 OR s[i].4 != s[i - 1].4 OR s[i].5 != s[i - 1].5)
+                                AND (length(s[i].7) > 0 OR s[i - 1].8 > 0), arrayEnumerate(s)) AS i
 ),
 judged AS (  -- methodology.md section 5
     SELECT host, at, scan_id, prev_at, change, tlsa_ttl, usages,
@@ -105,37 +92,38 @@ judged AS (  -- methodology.md section 5
 ,
 class_scans AS (SELECT scan_id FROM picked),
 -- BEGIN classification (the same text in every file that classifies; tests check it)
+-- Each CTE below is read by exactly one other (ClickHouse evaluates a CTE at every reference).
 mx_pairs AS (  -- (scan, domain, MX host); the domain itself when implicit, nothing for null MX
-    SELECT scan_id, domain, arrayJoin(mx) AS host
+    SELECT scan_id, domain, ns, mx_dnssec_status, arrayJoin(mx) AS host
     FROM domains FINAL
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
 ),
-addresses AS (
-    SELECT scan_id, qname AS host, arrayJoin(records) AS ip
-    FROM dns_rrsets FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND qtype IN ('A', 'AAAA') AND status = 'NOERROR'
-),
-shared_ip_hosts AS (  -- rule 1: an address shared by more than {threshold} MX host names
-    SELECT DISTINCT a.scan_id, a.host
-    FROM addresses AS a
-    INNER JOIN (
-        SELECT scan_id, ip FROM addresses
-        WHERE (scan_id, host) IN (SELECT scan_id, host FROM mx_pairs)
-        GROUP BY scan_id, ip HAVING uniqExact(host) > {threshold:UInt32}
-    ) AS busy ON busy.scan_id = a.scan_id AND busy.ip = a.ip
+shared_ip_hosts AS (  -- rule 1: MX hosts with an address shared by more than {threshold} MX host names
+    SELECT DISTINCT scan_id, arrayJoin(hosts) AS host
+    FROM (
+        SELECT scan_id, ip, groupUniqArrayIf(host, is_mx) AS hosts
+        FROM (
+            SELECT scan_id, qname AS host, arrayJoin(records) AS ip,
+                   (scan_id, qname) IN (SELECT scan_id, arrayJoin(mx) FROM domains FINAL
+                                        WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0) AS is_mx
+            FROM dns_rrsets FINAL
+            WHERE scan_id IN (SELECT scan_id FROM class_scans) AND qtype IN ('A', 'AAAA') AND status = 'NOERROR'
+        )
+        GROUP BY scan_id, ip
+        HAVING length(hosts) > {threshold:UInt32}
+    )
 ),
 mx_load AS (  -- rule 3: registered domain (Public Suffix List) of MX hosts and the domains it serves
     SELECT scan_id, cutToFirstSignificantSubdomain(host) AS reg, uniqExact(domain) AS served
-    FROM mx_pairs GROUP BY scan_id, reg
-),
-ns_pairs AS (
-    SELECT scan_id, domain, arrayJoin(ns) AS ns
-    FROM domains FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans)
+    FROM (SELECT scan_id, domain, arrayJoin(mx) AS host FROM domains FINAL
+          WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0)
+    GROUP BY scan_id, reg
 ),
 ns_load AS (
     SELECT scan_id, cutToFirstSignificantSubdomain(ns) AS reg, uniqExact(domain) AS served
-    FROM ns_pairs GROUP BY scan_id, reg
+    FROM (SELECT scan_id, domain, arrayJoin(ns) AS ns FROM domains FINAL
+          WHERE scan_id IN (SELECT scan_id FROM class_scans))
+    GROUP BY scan_id, reg
 ),
 tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict on the name
     SELECT scan_id, mx_host AS host, valid, reason
@@ -144,8 +132,8 @@ tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict
       AND reason NOT IN ('no-tlsa', 'tlsa-lookup-failed')
 ),
 mx_sides AS (  -- methodology section 4, MX side: the first rule that applies
-    SELECT p.scan_id AS scan_id, p.domain AS domain, p.host AS host, t.valid AS valid,
-           t.reason AS reason,
+    SELECT p.scan_id AS scan_id, p.domain AS domain, p.ns AS ns, p.mx_dnssec_status AS mx_status,
+           p.host AS host, t.valid AS valid, t.reason AS reason,
            multiIf((p.scan_id, p.host) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
                    cutToFirstSignificantSubdomain(p.host) = cutToFirstSignificantSubdomain(p.domain), 'self',
                    l.served > {threshold:UInt32}, 'outsourced',
@@ -154,38 +142,35 @@ mx_sides AS (  -- methodology section 4, MX side: the first rule that applies
     INNER JOIN tlsa_hosts AS t ON t.scan_id = p.scan_id AND t.host = p.host
     LEFT JOIN mx_load AS l ON l.scan_id = p.scan_id AND l.reg = cutToFirstSignificantSubdomain(p.host)
 ),
-ns_sides AS (  -- NS side: rules 2 and 3 only
-    SELECT n.scan_id AS scan_id, n.domain AS domain,
-           groupUniqArray(multiIf(cutToFirstSignificantSubdomain(n.ns) = cutToFirstSignificantSubdomain(n.domain), 'self',
-                                  l.served > {threshold:UInt32}, 'outsourced',
-                                  'unknown')) AS sides
-    FROM ns_pairs AS n
-    LEFT JOIN ns_load AS l ON l.scan_id = n.scan_id AND l.reg = cutToFirstSignificantSubdomain(n.ns)
-    WHERE (n.scan_id, n.domain) IN (SELECT scan_id, domain FROM mx_sides)
-    GROUP BY n.scan_id, n.domain
+mx_domains AS (  -- one row per (scan, domain with a TLSA MX host): its MX side
+    SELECT scan_id, domain, any(ns) AS ns, any(mx_status) AS mx_status,
+           arraySort(groupUniqArray(side)) AS mx_kinds, groupUniqArray(host) AS hosts,
+           min(valid) AS hosts_valid, argMinIf(reason, host, valid = 0) AS first_reason
+    FROM mx_sides
+    GROUP BY scan_id, domain
 ),
-classified AS (  -- one row per (scan, domain with a TLSA MX host)
-    SELECT m.scan_id AS scan_id, m.domain AS domain,
-           arraySort(groupUniqArray(m.side)) AS mx_kinds,
-           arraySort(any(s.sides)) AS ns_kinds,
+classified AS (  -- NS side (rules 2 and 3 only), then the class of each domain
+    SELECT m.scan_id AS scan_id, m.domain AS domain, any(m.mx_status) AS mx_status,
+           any(m.hosts) AS hosts, any(m.mx_kinds) AS mx_kinds,
+           arraySort(groupUniqArrayIf(multiIf(cutToFirstSignificantSubdomain(n) = cutToFirstSignificantSubdomain(m.domain), 'self',
+                                              l.served > {threshold:UInt32}, 'outsourced',
+                                              'unknown'), i > 0)) AS ns_kinds,
            multiIf(mx_kinds = ['outsourced'], 'SO',
                    has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
                    length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
-           min(m.valid) AS hosts_valid,
-           argMinIf(m.reason, m.host, m.valid = 0) AS first_reason
-    FROM mx_sides AS m
-    LEFT JOIN ns_sides AS s ON s.scan_id = m.scan_id AND s.domain = m.domain
+           any(m.hosts_valid) AS hosts_valid, any(m.first_reason) AS first_reason
+    FROM mx_domains AS m
+    LEFT ARRAY JOIN m.ns AS n, arrayEnumerate(m.ns) AS i
+    LEFT JOIN ns_load AS l ON l.scan_id = m.scan_id AND l.reg = cutToFirstSignificantSubdomain(n)
     GROUP BY m.scan_id, m.domain
 )
 -- END classification
 , host_class AS (
-    SELECT m.scan_id AS scan_id, m.host AS host,
-           if(uniqExact(c.class) = 1, any(c.class), 'mixed') AS class
-    FROM mx_sides AS m
-    INNER JOIN classified AS c ON c.scan_id = m.scan_id AND c.domain = m.domain
-    GROUP BY m.scan_id, m.host
+    SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
+    FROM classified ARRAY JOIN hosts AS host
+    GROUP BY scan_id, host
 ),
 events AS (
     SELECT j.outcome AS outcome, j.usages AS usages, if(h.class = '', 'unknown', h.class) AS class
@@ -194,11 +179,9 @@ events AS (
 )
 SELECT dimension, value, outcome, changes,
        round(100 * changes / sum(changes) OVER (PARTITION BY dimension, value), 2) AS pct
-FROM (
-    SELECT 'all' AS dimension, '' AS value, outcome, count() AS changes FROM events GROUP BY outcome
-    UNION ALL
-    SELECT 'usage', usages, outcome, count() FROM events GROUP BY usages, outcome
-    UNION ALL
-    SELECT 'class', class, outcome, count() FROM events GROUP BY class, outcome
+FROM (  -- one pass over the events (a UNION ALL of three GROUP BYs would judge them three times)
+    SELECT d.1 AS dimension, d.2 AS value, outcome, count() AS changes
+    FROM events ARRAY JOIN [('all', ''), ('usage', usages), ('class', class)] AS d
+    GROUP BY dimension, value, outcome
 )
 ORDER BY indexOf(['all', 'usage', 'class'], dimension), value, outcome
