@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
 from queries.engines import profile
 from tests.integration.clickhouse_fixtures import ClickHouseServer
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
-from tests.integration.lab_fixtures import LabHandle
+from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
@@ -57,9 +58,17 @@ DOMAINS = ("SELECT domain, mx, implicit_mx, null_mx, mx_status, mx_dnssec_status
            "mx_dnssec_reason, status FROM domains FINAL WHERE scan_id = '{s}' ORDER BY domain")
 
 
+@pytest.fixture(scope="module")
+def cluster_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """The issue asks for a lab of 2,000 domains here (the session's lab is smaller)."""
+    with running_lab(tmp_path_factory.mktemp("cluster-lab"), domains=2000, seed=13) as handle:
+        yield handle
+
+
 def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
-        lab: LabHandle, clickhouse_server: ClickHouseServer, clickhouse_url: str,
+        cluster_lab: LabHandle, clickhouse_server: ClickHouseServer, clickhouse_url: str,
         tmp_path: Path) -> None:
+    lab = cluster_lab
     r = fresh_redis()
     env = cluster_env(clickhouse_url)
     scan_id = "cluster-truth"
