@@ -6,4 +6,4 @@ from tests.integration.clickhouse_fixtures import (  # noqa: F401 - fixtures are
     clickhouse_url,
     db_target,
 )
-from tests.integration.lab_fixtures import lab  # noqa: F401, E402
+from tests.integration.lab_fixtures import lab  # noqa: F401
