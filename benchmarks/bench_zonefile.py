@@ -2,11 +2,13 @@
 
 Generates a .com-shaped zone (per SLD two NS lines, some DS, some glue, $ORIGIN/$TTL, comments and
 multi-line records) in /tmp, then prints, as CPU time (best of --runs; the machine may be shared):
-MB/s and lines/s of ``for line in open(path)`` and of the parser, and their ratio, for the fast path
-and the careful path (``strict=True``) on the small file (--mb / 4), the fast path on the full
-file (--mb), and the fast path on a gzip copy of the small file against ``for line in
-gzip.open(path, "rt")`` (decompression is the floor there). Then the peak RSS of a fresh process
-parsing each size, to show memory does not grow with the file.
+MB/s and lines/s of ``for line in open(path)`` (text mode) and of the parser, their ratio, and the
+ratio against ``for line in open(path, "rb")`` (binary mode), for each engine of the fast path
+(``c``: producer/_zonescan.c when built; ``numpy``: producer/zonefast.py) and the careful path
+(``strict=True``) on the small file (--mb / 4), the default engine on the full file (--mb), and
+on a gzip copy of the small file against ``for line in gzip.open(path, "rt")`` (decompression is
+the floor there). Then the peak RSS of a fresh (spawned) process parsing each size with the default
+engine, to show memory does not grow with the file.
 
     python benchmarks/bench_zonefile.py --mb 200
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from producer import zonec
 from producer.zonefile import ParserOptions, read_zone
 
 
@@ -88,6 +91,14 @@ def plain_read(path: Path) -> int:
     return n
 
 
+def plain_read_binary(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        for _ in f:
+            n += 1
+    return n
+
+
 def plain_read_gz(path: Path) -> int:
     n = 0
     with gzip.open(path, "rt") as f:
@@ -96,22 +107,38 @@ def plain_read_gz(path: Path) -> int:
     return n
 
 
-def parse(path: Path, strict: bool) -> tuple[int, int, int, int]:
+def parse(path: Path, strict: bool, engine: str = "") -> tuple[int, int, int, int]:
+    if engine:
+        os.environ["DANESCAN_ZONE_ENGINE"] = engine
     parser, it = read_zone(path, ParserOptions(strict=strict))
+    assert not engine or strict or parser.engine == engine, (parser.engine, engine)
     n = sum(1 for _ in it)
     st = parser.stats()
     return n, st.lines, st.malformed, st.bytes_read
 
 
+def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM of its own memory map (ru_maxrss is kept across exec on
+    Linux, so a spawned child would report its parent's peak), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child_rss(path: Path, strict: bool, conn: Connection) -> None:
     parse(path, strict)
-    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    conn.send(_peak_mb())
     conn.close()
 
 
 def peak_rss(path: Path, strict: bool = False) -> float:
     """Peak RSS (MB) of a fresh process that parses ``path``, so sizes do not mix."""
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # not fork: the parent has numpy loaded, the C path does not
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_rss, args=(path, strict, child))
     proc.start()
@@ -120,25 +147,27 @@ def peak_rss(path: Path, strict: bool = False) -> float:
     return rss
 
 
-def run(path: Path, gz: bool, label: str, strict: bool, runs: int) -> None:
+def run(path: Path, gz: bool, label: str, strict: bool, runs: int, engine: str = "") -> None:
     plain = plain_read_gz if gz else plain_read
     t_read, lines = timed(lambda: plain(path), runs)
+    t_bin = 0.0 if gz else timed(lambda: plain_read_binary(path), runs)[0]
     result: list[tuple[int, int, int, int]] = []
 
     def once() -> int:
-        result.append(parse(path, strict))
+        result.append(parse(path, strict, engine))
         return 0
 
     t_parse, _ = timed(once, runs)
     delegations, plines, malformed, nbytes = result[-1]
     size = nbytes / 1e6  # uncompressed
     assert plines == lines, (plines, lines)
-    path_name = "strict" if strict else "fast"
+    path_name = "strict" if strict else engine or zonec.default_engine()
+    binary = f" (binary {t_bin / t_parse:5.3f})" if t_bin else ""
     print(
-        f"{label:>12} {path_name:>6} {size:7.1f} MB | read {size / t_read:6.1f} MB/s"
+        f"{label:>12} {path_name:>7} {size:7.1f} MB | read {size / t_read:6.1f} MB/s"
         f" {lines / t_read / 1e6:5.2f} Mlines/s | parse {size / t_parse:6.1f} MB/s"
         f" {lines / t_parse / 1e6:5.2f} Mlines/s | ratio parse/read {t_read / t_parse:5.3f}"
-        f" | {delegations} delegations, {malformed} malformed",
+        f"{binary} | {delegations} delegations, {malformed} malformed",
         flush=True,
     )
 
@@ -154,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     small_mb = max(1, args.mb // 4)
     try:
         print(f"python {sys.version.split()[0]}, CPU time (best of {args.runs})")
+        print(f"C extension: {'built' if zonec.AVAILABLE else zonec.UNAVAILABLE}")
+        engines = ["c", "numpy"] if zonec.AVAILABLE else ["numpy"]
         paths = {}
         for mb in (small_mb, args.mb):
             path = Path(args.dir) / f"bench-{mb}mb.com.zone"
@@ -161,18 +192,19 @@ def main(argv: list[str] | None = None) -> int:
             files.append(path)
             paths[mb] = path
             print(f"generated {path} with {n} delegations")
-        run(paths[small_mb], False, f"plain {small_mb}MB", strict=False, runs=args.runs)
+        for engine in engines:
+            run(paths[small_mb], False, f"plain {small_mb}MB", False, args.runs, engine)
         run(paths[small_mb], False, f"plain {small_mb}MB", strict=True, runs=args.runs)
-        run(paths[args.mb], False, f"plain {args.mb}MB", strict=False, runs=args.runs)
+        run(paths[args.mb], False, f"plain {args.mb}MB", False, args.runs, engines[0])
         gz_path = paths[small_mb].with_suffix(".zone.gz")
         with open(paths[small_mb], "rb") as src, gzip.open(gz_path, "wb", compresslevel=1) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         files.append(gz_path)
-        run(gz_path, True, f"gzip {small_mb}MB", strict=False, runs=args.runs)
+        run(gz_path, True, f"gzip {small_mb}MB", False, args.runs, engines[0])
+        os.environ["DANESCAN_ZONE_ENGINE"] = engines[0]
         for mb in (small_mb, args.mb):
-            print(
-                f"peak RSS parsing {mb} MB (fast path, fresh process): {peak_rss(paths[mb]):.1f} MB"
-            )
+            rss = peak_rss(paths[mb])
+            print(f"peak RSS parsing {mb} MB ({engines[0]} path, fresh process): {rss:.1f} MB")
     finally:
         if not args.keep:
             for p in files:

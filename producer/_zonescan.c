@@ -154,7 +154,37 @@ typedef struct {
     Py_ssize_t n;
 } Str;
 
+/* equality of two short byte strings, 8 bytes at a time (memcmp is a call) */
+static inline int
+same_bytes(const char *a, const char *b, Py_ssize_t n)
+{
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n-- > 0) {
+        if (*a++ != *b++)
+            return 0;
+    }
+    return 1;
+}
+
 /* --- strings ---------------------------------------------------------------------------------- */
+
+static PyObject *
+ascii_str(const char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+    return s;
+}
 
 static PyObject *
 make_str(const char *p, Py_ssize_t n)
@@ -200,7 +230,7 @@ cached_str(const char *p, Py_ssize_t n)
     uint32_t h = name_hash(p, n) & (CACHE_SLOTS - 1);
     PyObject *s = tcache[h];
     if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
-        memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0) {
+        same_bytes((const char *)PyUnicode_1BYTE_DATA(s), p, n)) {
         Py_INCREF(s);
         return s;
     }
@@ -294,11 +324,15 @@ short_name(const char *low, Py_ssize_t tl, uint64_t dots, const char *origin, Py
     Py_ssize_t total = absolute ? tl : (ol == 1 ? tl + 1 : tl + 1 + ol);
     if (total > NAME_MAX_TEXT)
         return -1;
-    memcpy(out, low, (size_t)tl);
+    memcpy(out, low, 64); /* low has 64 readable bytes past the token's start, out room */
     if (!absolute) {
         out[tl] = '.';
-        if (ol > 1)
-            memcpy(out + tl + 1, origin, (size_t)ol);
+        if (ol > 1) {
+            if (ol <= 16)
+                memcpy(out + tl + 1, origin, 16); /* origin is padded */
+            else
+                memcpy(out + tl + 1, origin, (size_t)ol);
+        }
     }
     return total;
 }
@@ -335,7 +369,7 @@ typedef struct {
 } Span;
 
 typedef struct {
-    int open, has_ds;
+    int open, has_ds, ascii; /* ascii: the owner was made here (else handed over) */
     long long line;
     Buf owner;
     Buf text;  /* the NS targets, one after the other */
@@ -372,6 +406,7 @@ group_set(Group *g, const char *name, Py_ssize_t n, long long line)
     g->has_ds = 0;
     g->line = line;
     g->open = 1;
+    g->ascii = 1;
     return buf_append(&g->owner, name, n);
 }
 
@@ -456,7 +491,8 @@ group_close(Group *g, Emitter *e)
         PyTuple_SET_ITEM(tup, i, s);
     }
     PyObject_GC_UnTrack(tup);
-    PyObject *name = make_str(g->owner.p, g->owner.len);
+    PyObject *name = g->ascii ? ascii_str(g->owner.p, g->owner.len)
+                              : make_str(g->owner.p, g->owner.len);
     if (name == NULL) {
         Py_DECREF(tup);
         return -1;
@@ -608,6 +644,10 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     int zone_root = zl == 1;
+    char origin_pad[NAME_MAX_TEXT + 16];
+    memset(origin_pad, 0, sizeof origin_pad);
+    memcpy(origin_pad, origin, (size_t)ol);
+    origin = origin_pad;
 
     Group g;
     memset(&g, 0, sizeof g);
@@ -623,6 +663,7 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (s == NULL || group_set(&g, s, n, cur_line) < 0)
             goto done;
         g.has_ds = cur_ds;
+        g.ascii = 0;
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(cur_ns); i++) {
             s = str_utf8(PyList_GET_ITEM(cur_ns, i), &n);
             if (s == NULL || group_add(&g, s, n) < 0)
@@ -632,13 +673,13 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     const unsigned char *end = data + size; /* *end == 0: stops every inner loop */
     const unsigned char *p = data + pos;
-    char name[NAME_MAX_TEXT + 1], target[NAME_MAX_TEXT + 1];
+    char name[NAME_MAX_TEXT + 80], target[NAME_MAX_TEXT + 80]; /* padded for short_name */
     while (p < end) {
         Tok tok[MAXT];
         int ntok = 0, nlines = 1;
         const unsigned char *q = p;
 #if HAVE_SIMD
-        char low[LINE_WINDOW];
+        char low[2 * LINE_WINDOW];
         uint64_t dots = 0;
         int simd = 0;
         if (end - p >= LINE_WINDOW) {
@@ -749,7 +790,7 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     if (nl_ == 1)
                         goto stop;
                 } else if (nl_ <= zl || name[nl_ - zl - 1] != '.' ||
-                           memcmp(name + nl_ - zl, zone, (size_t)zl) != 0) {
+                           !same_bytes(name + nl_ - zl, zone, zl)) {
                     goto stop;
                 }
                 Py_ssize_t tl = 0;
@@ -764,7 +805,7 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     if (tl < 0)
                         goto stop;
                 }
-                if (!g.open || g.owner.len != nl_ || memcmp(g.owner.p, name, (size_t)nl_) != 0) {
+                if (!g.open || g.owner.len != nl_ || !same_bytes(g.owner.p, name, nl_)) {
                     if (group_close(&g, &e) < 0 || group_set(&g, name, nl_, lineno + 1) < 0)
                         goto done;
                 }

@@ -38,20 +38,23 @@ given up after ``MAX_PAREN_LINES`` lines or ``MAX_PAREN_BYTES`` bytes (or at end
 it swallowed are then parsed again on their own.
 
 Speed
-    Blocks of about 1 MiB are read at once and classified with numpy (:mod:`producer.zonefast`):
-    the common lines (``OWNER [TTL IN] NS|DS|A|AAAA RDATA`` in plain ASCII) never become Python
-    objects one by one; every other line (directives, comments, parentheses, quotes, escapes,
-    omitted owners, other types and classes, anything odd) goes, in order and with the same
-    state, through the careful tokenizer (:mod:`producer.zonesyntax`). A line is taken by the fast
-    path only when the careful path would read it the same way, so what counts as malformed does
-    not depend on the path; ``ParserOptions(strict=True)`` sends every line through the careful
-    one, and a test checks that both agree. ``benchmarks/bench_zonefile.py`` measures both
-    against plain line reading: on a .com-shaped file the fast path runs at 0.06-0.07 of
-    ``for line in f`` (0.2-0.3 of reading the same gzip file line by line), the careful one at
-    0.006, with a peak RSS of 57 MB at 50 MB and at 200 MB (numpy itself is 20 MB of it).
-    Files full of odd lines run at the careful speed. The goal of a third of line reading is not
-    reached: numpy costs about 1 ns per byte and per pass and a few hundred ns per delegation,
-    where plain line reading costs about 2 ns per byte in all; it needs a compiled tokenizer.
+    Blocks of about 1 MiB are read at once. The common lines (``OWNER [TTL] [IN] TYPE RDATA`` in
+    plain ASCII) are read by the fast path; every other line (directives, quotes, escapes,
+    omitted owners, other classes, TTL units, anything odd) goes, in order and with the same
+    state, through the careful tokenizer (:mod:`producer.zonesyntax`). A line is taken by the
+    fast path only when the careful path would read it the same way, so what counts as malformed
+    does not depend on the path; ``ParserOptions(strict=True)`` sends every line through the
+    careful one, and tests check that all agree (same delegations, same statistics).
+    The fast path has two engines (``ZoneParser.engine``): ``c``, the optional extension
+    ``producer/_zonescan.c`` (:mod:`producer.zonec`: lines as SSE2 bit masks, NS/DS grouped and
+    the Delegation tuples built in C, one Python call per block and per odd line; it also takes
+    parentheses over a few lines and trailing comments), and ``numpy`` (:mod:`producer.zonefast`,
+    used when the extension is not built, or with ``DANESCAN_ZONE_ENGINE=numpy``).
+    ``benchmarks/bench_zonefile.py`` measures them against plain line reading of the same
+    .com-shaped file (CPU time): see its output in the commit that changed this paragraph; the C
+    engine is at about a third of ``for line in open(path)`` and a quarter of binary line reading
+    (the numpy one at 0.06, the careful path at 0.006). Files full of odd lines run at the
+    careful speed.
 
 Module layout
     :mod:`producer.zonetypes` (what is yielded, options, stats), :mod:`producer.zonesyntax`
@@ -136,7 +139,10 @@ class _Blocks:
                     yield carry + b"\n"
                     carry = b""
                 continue
-            yield carry + chunk[:cut] if carry else chunk[:cut]
+            if cut == len(chunk) and not carry:
+                yield chunk
+            else:  # one copy, not two
+                yield b"".join((carry, memoryview(chunk)[:cut]))
             carry = chunk[cut:]
         if carry:
             yield carry

@@ -1,4 +1,9 @@
-"""The fast (numpy, block) path and the careful (per-line) path agree on every feature."""
+"""The fast paths (C, numpy) and the careful (per-line) path agree on every feature.
+
+The fast path has two engines: ``c`` (producer/_zonescan.c, an optional extension) and ``numpy``
+(producer/zonefast.py, used when the extension is not built). Every comparison runs with both; the
+C runs are skipped, with the reason, when the extension is missing (see test_engine_in_use).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from producer import zonec
 from producer.zonefile import Delegation, ParserOptions, ParseStats, ZoneParser, read_zone
+
+ENGINES = [
+    pytest.param("c", marks=pytest.mark.skipif(not zonec.AVAILABLE, reason=str(zonec.UNAVAILABLE))),
+    "numpy",
+]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fast-path engine for the parsers made in the test (strict ones use neither)."""
+    name: str = request.param
+    monkeypatch.setenv("DANESCAN_ZONE_ENGINE", name)
+    return name
+
 
 FEATURES = [
     "d{i} NS ns1.h{h}.net.\nd{i} NS ns2.h{h}.net.\n",
@@ -46,6 +66,21 @@ FEATURES = [
     "d{i} NS ns." + "x" * 64 + ".net.\n",
     "d{i} A 192.0.2.1\n  NS ns.h{h}.net.\n",
     "x{i} DS 1 8 2 ( AB\ny{i} NS ns.x.net.\n",
+    # shapes the C engine reads itself, and their near misses
+    "d{i} IN 3600 NS ns.h{h}.net.\nd{i} In 2147483647 ns ns2.h{h}.net.\n",
+    "d{i} 2147483648 NS ns.h{h}.net.\nd{i} 3600 IN IN NS ns.x.\nd{i} 1 2 NS ns.x.\n",
+    "d{i} RRSIG NS 8 2 86400 20250101 20240101 1 com. AAAA ( BBBB )\nd{i} NSEC3 1 0 0 - X NS\n",
+    "d{i} NS ns.h{h}.net. ; comment \u00fc\nd{i}\tDS\t1\t8\t2\tAB\r\n",
+    "d{i} ( NS ns.h{h}.net. ) ; c\nd{i} DS 1 8 2 ( AB ; x\n CD ) ; c\n",
+    "d{i} DS 1 8 2 ( AB (\n CD ))\nd{i} NS ns.x.net. )\n",
+    "{l63} NS ns.x.net.\n{l63}.{l63}.{l63}.{l60} NS ns.x.net.\n{l63}.{l63}.{l63}.{l61} NS ns.x.\n",
+    "d{i} NS {l63}.{l63}.{l63}.{l56}.net.\nd{i} NS {l63}.{l63}.{l63}.{l57}.net.\n",
+    "*.d{i} NS ns.x.net.\n@x{i} NS ns.x.net.\nd{i} NS .\nd{i} NS ns..x.\n.d{i} NS ns.x.\n",
+    "D{i}.COM. NS NS.X.NET.\nd{i}.Com NS ns.x.net.\nd{i}.com.com. NS ns\n",
+    "d{i} TYPE2 ns.x.net.\nd{i} CLASS1 NS ns.x.net.\nd{i} SOA a. b. 1 2 3 4 5\n",
+    "d{i} NS ns.x.net.\x00\nd{i} NS ns.x\x7f.net.\nd{i} NS ns.x.net.\x0b\n",
+    "d{i} NS ns.h{h}.net." + " " * 60 + "\n" + "d{i} 3600 IN NS " + "n" * 62 + ".net.\n",
+    "@ DS 1 8 2 AB\n$ORIGIN d{i}.com.\n@ NS ns\nsub NS ns.sub\n$ORIGIN com.\n",
 ]
 
 
@@ -55,7 +90,17 @@ def zone_text(seed: int, n: int, weights: list[float] | None = None) -> bytes:
     for i in range(n):
         tpl = rng.choices(FEATURES, weights=weights)[0]
         out.append(
-            tpl.format(i=i, h=rng.randrange(50), hex="AB" * rng.randrange(1, 40), long="q" * 64)
+            tpl.format(
+                i=i,
+                h=rng.randrange(50),
+                hex="AB" * rng.randrange(1, 40),
+                long="q" * 64,
+                l63="a" * 63,
+                l60="b" * 60,
+                l61="c" * 61,
+                l56="e" * 56,
+                l57="f" * 57,
+            )
         )
     return "".join(out).encode("utf-8", "surrogateescape").replace(b"\\xff\\xfe", b"\xff\xfe")
 
@@ -70,7 +115,7 @@ def run(data: bytes, **opts: object) -> tuple[list[Delegation], ParseStats]:
 @pytest.mark.parametrize(
     "opts", [{}, {"lru_window": 3}, {"emit_ds_only": True}, {"max_examples": 1000}]
 )
-def test_fast_and_strict_paths_agree(seed: int, opts: dict[str, object]) -> None:
+def test_fast_and_strict_paths_agree(seed: int, opts: dict[str, object], engine: str) -> None:
     data = zone_text(seed, 400)
     fast, fs = run(data, **opts)
     slow, ss = run(data, strict=True, **opts)
@@ -79,7 +124,7 @@ def test_fast_and_strict_paths_agree(seed: int, opts: dict[str, object]) -> None
     assert fs.malformed > 0 and fs.delegations > 100  # the features are really there
 
 
-def test_mostly_clean_zone_agrees_across_block_edges(tmp_path: Path) -> None:
+def test_mostly_clean_zone_agrees_across_block_edges(tmp_path: Path, engine: str) -> None:
     # mostly plain lines, so most of it goes the fast way, over several 1 MiB blocks
     weights = [80.0, 5, 5, 5, 2] + [0.05] * (len(FEATURES) - 5)
     data = zone_text(99, 40_000, weights)
@@ -88,13 +133,14 @@ def test_mostly_clean_zone_agrees_across_block_edges(tmp_path: Path) -> None:
     path.write_bytes(data)
     p1, it1 = read_zone(path)
     p2, it2 = read_zone(path, ParserOptions(strict=True))
+    assert (p1.engine, p2.engine) == (engine, "careful")
     fast, slow = list(it1), list(it2)
     assert fast == slow
     assert p1.stats() == p2.stats()
     assert p1.stats().lines == data.count(b"\n")
 
 
-def test_fast_path_reports_malformed_line_numbers() -> None:
+def test_fast_path_reports_malformed_line_numbers(engine: str) -> None:
     head = b"$ORIGIN com.\n@ SOA a. b. 1 2 3 4 5\n"
     body = b"".join(b"d%d NS ns.x.net.\n" % i for i in range(5000))
     data = head + body + b"a..b NS ns.x.net.\n" + body + b"x.org. NS ns.x.\n"
@@ -119,3 +165,37 @@ def test_a_line_without_newline_for_megabytes_is_cut(monkeypatch: pytest.MonkeyP
     assert max(len(b) for b in blocks) < 300  # nothing held for the whole line
     assert b"".join(blocks).replace(b"\n", b"") == data.replace(b"\n", b"")
     assert blocks[-1].endswith(b"d NS ns.x.net.\n")
+
+
+def test_engine_in_use() -> None:
+    """Which fast path runs here: the C one when the extension is built, else numpy (skipped with
+    the import error, so that the test summary says so)."""
+    parser = ZoneParser()
+    if not zonec.AVAILABLE:
+        assert parser.engine == "numpy"
+        pytest.skip(f"numpy fast path ran: {zonec.UNAVAILABLE}")
+    assert parser.engine == "c"
+    assert ZoneParser(ParserOptions(strict=True)).engine == "careful"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hostile_bytes_agree(seed: int, engine: str) -> None:
+    """Random damage (NUL, high bytes, parentheses, quotes, cut and glued lines, huge lines) to a
+    feature-rich zone: the fast path still says exactly what the careful one says."""
+    rng = random.Random(1000 + seed)
+    data = bytearray(zone_text(seed, 300))
+    alphabet = b'\x00\xff\xc3\x80()";\\\n\r\t .@$0aZ'
+    for _ in range(400):
+        at = rng.randrange(len(data))
+        op = rng.random()
+        if op < 0.6:
+            data[at] = rng.choice(alphabet)
+        elif op < 0.8:
+            del data[at : at + rng.randrange(1, 40)]
+        else:
+            data[at:at] = bytes([rng.choice(alphabet)]) * rng.randrange(1, 300)
+    data[len(data) // 2 : len(data) // 2] = b"x" * 200_000 + b" NS ns.x.\n"
+    fast, fs = run(bytes(data))
+    slow, ss = run(bytes(data), strict=True)
+    assert fast == slow
+    assert fs == ss
