@@ -60,8 +60,14 @@ class EnqueueResult:
 
 @contextmanager
 def celery_publisher() -> Iterator[Publish]:
-    """Publishes ``danescan.dns_chunk`` by name over one connection (no import of the tasks)."""
-    from workers.cluster.app import app
+    """Publishes ``danescan.dns_chunk`` by name over one connection (no import of the tasks).
+
+    The app is made from the settings read now, not the module-level app of workers.cluster.app
+    (made at its first import, perhaps under other settings in a long-lived process)."""
+    from danescan.settings import Settings
+    from workers.cluster.app import make_app
+
+    app = make_app(Settings.from_env())
 
     with app.producer_or_acquire() as producer:
 
