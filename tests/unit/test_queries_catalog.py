@@ -59,3 +59,37 @@ def test_unknown_query_and_bad_param_syntax() -> None:
     with pytest.raises(QueryError, match="name=value"):
         parse_params(["threshold"])
     assert parse_params(["a=b=c"]) == {"a": "b=c"}
+
+
+def _reads(sql: str, name: str) -> int:
+    """How often ``name`` is read by a FROM or JOIN that evaluates it again: not inside
+    ``IN (SELECT ...)``, whose set ClickHouse builds once per query."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    count = 0
+    for m in re.finditer(rf"(?<!ARRAY )\b(?:FROM|JOIN)\s+{name}\b", sql):
+        depth, i = 0, m.start()
+        while i > 0:
+            i -= 1
+            if sql[i] == ")":
+                depth += 1
+            elif sql[i] == "(":
+                if depth == 0:
+                    break
+                depth -= 1
+        before = sql[:i].rstrip().upper()
+        if not before.endswith(" IN"):
+            count += 1
+    return count
+
+
+def test_shared_ctes_are_evaluated_once() -> None:
+    """ClickHouse evaluates a CTE at every FROM/JOIN that names it: at 10 M rows a CTE read twice
+    (or a chain of them) is what made the classification and rollover queries slow."""
+    for tag in SHARED:
+        pattern = re.compile(rf"-- BEGIN {tag}.*?-- END {tag}\n", re.S)
+        for q in catalog().values():
+            m = pattern.search(q.sql)
+            if not m:
+                continue
+            for name in re.findall(r"^(\w+) AS \(", m.group(0), re.M):
+                assert _reads(q.sql, name) <= 1, (q.name, name, _reads(q.sql, name))
