@@ -110,9 +110,10 @@ judged AS (  -- methodology.md section 5
 ,
 class_scans AS (SELECT scan_id FROM picked),
 -- BEGIN classification (the same text in every file that classifies; tests check it)
--- ClickHouse evaluates a CTE at every reference: the heavy ones below are read once, the loads
--- only as IN sets of the registered domains above {threshold} (built once per query), and the
--- only hash join is MX pairs x TLSA hosts; one GROUP BY (scan, domain) gives the class.
+-- ClickHouse evaluates a CTE at every FROM/JOIN that names it, but builds the set of an
+-- IN (SELECT ...) once per query: so the loads and verdicts below are only read as IN sets, and
+-- each domain is classified from its own row (arrays over its MX and NS hosts): no join, no
+-- GROUP BY over the (domain, MX host) pairs.
 mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX domain of more than {threshold} domains
     SELECT scan_id, cutToFirstSignificantSubdomain(host) AS reg
     FROM (SELECT scan_id, domain, arrayJoin(mx) AS host FROM domains FINAL
@@ -142,47 +143,41 @@ shared_ip_hosts AS (  -- rule 1: MX hosts with an address shared by more than {t
         HAVING length(hosts) > {threshold:UInt32}
     )
 ),
-mx_pairs AS (  -- (scan, domain, MX host); the domain itself when implicit, nothing for null MX;
-               -- with the NS side of the domain (rules 2 and 3 only)
-    SELECT scan_id, domain, mx_dnssec_status,
-           arraySort(arrayDistinct(arrayMap(
-               n -> multiIf(cutToFirstSignificantSubdomain(n) = cutToFirstSignificantSubdomain(domain), 'self',
-                            (scan_id, cutToFirstSignificantSubdomain(n)) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
-                            'unknown'), ns))) AS ns_kinds,
-           arrayJoin(mx) AS host
-    FROM domains FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
-),
 tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict on the name
     SELECT scan_id, mx_host AS host, valid, reason
     FROM dane_verdicts FINAL
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
       AND reason NOT IN ('no-tlsa', 'tlsa-lookup-failed')
 ),
-mx_sides AS (  -- methodology section 4, MX side: the first rule that applies
-    SELECT p.scan_id AS scan_id, p.domain AS domain, p.ns_kinds AS ns_kinds,
-           p.mx_dnssec_status AS mx_status, p.host AS host, t.valid AS valid, t.reason AS reason,
-           multiIf((p.scan_id, p.host) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
-                   cutToFirstSignificantSubdomain(p.host) = cutToFirstSignificantSubdomain(p.domain), 'self',
-                   (p.scan_id, cutToFirstSignificantSubdomain(p.host)) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
-                   'unknown') AS side
-    FROM mx_pairs AS p
-    INNER JOIN tlsa_hosts AS t ON t.scan_id = p.scan_id AND t.host = p.host
+sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
+            -- the side of each (methodology section 4, the first rule that applies), the NS sides
+            -- (rules 2 and 3 only), and the smallest name among its invalid TLSA MX hosts
+    SELECT scan_id, domain, mx_dnssec_status AS mx_status,
+           arrayFilter(h -> (scan_id, h) IN (SELECT scan_id, host FROM tlsa_hosts), mx) AS hosts,
+           arraySort(arrayDistinct(arrayMap(
+               h -> multiIf((scan_id, h) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
+                            cutToFirstSignificantSubdomain(h) = cutToFirstSignificantSubdomain(domain), 'self',
+                            (scan_id, cutToFirstSignificantSubdomain(h)) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
+                            'unknown'), hosts))) AS mx_kinds,
+           arraySort(arrayDistinct(arrayMap(
+               n -> multiIf(cutToFirstSignificantSubdomain(n) = cutToFirstSignificantSubdomain(domain), 'self',
+                            (scan_id, cutToFirstSignificantSubdomain(n)) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
+                            'unknown'), ns))) AS ns_kinds,
+           arraySort(arrayFilter(h -> (scan_id, h) NOT IN (SELECT scan_id, host FROM tlsa_hosts WHERE valid = 1), hosts)) AS invalid_hosts
+    FROM domains FINAL
+    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
 ),
 classified AS (  -- one row per (scan, domain with a TLSA MX host)
-    SELECT scan_id, domain, any(mx_status) AS mx_status, groupArray(host) AS hosts,
-           arrayFilter((k, seen) -> seen, ['outsourced', 'self', 'unknown'],  -- the sides seen, sorted
-                       [max(side = 'outsourced'), max(side = 'self'), max(side = 'unknown')]) AS mx_kinds,
-           any(ns_kinds) AS ns_kinds,
+    SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
            multiIf(mx_kinds = ['outsourced'], 'SO',
                    has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
                    length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
-           min(valid) AS hosts_valid,
-           argMinIf(reason, host, valid = 0) AS first_reason
-    FROM mx_sides
-    GROUP BY scan_id, domain
+           toUInt8(empty(invalid_hosts)) AS hosts_valid,
+           invalid_hosts[1] AS first_invalid  -- '' when every TLSA MX host validates
+    FROM sides
+    WHERE notEmpty(hosts)
 )
 -- END classification
 , host_class AS (
