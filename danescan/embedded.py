@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from danescan import __version__
+from danescan import __version__, psl
+from danescan.settings import Settings
 from workers.dns import DomainInput, EngineSettings, load_trust_anchor
 from workers.scan.batch import BatchOutcome, ScanContext, run_batch
 from workers.scan.rows import batch_rows
@@ -187,6 +188,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     else:
         trust = mozilla_trust_store()
     public_subjects = frozenset(r.cert.subject.rfc4514_string() for r in trust.roots)
+    suffixes = psl.load(Settings.from_env().psl or None)
     ctx = ScanContext(scan_id=opts.scan_id, now=now, dns_settings=EngineSettings(opts.resolver),
                       anchors=anchors, ehlo_name=opts.ehlo_name, probe_all=opts.probe_all,
                       trust_store=trust)
@@ -209,7 +211,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
             if todo:
                 outcome = _run(todo, ctx, known, history)
                 host_rows, domain_rows = batch_rows(opts.scan_id, outcome, opts.resolver, now,
-                                                    public_ca=public_subjects)
+                                                    public_ca=public_subjects, psl=suffixes)
                 writer.add_many(host_rows)
                 writer.flush()
                 writer.add_many(domain_rows)

@@ -17,6 +17,7 @@ class Settings:
     resolver: str
     trust_anchor: str
     ehlo_name: str
+    psl: str  # Public Suffix List file; "" = Debian's publicsuffix, else publicsuffix2's copy
     # cluster mode (Celery over Redis, results into clickhouse-server)
     public_roots: str = ""  # PEM roots of the paper's PKIX view (default: Mozilla's via certifi)
     chunk: int = 500  # domains per DNS task
@@ -42,6 +43,7 @@ class Settings:
             resolver=_env("RESOLVER", ""),
             trust_anchor=_env("TRUST_ANCHOR", ""),
             ehlo_name=_env("EHLO_NAME", "danescan.invalid"),
+            psl=_env("PSL", ""),
             public_roots=_env("PUBLIC_ROOTS", ""),
             chunk=int(_env("CHUNK", "500")),
             smtp_hosts_per_task=int(_env("SMTP_HOSTS_PER_TASK", "20")),

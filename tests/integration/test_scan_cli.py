@@ -56,9 +56,12 @@ def test_killed_scan_resumes_to_the_same_data(lab: LabHandle, tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert "already stored in scan killed" in r.stderr
     db = connect(str(db_dir))
-    wrong = compare(db, lab, "killed")
-    assert not wrong, wrong[:10]
-    for table, key in (("domains", "domain"), ("dane_verdicts", "mx_host, ip")):
-        dup = db.query(f"SELECT count() - uniqExact({key}) FROM {table} FINAL "
-                       "WHERE scan_id = 'killed'")[0][0]
-        assert dup == 0, table
+    try:
+        wrong = compare(db, lab, "killed")
+        assert not wrong, wrong[:10]
+        for table, key in (("domains", "domain"), ("dane_verdicts", "mx_host, ip")):
+            dup = db.query(f"SELECT count() - uniqExact({key}) FROM {table} FINAL "
+                           "WHERE scan_id = 'killed'")[0][0]
+            assert dup == 0, table
+    finally:
+        db.close()

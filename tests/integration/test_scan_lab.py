@@ -11,6 +11,7 @@ import pytest
 
 from danescan.embedded import ScanOptions, run_scan
 from danescan.summary import summarize
+from lab.truth import registered
 from queries.engines import profile
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from workers.store.backend import Database, connect
@@ -19,8 +20,19 @@ from workers.store.migrations import Migrator, discover
 pytestmark = [pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
 
 
+_OPEN: list[Database] = []  # chdb holds one path per process: every test closes what it opened
+
+
+@pytest.fixture(autouse=True)
+def _close_databases() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def scan_lab(lab: LabHandle, target: str, scan_id: str) -> Database:
     db = connect(target)
+    _OPEN.append(db)
     Migrator(db, discover(), profile("single")).apply()
     opts = ScanOptions(scan_id=scan_id, resolver=lab.resolver, trust_anchor=str(lab.trust_anchor),
                        batch_size=250, public_roots=str(lab.dir / "pki" / "public-roots.pem"),
@@ -43,8 +55,8 @@ def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
     sid = f"'{scan_id}'"
     wrong: list[tuple[Any, ...]] = []
     domains = {r[0]: r for r in _rows(db, (
-        "SELECT domain, mx, implicit_mx, null_mx, mx_dnssec_status, mx_dnssec_reason "
-        f"FROM domains FINAL WHERE scan_id = {sid}"))}
+        "SELECT domain, mx, implicit_mx, null_mx, mx_dnssec_status, mx_dnssec_reason, "
+        f"registered, mx_registered FROM domains FINAL WHERE scan_id = {sid}"))}
     for name, t in truth.domains.items():
         got = domains.get(name)
         if got is None:
@@ -52,8 +64,11 @@ def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
             continue
         want = (t["mx"], int(t["implicit_mx"]), int(t["null_mx"]), t["dnssec"]["MX"]["status"],
                 t["dnssec"]["MX"]["reason"])
-        if tuple([list(got[1]), *got[2:]]) != want:
-            wrong.append(("domain", name, t["scenario"], got[1:], want))
+        if tuple([list(got[1]), *got[2:6]]) != want:
+            wrong.append(("domain", name, t["scenario"], got[1:6], want))
+        # the Public Suffix List: every lab name sits under a one-label public suffix
+        if (got[6], list(got[7])) != (registered(name), [registered(h) for h in t["mx"]]):
+            wrong.append(("registered", name, t["scenario"], got[6:], t["mx"]))
     if len(domains) != len(truth.domains):
         wrong.append(("domain count", len(domains), len(truth.domains)))
     verdicts = {r[0]: r for r in _rows(db, (

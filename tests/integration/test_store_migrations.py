@@ -103,13 +103,16 @@ def test_new_migration_is_applied_after_the_others(
 
 def test_rollback_runs_down_files(db: ChdbDatabase | DriverDatabase) -> None:
     Migrator(db).apply()
-    undone = Migrator(db).rollback(2)
-    assert [m.version for m in undone] == [7, 6]
+    assert "registered" in dict(db.columns("domains"))
+    undone = Migrator(db).rollback(3)
+    assert [m.version for m in undone] == [8, 7, 6]
     assert "dane_verdicts" not in tables(db)
     assert "certificates" not in tables(db)
-    assert [s.state for s in Migrator(db).status()][-2:] == ["pending", "pending"]
-    assert [m.version for m in Migrator(db).apply()] == [6, 7]
+    assert "registered" not in dict(db.columns("domains"))  # 0008 only added columns
+    assert [s.state for s in Migrator(db).status()][-3:] == ["pending"] * 3
+    assert [m.version for m in Migrator(db).apply()] == [6, 7, 8]
     assert "dane_verdicts" in tables(db)
+    assert "registered" in dict(db.columns("domains"))
 
 
 def test_dry_run_writes_nothing(db_target: str) -> None:

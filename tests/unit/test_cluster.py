@@ -57,7 +57,8 @@ def test_rows_round_trip_through_one_message() -> None:
     dom = DomainRow(scan_id="s", domain="a.test", tld="test", ns=["ns.a.test"], ds_in_parent=1,
                     has_dnskey=1, mx=["mx.a.test"], mx_preferences=[10], implicit_mx=0,
                     null_mx=0, mx_status="NOERROR", mx_dnssec_status="secure",
-                    mx_dnssec_reason="", status="NOERROR", attempt=2)
+                    mx_dnssec_reason="", status="NOERROR", attempt=2, registered="a.test",
+                    mx_registered=["a.test"], ns_registered=["a.test"])
     verdict = DaneVerdictRow(scan_id="s", mx_host="mx.a.test", ip="", valid=1, reason="valid",
                              rfc_outcome="dane", paper_valid=1, tlsa_dnssec_status="secure",
                              matched_usage=3, matched_selector=1, matched_mtype=1,

@@ -39,7 +39,10 @@ def test_ddl_runs_on_clickhouse_18_16(path: Path) -> None:
 
 def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
     for m in discover():
-        (statement,) = render(m.up)
+        statements = render(m.up)
+        if all(st.lstrip().upper().startswith("ALTER TABLE") for st in statements):
+            continue  # a migration that only adds columns to a table created earlier
+        (statement,) = statements
         assert "ENGINE = ReplacingMergeTree(version)" in statement
         assert re.search(r"ORDER BY \(?(scan_id|sha256)\b", statement), m.label
         for column in ("worker_host", "written_at", "attempt", "version"):

@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from danescan.psl import SuffixList
+from danescan.psl import load as load_psl
 from danescan.settings import Settings
 from workers.cluster import codec
 from workers.cluster.app import app
@@ -50,6 +52,7 @@ class ScanSetup:
     ctx: ScanContext
     resolver: str
     public_ca: frozenset[str]
+    psl: SuffixList
 
 
 class WorkerState:
@@ -86,7 +89,8 @@ class WorkerState:
             ehlo_name=meta.get("ehlo_name", "danescan.invalid"),
             probe_all=meta.get("probe_all") == "1", trust_store=trust)
         return ScanSetup(ctx, meta["resolver"],
-                         frozenset(r.cert.subject.rfc4514_string() for r in trust.roots))
+                         frozenset(r.cert.subject.rfc4514_string() for r in trust.roots),
+                         load_psl(self.settings.psl or None))
 
     def history(self, scan_id: str, now: dt.datetime
                 ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
@@ -219,7 +223,7 @@ def run_dns_chunk(st: WorkerState, scan_id: str, chunk_no: int, inputs: Sequence
                                    queue="smtp")
     host_rows, domain_rows = batch_rows(scan_id, BatchOutcome(result, tuple(judged)),
                                         setup.resolver, ctx.now, attempt=attempt,
-                                        public_ca=setup.public_ca)
+                                        public_ca=setup.public_ca, psl=setup.psl)
     r.rpush(RESULTS, codec.encode_message(scan_id, "dns", owner, len(inputs),
                                           [*host_rows, *domain_rows]))
     return len(inputs)
@@ -283,7 +287,7 @@ def run_smtp_hosts(st: WorkerState, scan_id: str, task_key: str,
                                ctx, earlier.get(h.host, ())) for h in todo)
         empty = BatchOutcome(dns=_no_domains(), hosts=outcomes)
         rows, _ = batch_rows(scan_id, empty, setup.resolver, ctx.now, attempt=attempt,
-                             public_ca=setup.public_ca)
+                             public_ca=setup.public_ca, psl=setup.psl)
         r.rpush(RESULTS, codec.encode_message(scan_id, "smtp", task_key, 0, rows))
         r.sadd(key("probed", scan_id), *[h.host for h in todo])
     if hosts:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from danescan.psl import SuffixList
 from danescan.vocab import QueryStatus
 from workers.dns import DomainEvidence, RRsetEvidence
 from workers.scan.batch import BatchOutcome, HostOutcome
@@ -49,7 +50,8 @@ def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int) -> D
         resolver=resolver, queried_at=0, duration_ms=0.0, attempts=0, attempt=attempt)
 
 
-def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int) -> Iterator[Row]:
+def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int,
+                psl: SuffixList | None = None) -> Iterator[Row]:
     name = bare(d.domain or d.input.name)
     mx = d.mx
     prefs: list[int] = []
@@ -63,9 +65,12 @@ def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int) ->
               if rr is not None and rr.failed and not rr.from_cd]
     status = (QueryStatus.NXDOMAIN if d.nxdomain else
               failed[0].query_status if failed else QueryStatus.ERROR if d.error else QueryStatus.NOERROR)
+    ns = sorted(bare(n) for n in (ns_from_zone or ns_lookup))
+    reg = psl.registered if psl is not None else (lambda _name: "")
     yield DomainRow(
-        scan_id=scan_id, domain=name, tld=tld_of(name),
-        ns=sorted(bare(n) for n in (ns_from_zone or ns_lookup)),
+        scan_id=scan_id, domain=name, tld=tld_of(name), ns=ns,
+        registered=reg(name), mx_registered=[reg(h) for h in hosts],
+        ns_registered=[reg(n) for n in ns],
         ds_in_parent=int(bool(d.input.ds_in_parent if d.input.ds_in_parent is not None
                               else d.ds is not None and d.ds.records)),
         has_dnskey=int(d.dnskey is not None and bool(d.dnskey.records)),
@@ -156,6 +161,13 @@ def probe_row(scan_id: str, ev: StarttlsEvidence, attempt: int) -> StarttlsProbe
             f": {ev.detail}" if ev.detail else ""), attempt=attempt)
 
 
+def published_ttl(rr: RRsetEvidence) -> int:
+    """The TTL the zone publishes: the RRSIG's Original TTL (RFC 4034 3.1.4) when the RRset is
+    signed, since a caching resolver hands out a TTL that counts down; else the TTL seen."""
+    original = [s.original_ttl for s in rr.rrsigs if s.type_covered == rr.rtype]
+    return max(original) if original else rr.ttl or 0
+
+
 def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
               public_ca: frozenset[str], attempt: int) -> Iterator[Row]:
     ev = h.evidence
@@ -163,10 +175,11 @@ def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
     for rr in (ev.a, ev.aaaa, ev.tlsa, ev.tlsa_original):
         if rr is not None:
             yield rrset_row(scan_id, rr, resolver, attempt)
+    ttl = published_ttl(ev.tlsa)
     for rec in h.tlsa.records:
         yield TlsaRecordRow(scan_id=scan_id, mx_host=host, base_name=bare(ev.tlsa_base),
                             usage=rec.usage, selector=rec.selector, mtype=rec.mtype,
-                            data=rec.data.hex(), ttl=ev.tlsa.ttl or 0,
+                            data=rec.data.hex(), ttl=ttl,
                             dnssec_status=str(h.tlsa.dnssec), dnssec_reason=str(h.tlsa.dnssec_reason),
                             attempt=attempt)
     for probe in h.probes:
@@ -196,9 +209,11 @@ def _hex(value: bytes | str | None) -> str:
 
 
 def batch_rows(scan_id: str, outcome: BatchOutcome, resolver: str, now: dt.datetime,
-               attempt: int = 0, public_ca: frozenset[str] = frozenset()) -> tuple[list[Row], list[Row]]:
+               attempt: int = 0, public_ca: frozenset[str] = frozenset(),
+               psl: SuffixList | None = None) -> tuple[list[Row], list[Row]]:
     """(host rows, domain rows): write the first before the second, so that a domain row in the
     database means its MX hosts are there too (the resume check reads domain rows)."""
     hosts = [r for h in outcome.hosts for r in host_rows(scan_id, h, resolver, now, public_ca, attempt)]
-    domains = [r for d in outcome.dns.domains for r in domain_rows(scan_id, d, resolver, attempt)]
+    domains = [r for d in outcome.dns.domains
+               for r in domain_rows(scan_id, d, resolver, attempt, psl)]
     return hosts, domains

@@ -50,6 +50,9 @@ class DomainRow:
     mx_dnssec_reason: str  # DnssecReason
     status: str  # QueryStatus
     attempt: int = 0
+    registered: str = ""  # by the Public Suffix List (migration 0008)
+    mx_registered: tuple[str, ...] | list[str] = ()  # parallel to mx
+    ns_registered: tuple[str, ...] | list[str] = ()  # parallel to ns
 
 
 @dataclass(frozen=True, slots=True)
