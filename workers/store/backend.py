@@ -237,7 +237,9 @@ class DriverDatabase:
             "connect_timeout": 3,
             "send_receive_timeout": 300,
         }
-        self._admin = Client(database="default", **self._params)
+        # a short timeout for the first exchange: a server that accepts connections while it
+        # starts or stops would otherwise hold the caller for send_receive_timeout
+        self._admin = Client(database="default", **{**self._params, "send_receive_timeout": 10})
         self._client = Client(database=self.database, **self._params)
         self.server_version = str(self._call(self._admin, "SELECT version()")[0][0])
 
