@@ -6,27 +6,31 @@
 --   3. its registered domain is the MX domain of more than {threshold} domains -> outsourced;
 --   4. otherwise unknown.  NS side: rules 2 and 3.  SO: every MX outsourced; SSDO: MXs self,
 --   NS outsourced; SSDS: both self; unknown when any side is unknown; mixed otherwise.
--- Registered domain: cutToFirstSignificantSubdomain (ClickHouse's built-in public-suffix rule);
--- see registered_domain_disagreements.sql for names where it differs from the second-level label.
+-- Registered domain: the Public Suffix List (danescan/psl.py, stored with each domain row); see
+-- registered_domain_disagreements.sql for names where it differs from the second-level label.
 -- Valid: every TLSA MX host validates (measurement view) and the MX RRset is not bogus.
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).
 WITH
 class_scans AS (SELECT {scan_id:String} AS scan_id),
 -- BEGIN classification (the same text in every file that classifies; tests check it)
+-- Registered domains come from the Public Suffix List, stored with each domain row (migration
+-- 0008); rows written before it fall back to ClickHouse's cutToFirstSignificantSubdomain.
 -- ClickHouse evaluates a CTE at every FROM/JOIN that names it, but builds the set of an
 -- IN (SELECT ...) once per query: so the loads and verdicts below are only read as IN sets, and
 -- each domain is classified from its own row (arrays over its MX and NS hosts): no join, no
 -- GROUP BY over the (domain, MX host) pairs.
 mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX domain of more than {threshold} domains
-    SELECT scan_id, cutToFirstSignificantSubdomain(host) AS reg
-    FROM (SELECT scan_id, domain, arrayJoin(mx) AS host FROM domains FINAL
+    SELECT scan_id, reg
+    FROM (SELECT scan_id, domain, arrayJoin(if(length(mx_registered) = length(mx), mx_registered,
+                 arrayMap(x -> cutToFirstSignificantSubdomain(x), mx))) AS reg FROM domains FINAL
           WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0)
     GROUP BY scan_id, reg
     HAVING uniqExact(domain) > {threshold:UInt32}
 ),
 ns_busy AS (  -- the same for NS hosts
-    SELECT scan_id, cutToFirstSignificantSubdomain(ns) AS reg
-    FROM (SELECT scan_id, domain, arrayJoin(ns) AS ns FROM domains FINAL
+    SELECT scan_id, reg
+    FROM (SELECT scan_id, domain, arrayJoin(if(length(ns_registered) = length(ns), ns_registered,
+                 arrayMap(x -> cutToFirstSignificantSubdomain(x), ns))) AS reg FROM domains FINAL
           WHERE scan_id IN (SELECT scan_id FROM class_scans))
     GROUP BY scan_id, reg
     HAVING uniqExact(domain) > {threshold:UInt32}
@@ -59,12 +63,12 @@ sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itsel
            arrayFilter(h -> (scan_id, h) IN (SELECT scan_id, host FROM tlsa_hosts), mx) AS hosts,
            arraySort(arrayDistinct(arrayMap(
                h -> multiIf((scan_id, h) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
-                            cutToFirstSignificantSubdomain(h) = cutToFirstSignificantSubdomain(domain), 'self',
-                            (scan_id, cutToFirstSignificantSubdomain(h)) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
+                            if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
+                            (scan_id, if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h))) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
                             'unknown'), hosts))) AS mx_kinds,
            arraySort(arrayDistinct(arrayMap(
-               n -> multiIf(cutToFirstSignificantSubdomain(n) = cutToFirstSignificantSubdomain(domain), 'self',
-                            (scan_id, cutToFirstSignificantSubdomain(n)) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
+               n -> multiIf(if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
+                            (scan_id, if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n))) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
                             'unknown'), ns))) AS ns_kinds,
            arraySort(arrayFilter(h -> (scan_id, h) NOT IN (SELECT scan_id, host FROM tlsa_hosts WHERE valid = 1), hosts)) AS invalid_hosts
     FROM domains FINAL
