@@ -23,7 +23,7 @@ from danescan.settings import Settings
 from workers.dns import DomainInput, EngineSettings, load_trust_anchor
 from workers.scan.batch import BatchOutcome, ScanContext, run_batch
 from workers.scan.rows import batch_rows
-from workers.store.backend import Database
+from workers.store.backend import Database, sql_string
 from workers.store.rows import ScanRow
 from workers.store.writer import Writer
 
@@ -82,17 +82,13 @@ def chunks(items: Iterable[DomainInput], size: int) -> Iterator[list[DomainInput
         yield batch
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def done_domains(db: Database, scan_id: str) -> set[str]:
-    rows = db.query(f"SELECT DISTINCT domain FROM domains WHERE scan_id = {_quote(scan_id)}")
+    rows = db.query(f"SELECT DISTINCT domain FROM domains WHERE scan_id = {sql_string(scan_id)}")
     return {r[0] for r in rows}
 
 
 def done_hosts(db: Database, scan_id: str) -> set[str]:
-    rows = db.query(f"SELECT DISTINCT mx_host FROM dane_verdicts WHERE scan_id = {_quote(scan_id)}"
+    rows = db.query(f"SELECT DISTINCT mx_host FROM dane_verdicts WHERE scan_id = {sql_string(scan_id)}"
                     " AND ip = ''")
     return {r[0] + "." for r in rows}
 
@@ -105,10 +101,10 @@ def history_loader(db: Database, scan_id: str, before: dt.datetime
         names = [h.rstrip(".").lower() for h in hosts]
         if not names:
             return {}
-        in_list = ", ".join(_quote(n) for n in names)
+        in_list = ", ".join(sql_string(n) for n in names)
         rows = db.query(
             "SELECT p.mx_host, c.der FROM (SELECT DISTINCT mx_host, chain[1] AS leaf "
-            f"FROM starttls_probes WHERE scan_id != {_quote(scan_id)} AND mx_host IN ({in_list}) "
+            f"FROM starttls_probes WHERE scan_id != {sql_string(scan_id)} AND mx_host IN ({in_list}) "
             f"AND length(chain) > 0 AND probed_at < toDateTime({int(before.timestamp())}, 'UTC')) "
             "AS p INNER JOIN (SELECT DISTINCT sha256, der FROM certificates) AS c "
             "ON p.leaf = c.sha256")

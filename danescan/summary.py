@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.store.backend import Database
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+from workers.store.backend import Database, sql_string
 
 
 @dataclass(frozen=True)
@@ -25,7 +21,7 @@ class Summary:
 
 
 def summarize(db: Database, scan_id: str) -> Summary:
-    sid = _q(scan_id)
+    sid = sql_string(scan_id)
     hosts = (f"SELECT mx_host, valid, reason FROM dane_verdicts FINAL WHERE scan_id = {sid} "
              "AND ip = '' AND reason NOT IN ('no-tlsa')")
     d = db.query(

@@ -80,7 +80,9 @@ LATEST_SNAPSHOT = ("SELECT scan_id FROM scans FINAL WHERE status LIKE 'finished%
 
 def snapshot_sql(scan_id: str) -> tuple[str, str]:
     """(DANE hosts, domains with their MX) of one scan."""
-    sid = "'" + scan_id.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    from workers.store.backend import sql_string
+
+    sid = sql_string(scan_id)
     return (f"SELECT DISTINCT mx_host FROM tlsa_records WHERE scan_id = {sid}",
             "SELECT domain, mx FROM domains WHERE scan_id = "
             f"{sid} AND notEmpty(mx) ORDER BY domain")

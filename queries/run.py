@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queries.catalog import Query, QueryError, bind, get
-from workers.store.backend import ChdbDatabase, Database, DriverDatabase, StoreError
+from workers.store.backend import ChdbDatabase, Database, DriverDatabase, StoreError, sql_string
 
 REQUIRED_TABLES = ("scans", "domains", "dns_rrsets", "tlsa_records", "starttls_probes",
                    "certificates", "dane_verdicts")
@@ -130,10 +130,7 @@ def check_schema(db: Database) -> None:
 def check_scan(db: Database, scan_id: str) -> None:
     rows = db.query("SELECT scan_id FROM scans FINAL ORDER BY started_at DESC LIMIT 5")
     if not any(True for _ in db.query(
-            f"SELECT 1 FROM scans WHERE scan_id = '{_quote(scan_id)}' LIMIT 1")):
+            f"SELECT 1 FROM scans WHERE scan_id = {sql_string(scan_id)} LIMIT 1")):
         recent = ", ".join(str(r[0]) for r in rows)
         raise QueryError(f"unknown scan id {scan_id!r} (latest: {recent})")
 
-
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")

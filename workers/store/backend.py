@@ -62,6 +62,11 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+def sql_string(value: str) -> str:
+    """A ClickHouse string literal, quoted and escaped (for values that cannot be parameters)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _check_identifier(name: str) -> str:
     if not IDENTIFIER.match(name):
         raise StoreError(f"not a plain ClickHouse identifier: {name!r}")
