@@ -1,0 +1,86 @@
+"""``danescan schedule --once`` end to end: after a finished snapshot in clickhouse-server, the
+hourly re-scan of the DANE MX hosts is enqueued once, covering every DANE host of the snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from danescan.embedded import ScanOptions, run_scan
+from producer.schedule import hourly_id
+from queries.engines import profile
+from tests.integration.cluster_procs import cluster_env, fresh_redis
+from tests.integration.lab_fixtures import LabHandle
+from workers.cluster.state import read_meta
+from workers.store.backend import connect
+from workers.store.migrations import Migrator, discover
+
+pytestmark = [pytest.mark.redis, pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
+
+
+def test_hourly_rescan_is_enqueued_once_and_covers_every_dane_host(
+        lab: LabHandle, clickhouse_url: str, tmp_path: Path) -> None:
+    r = fresh_redis()
+    db = connect(clickhouse_url)
+    Migrator(db, discover(), profile("single")).apply()
+    run_scan(db, [str(p) for p in lab.zone_files],
+             ScanOptions(scan_id="snapshot", resolver=lab.resolver,
+                         trust_anchor=str(lab.trust_anchor), progress=False,
+                         public_roots=str(lab.dir / "pki" / "public-roots.pem")))
+    dane_hosts = {row[0] for row in db.query(
+        "SELECT DISTINCT mx_host FROM tlsa_records WHERE scan_id = 'snapshot'")}
+    mx_of = {d: set(mx) for d, mx in db.query(
+        "SELECT domain, mx FROM domains FINAL WHERE scan_id = 'snapshot'")}
+    assert len(dane_hosts) > 50
+    env = cluster_env(clickhouse_url, hourly_minute="0", resolver=lab.resolver,
+                      trust_anchor=str(lab.trust_anchor), nightly_at="23:59", zone_files="")
+
+    def tick() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "danescan.cli", "schedule", "--once"],
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    before = hourly_id(dt.datetime.now(dt.UTC))
+    first = tick()
+    assert first.returncode == 0, first.stderr
+    started = [line.split()[-1] for line in first.stderr.splitlines() if "started hourly scan" in line]
+    assert len(started) == 1 and started[0] in (before, hourly_id(dt.datetime.now(dt.UTC)))
+    scan_id = started[0]
+    meta = read_meta(r, scan_id)
+    assert meta and meta["kind"] == "hourly"
+    # the domains enqueued cover every DANE MX host of the snapshot
+    listing = Path(tempfile.gettempdir()) / "danescan-schedule" / f"{scan_id}.txt"
+    domains = listing.read_text().split()
+    assert set().union(*(mx_of[d] for d in domains)) >= dane_hosts
+    assert len(domains) < len(mx_of)  # one domain per host is enough, not the whole snapshot
+    assert int(r.llen("dns")) > 0
+    second = tick()  # the same hour again: nothing new
+    assert second.returncode == 0 and "started" not in second.stderr
+
+
+@pytest.mark.redis
+def test_a_zone_file_that_vanished_is_one_error_and_enqueue_resumes(tmp_path: Path) -> None:
+    r = fresh_redis()
+    env = cluster_env("clickhouse://127.0.0.1:1/unused")
+    first = tmp_path / "a.txt"
+    first.write_text("".join(f"d{i}.example\n" for i in range(6)))
+    gone = tmp_path / "b.txt"
+    args = [sys.executable, "-m", "danescan.cli", "enqueue", str(first), str(gone),
+            "--scan-id", "vanish", "--chunk", "2", "--resolver", "127.0.0.1"]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and f"{gone}: no such file" in out.stderr
+    # every input is checked before anything is published (a file deleted while it is being read
+    # stays readable on Linux through the open descriptor)
+    assert int(r.llen("dns")) == 0
+    gone.write_text("e1.example\ne2.example\n")
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(r.llen("dns")) == 4
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(r.llen("dns")) == 4  # enqueueing the same scan again publishes nothing
