@@ -137,7 +137,9 @@ def writer(target: str | None) -> None:
     db_url = _server_target(s, target)
 
     def connect_db() -> Database:
-        db = connect(db_url)
+        # batches of thousands of rows take well under a second: a server that does not answer
+        # in 30 s is restarting or stuck, and the rows wait in Redis for the next try
+        db = connect(db_url, timeout=30.0)
         try:
             Migrator(db, discover(), profile("single")).apply()
         except MigrationError as exc:

@@ -101,7 +101,9 @@ class WorkerState:
         if self._db is None:
             if "://" not in self.settings.db:
                 raise ValueError(f"cluster workers need clickhouse://..., not {self.settings.db!r}")
-            self._db = connect(self.settings.db)
+            # a history lookup is small: a server silent for 30 s is restarting or stuck, and the
+            # task is retried (never held for the driver's default of minutes)
+            self._db = connect(self.settings.db, timeout=30.0)
         return history_loader(self._db, scan_id, now)
 
     def drop_db(self) -> None:

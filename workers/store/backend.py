@@ -227,7 +227,8 @@ class DriverDatabase:
     """A clickhouse-server over the native protocol. Inserts are columnar."""
 
     def __init__(
-        self, host: str, port: int, database: str, user: str = "default", password: str = ""
+        self, host: str, port: int, database: str, user: str = "default", password: str = "",
+        timeout: float = 300.0,
     ) -> None:
         from clickhouse_driver import Client
 
@@ -240,11 +241,12 @@ class DriverDatabase:
             "user": user,
             "password": password,
             "connect_timeout": 3,
-            "send_receive_timeout": 300,
+            "send_receive_timeout": timeout,
         }
         # a short timeout for the first exchange: a server that accepts connections while it
         # starts or stops would otherwise hold the caller for send_receive_timeout
-        self._admin = Client(database="default", **{**self._params, "send_receive_timeout": 10})
+        self._admin = Client(database="default",
+                             **{**self._params, "send_receive_timeout": min(10.0, timeout)})
         self._client = Client(database=self.database, **self._params)
         self.server_version = str(self._call(self._admin, "SELECT version()")[0][0])
 
@@ -338,12 +340,15 @@ def parse_target(target: str) -> tuple[str, str, int, str]:
     return "clickhouse", parts.hostname or "127.0.0.1", port, database
 
 
-def connect(target: str) -> ChdbDatabase | DriverDatabase:
-    """Open the database named by a --db value; StoreError (one line) when that is not possible."""
+def connect(target: str, timeout: float = 300.0) -> ChdbDatabase | DriverDatabase:
+    """Open the database named by a --db value; StoreError (one line) when that is not possible.
+    ``timeout``: the longest wait for one reply of a clickhouse-server (long analysis queries need
+    minutes; a writer wants to notice a server that hangs while it restarts much sooner)."""
     kind, where, port, database = parse_target(target)
     if kind == "chdb":
         return ChdbDatabase(where)
     parts = urlsplit(target)
     return DriverDatabase(
-        where, port, database, user=parts.username or "default", password=parts.password or ""
+        where, port, database, user=parts.username or "default", password=parts.password or "",
+        timeout=timeout,
     )
