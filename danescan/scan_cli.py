@@ -9,15 +9,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from danescan.settings import Settings
+from workers.store.backend import Database
 
 ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"danescan: {message}", err=True)
     sys.exit(2)
 
@@ -34,7 +36,7 @@ def system_resolver() -> str:
     return "127.0.0.1"
 
 
-def open_db(target: str) -> object:
+def open_db(target: str) -> Database:
     """Connect and bring the schema up to date; one-line errors."""
     from queries.engines import profile
     from workers.store.backend import StoreError, connect
@@ -68,7 +70,7 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
                        public_roots=public_roots, now=scan_time, progress=progress,
                        progress_tty=sys.stderr.isatty())
     try:
-        facts = run_scan(db, list(inputs), opts)  # type: ignore[arg-type]
+        facts = run_scan(db, list(inputs), opts)
     except ScanError as exc:
         _fail(str(exc))
         return ""
@@ -81,7 +83,7 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             click.echo(f"  {ex}", err=True)
     if facts["resumed"]:
         click.echo(f"{facts['resumed']} domain(s) were already stored in scan {scan_id}", err=True)
-    click.echo(render(summarize(db, scan_id)))  # type: ignore[arg-type]
+    click.echo(render(summarize(db, scan_id)))
     return scan_id
 
 
