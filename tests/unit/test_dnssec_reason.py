@@ -197,3 +197,36 @@ def test_insecure_reasons(has_key: bool, ds: bool, secure: bool, reason: DnssecR
     ds_rrset = (dns.rrset.from_rdata_list(ZONE, 3600, [dns.dnssec.make_ds(ZONE, k.dnskey, 2)])
                 if ds else None)
     assert dr.insecure_finding(ZONE, has_key, ds_rrset, secure).reason is reason
+
+
+def test_material_that_could_not_be_fetched_is_no_evidence() -> None:
+    """A DNSKEY lookup that failed must not read as "the parent has DS but the zone has no
+    DNSKEY" (ds-mismatch): it is a lookup failure."""
+    parent, child = keyed(PARENT), keyed(ZONE)
+    rr = mx_rrset()
+    m = dataclasses.replace(material(child, parent), dnskey=None, dnskey_rrsigs=None,
+                            failed="DNSKEY lookup of example.test. failed (TIMEOUT)")
+    found = dr.chain_finding([root_material(parent), m], rr, sign(rr, child), NOW)
+    assert found.reason is DnssecReason.LOOKUP_FAILED
+    assert "TIMEOUT" in found.detail
+    # the same material, answered, is a real DS mismatch
+    answered = dataclasses.replace(m, failed="")
+    assert dr.chain_finding([root_material(parent), answered], rr, sign(rr, child),
+                            NOW).reason is DnssecReason.DS_MISMATCH
+
+
+def test_chain_stopping_at_a_zone_without_ds_is_provably_insecure_not_bogus() -> None:
+    """The walk up stops at a zone whose parent has no DS for it: the RRset is insecure, so the
+    resolver's SERVFAIL was an upstream failure (rate limiting), not a validation failure."""
+    parent, child = keyed(PARENT), keyed(ZONE)
+    rr = mx_rrset()
+    anchors = dns.rrset.from_rdata_list(PARENT, 0, [dns.dnssec.make_ds(PARENT, parent.dnskey, 2)])
+    unsigned = dr.ZoneMaterial(ZONE, None, None, None)
+    found = dr.chain_finding([unsigned], rr, None, NOW, anchors)
+    assert found.reason is DnssecReason.LOOKUP_FAILED
+    signed_no_ds = dr.ZoneMaterial(ZONE, child.rrset, sign(child.rrset, child), None)
+    assert dr.chain_finding([signed_no_ds], rr, sign(rr, child), NOW,
+                            anchors).reason is DnssecReason.LOOKUP_FAILED
+    # a chain that does reach the anchor still finds the real break
+    assert dr.chain_finding([root_material(parent), material(child, parent, ds_of=keyed(ZONE))],
+                            rr, sign(rr, child), NOW, anchors).reason is DnssecReason.DS_MISMATCH

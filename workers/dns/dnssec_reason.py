@@ -46,13 +46,17 @@ OK = Finding(DnssecReason.NONE)
 @dataclass(frozen=True)
 class ZoneMaterial:
     """One zone of the chain, fetched with CD set. ``ds`` lives in the parent (None at the root
-    or when the parent has none); ``ds_rrsigs`` are the parent's signatures over it."""
+    or when the parent has none); ``ds_rrsigs`` are the parent's signatures over it.
+    ``failed``: what could not be fetched (a DNSKEY or DS lookup that was not answered, a parent
+    zone that could not be found); empty when everything was answered. Material that could not
+    be fetched is no evidence of a validation failure."""
 
     zone: dns.name.Name
     dnskey: dns.rrset.RRset | None
     dnskey_rrsigs: dns.rrset.RRset | None
     ds: dns.rrset.RRset | None
     ds_rrsigs: dns.rrset.RRset | None = None
+    failed: str = ""
 
 
 def _sigs(rrsigs: dns.rrset.RRset | None, covered: int) -> list[RRSIG]:
@@ -177,10 +181,25 @@ def chain_prefix_finding(
     anchors: dns.rrset.RRset | None = None,
 ) -> Finding:
     """The chain itself, from the trust anchor down to the last zone's DNSKEY RRset (the part
-    every RRset of that zone shares, so a batch checks it once). :data:`OK` when every link holds."""
+    every RRset of that zone shares, so a batch checks it once). :data:`OK` when every link holds.
+
+    Bogus needs evidence: a signature that fails, a DS that matches no key. Two outcomes are
+    ``lookup-failed`` instead: chain material that could not be fetched, and a chain that stops
+    at a zone whose parent proves it has no DS before reaching the trust anchor (the RRset is
+    then provably insecure, so a resolver's SERVFAIL for it was an upstream failure, for example
+    an authoritative server rate-limiting the resolver, not a validation failure).
+    """
     if not chain:
         return Finding(DnssecReason.BOGUS_OTHER, "", "no zone material")
-    found = anchor_finding(chain[0], anchors, now)
+    for m in chain:
+        if m.failed:
+            return Finding(DnssecReason.LOOKUP_FAILED, m.zone.to_text(), m.failed)
+    top = chain[0]
+    if anchors is not None and top.zone != anchors.name:
+        return Finding(DnssecReason.LOOKUP_FAILED, top.zone.to_text(),
+                       f"{top.zone.to_text()} has no DS at its parent: provably insecure, so the "
+                       "resolver's failure was not a validation failure")
+    found = anchor_finding(top, anchors, now)
     if not found.ok:
         return found
     for i, m in enumerate(chain):
@@ -238,23 +257,28 @@ def insecure_finding(
     zone: dns.name.Name,
     has_dnskey: bool,
     ds: dns.rrset.RRset | None,
-    ds_answer_secure: bool,
+    parent_secure: bool,
 ) -> Finding:
     """Why an RRset the resolver calls insecure (answer without AD) is so.
 
     ``has_dnskey``: the zone that holds the RRset publishes DNSKEY. ``ds``: the DS RRset at the
-    parent (None: none). ``ds_answer_secure``: the resolver set AD on the DS answer (or on its
-    denial), i.e. the parent is itself secure.
+    parent (None: none). ``parent_secure``: the parent zone is itself secure, judged from the
+    parent's own validated DNSKEY RRset. Not from the AD bit of the DS denial: under NSEC3 opt-out
+    a secure parent's proof that an unsigned delegation has no DS is not validated as secure.
+
+    An unsigned zone is ``unsigned`` whatever its parent; a signed zone under an insecure parent is
+    ``insecure-delegation`` (no DS could make it secure); under a secure parent without DS it is
+    ``missing-ds``.
     """
     zone_text = zone.to_text()
     if not has_dnskey:
         return Finding(DnssecReason.UNSIGNED, zone_text, f"{zone_text} has no DNSKEY")
-    if not ds_answer_secure:
+    if not parent_secure:
         return Finding(DnssecReason.INSECURE_DELEGATION, zone_text,
                        f"the parent of {zone_text} is not secure")
     if ds is None:
         return Finding(DnssecReason.MISSING_DS, zone_text,
-                       f"{zone_text} has DNSKEY, the parent proves there is no DS")
+                       f"{zone_text} has DNSKEY, its secure parent has no DS for it")
     ds_list = [d for d in ds if isinstance(d, DS)]
     if not any(int(d.algorithm) in SUPPORTED_ALGORITHMS and int(d.digest_type) in SUPPORTED_DIGESTS
                for d in ds_list):

@@ -8,6 +8,7 @@ plans at once; tests drive plans with canned answers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -206,26 +207,55 @@ def zone_of(name: str, f: Found, cd: bool) -> Plan[str | None]:
 
 def insecure_plan(zone: str) -> Plan[dr.Finding]:
     """Why the resolver did not validate an RRset of ``zone``: DNSKEY and DS (without CD: an
-    insecure zone answers them, and the domain plan has asked them already)."""
+    insecure zone answers them, and the domain plan has asked them already), then whether the
+    parent zone is itself secure.
+
+    The parent is judged from the parent zone's own DNSKEY RRset (AD on it), never from the AD bit
+    of the DS denial: under NSEC3 opt-out (.com, .net, .org) a secure parent proves the absence of
+    an unsigned delegation's DS with a covering opt-out NSEC3, and a validator answers that DS query
+    without AD (RFC 5155 section 6). Reading "no AD on the DS denial" as "insecure parent" would turn
+    every missing DS under those TLDs into an insecure delegation.
+    """
     key_a, ds_a = yield (Query(zone, "DNSKEY"), Query(zone, "DS"))
     if key_a.record.status is QueryStatus.SERVFAIL:
         (key_a,) = yield (Query(zone, "DNSKEY", cd=True),)
-    has_key = False
-    if key_a.response is not None and key_a.record.status is QueryStatus.NOERROR:
-        has_key = bool(find(key_a.response, zone, wire.T_DNSKEY).rrs)
-    ds_rrset = None
-    ds_secure = False
-    if ds_a.response is not None and ds_a.record.status in _ANSWERED:
-        ds_rrset = find(ds_a.response, zone, wire.T_DS).rrset()
-        ds_secure = ds_a.record.ad
     if zone == ".":
         return dr.Finding(DnssecReason.INSECURE_OTHER, ".", "the root itself is not secure")
-    return dr.insecure_finding(dns.name.from_text(zone), has_key, ds_rrset, ds_secure)
+    if key_a.response is None or key_a.record.status not in _ANSWERED:
+        return dr.Finding(DnssecReason.INSECURE_OTHER, zone,
+                          f"DNSKEY lookup of {zone} failed ({key_a.record.status.value}): "
+                          "whether the zone is signed cannot be told")
+    has_key = bool(find(key_a.response, zone, wire.T_DNSKEY).rrs)
+    if not has_key:
+        return dr.insecure_finding(dns.name.from_text(zone), False, None, parent_secure=False)
+    if ds_a.response is None or ds_a.record.status not in _ANSWERED:
+        return dr.Finding(DnssecReason.INSECURE_OTHER, zone,
+                          f"DS lookup of {zone} failed ({ds_a.record.status.value}): "
+                          "whether the parent has a DS cannot be told")
+    df = find(ds_a.response, zone, wire.T_DS)
+    parent_secure: bool | None = True if ds_a.record.ad else None
+    if parent_secure is None:
+        parent = _signer(df.rrsigs) or _signer(df.denial_rrsigs)
+        if parent is None and df.denial_soa:
+            parent = df.denial_soa[0].name
+        if parent is None:
+            up = zone.split(".", 1)[1] or "."
+            parent = yield from zone_of(up, NOTHING, cd=False)
+        if parent is not None and parent != zone and _is_subdomain(zone, parent):
+            (pk,) = yield (Query(parent, "DNSKEY"),)
+            if pk.response is not None and pk.record.status is QueryStatus.NOERROR:
+                parent_secure = pk.record.ad
+    if parent_secure is None:
+        return dr.Finding(DnssecReason.INSECURE_OTHER, zone,
+                          f"{zone} has DNSKEY; whether its parent is secure cannot be told "
+                          "(the parent's DNSKEY lookup failed)")
+    return dr.insecure_finding(dns.name.from_text(zone), True, df.rrset(), parent_secure)
 
 
 def chain_plan(zone: str) -> Plan[list[dr.ZoneMaterial]]:
     """Fetch (with CD) DNSKEY and DS of ``zone`` and of every zone above it, up to the root or
-    to the first zone without DS. Returned top-down."""
+    to the first zone without DS. Returned top-down. A lookup that was not answered, or a parent
+    that could not be found, is marked on the zone's material (``failed``): it is not evidence."""
     chain: list[dr.ZoneMaterial] = []
     current: str | None = zone
     while current is not None and len(chain) < MAX_DEPTH:
@@ -234,17 +264,23 @@ def chain_plan(zone: str) -> Plan[list[dr.ZoneMaterial]]:
             ds_a = None
         else:
             key_a, ds_a = yield (Query(current, "DNSKEY", cd=True), Query(current, "DS", cd=True))
+        failed = [f"{what} lookup of {current} failed ({a.record.status.value})"
+                  for what, a in (("DNSKEY", key_a), ("DS", ds_a))
+                  if a is not None and (a.response is None or a.record.status not in _ANSWERED)]
         kf = find(key_a.response, current, wire.T_DNSKEY) if key_a.response else NOTHING
         df = find(ds_a.response, current, wire.T_DS) if ds_a and ds_a.response else NOTHING
-        chain.append(dr.ZoneMaterial(dns.name.from_text(current), kf.rrset(), kf.sigs(),
-                                     df.rrset(), df.sigs()))
-        if current == "." or not df.rrs:
+        material = dr.ZoneMaterial(dns.name.from_text(current), kf.rrset(), kf.sigs(),
+                                   df.rrset(), df.sigs(), "; ".join(failed))
+        chain.append(material)
+        if current == "." or not df.rrs or failed:
             break
         parent = _signer(df.rrsigs)
         if parent is None:
             up = current.split(".", 1)[1] or "."
             parent = yield from zone_of(up, NOTHING, cd=True)
         if parent is None or parent == current or not _is_subdomain(current, parent):
+            chain[-1] = dataclasses.replace(material, failed=f"the parent zone of {current} "
+                                            "could not be found")
             break
         current = parent
     chain.reverse()
@@ -298,13 +334,18 @@ def classify(q: Query, a: Answer, ctx: Context) -> Plan[Classified]:
             owner = f.chain[-1] if f.chain else qname
             zone = yield from zone_of(owner, f, cd=True)
             if zone is None:
-                finding = dr.Finding(DnssecReason.BOGUS_OTHER, "", "zone cut not found")
+                finding = dr.Finding(DnssecReason.LOOKUP_FAILED, "",
+                                     "resolver SERVFAIL; the zone cut could not be found")
             else:
                 chain = yield from chain_plan(zone)
                 finding = _chain_finding(chain, f, ctx)
                 if finding.ok:
-                    finding = dr.Finding(DnssecReason.BOGUS_OTHER, zone,
-                                         "every signature and DS checked out")
+                    finding = dr.Finding(DnssecReason.LOOKUP_FAILED, zone,
+                                         "resolver SERVFAIL, yet every signature and DS of the "
+                                         "chain checks out: no evidence of a validation failure")
+            if finding.reason is DnssecReason.LOOKUP_FAILED:
+                # no evidence of a validation failure: a failed lookup, not a bogus RRset
+                return Classified(_evidence(q, a, None, DnssecStatus.INDETERMINATE, finding), NOTHING)
             ev = _evidence(q, cd, f, DnssecStatus.BOGUS, finding, from_cd=True,
                            query_status=QueryStatus.SERVFAIL)
             return Classified(ev, f)

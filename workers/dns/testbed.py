@@ -101,8 +101,13 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
         True, True, S, R.NONE, ("mx.good.test.",))
     add("nods", "@ IN MX 10 mx\nmx IN A 127.25.88.2\n", True, False, N, R.MISSING_DS,
         ("mx.nods.test.",))
-    add("unsigned", "@ IN MX 10 mx\nmx IN A 127.25.88.3\n", False, False, N, R.UNSIGNED,
-        ("mx.unsigned.test.",))
+    add("unsigned", "@ IN MX 10 mx\nmx IN A 127.25.88.3\nsub 3600 IN NS ns.test.\n", False, False,
+        N, R.UNSIGNED, ("mx.unsigned.test.",))
+    # a signed zone under the unsigned one: no DS can make it secure (a really insecure parent)
+    sub = "sub.unsigned.test."
+    zones[sub] = _sign(f"$ORIGIN {sub}\n" + SOA + "@ 3600 IN NS ns.test.\n@ IN MX 10 mx\n"
+                       "mx IN A 127.25.88.9\n", sub, _key(), now)
+    extra = [Expect(sub, N, R.INSECURE_DELEGATION, ("mx.sub.unsigned.test.",))]
     add("expired", "@ IN MX 10 mx\nmx IN A 127.25.88.4\n", True, True, B, R.SIGNATURE_EXPIRED,
         ("mx.expired.test.",), inception=now - 10 * DAY, expiration=now - DAY)
     add("future", "@ IN MX 10 mx\nmx IN A 127.25.88.5\n", True, True, B,
@@ -194,7 +199,7 @@ remote-control:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bulk_set = set(bulk_names)
     bed = Testbed(directory, auth, f"{res}:53", anchor,
-                  [e for *_, e in sld.values() if e.domain not in bulk_set],
+                  [e for *_, e in sld.values() if e.domain not in bulk_set] + extra,
                   [nsd.pid, unbound.pid], bulk_names)
     _wait_ready(bed, nsd, unbound)
     return bed
