@@ -71,6 +71,7 @@ class SmtpStatus(StrEnum):
     HANDSHAKE_TIMEOUT = "handshake-timeout"
     CERT_UNPARSABLE = "cert-unparsable"
     PROBE_ERROR = "probe-error"  # our bug: the probe itself raised; never a server fault
+    PROBE_TIMEOUT = "probe-timeout"  # every step in time, but the whole session over its deadline
 
 
 class DaneReason(StrEnum):
@@ -95,6 +96,9 @@ class DaneReason(StrEnum):
     EMPTY_HASH = "empty-hash"
     MATCHES_OLD_CERTIFICATE = "matches-old-certificate"
     NAME_MISMATCH = "name-mismatch"
+    # DANE-TA anchored the chain at a self-signed CA certificate that is outside its validity
+    # period: OpenSSL (so Postfix) refuses the chain, "certificate has expired" (RFC view only)
+    TA_EXPIRED = "ta-expired"
     NO_MATCH = "no-match"
     PROBE_ERROR = "probe-error"  # our probe failed (SmtpStatus.PROBE_ERROR): no verdict on the server
 

@@ -180,6 +180,7 @@ EXPECTED_PROBE = {
     SmtpStatus.BANNER_GARBAGE: DaneReason.CONNECT_FAILED,
     SmtpStatus.EHLO_FAILED: DaneReason.CONNECT_FAILED,
     SmtpStatus.PROBE_ERROR: DaneReason.PROBE_ERROR,
+    SmtpStatus.PROBE_TIMEOUT: DaneReason.CONNECT_FAILED,
 }
 
 
@@ -315,11 +316,35 @@ def test_dane_ta_common_name_only_without_san() -> None:
 
 
 def test_dane_ta_dates() -> None:
-    """Leaf and intermediates must be current; the trust anchor's own dates do not matter."""
+    """Leaf and intermediates must be current. The anchor's own dates, as OpenSSL 3.0 (and so
+    Postfix) judge them (measured with s_client -dane_tlsa_rrdata against s_server): a
+    self-issued anchor certificate out of its dates fails ("certificate has expired") under any
+    selector; a non-self-issued CA certificate at the top and a bare key do not. The paper view
+    keeps RFC 5280's reading (an anchor is a name and a key)."""
     old_root = issue("Old Root", ca=True, not_before=NOW - 3 * YEAR, not_after=NOW - YEAR)
     inter = issue("CA", old_root, ca=True)
     leaf = issue(HOST, inter)
-    assert verdict([old_root.tlsa(2, 1, 1)], [leaf.der, inter.der, old_root.der]).valid
+    for record in (old_root.tlsa(2, 1, 1), old_root.tlsa(2, 0, 1)):
+        v = verdict([record], [leaf.der, inter.der, old_root.der])
+        assert (v.valid, v.reason, v.rfc, v.depth) == (
+            False, DaneReason.TA_EXPIRED, RfcOutcome.DEFER, 2), record
+        assert v.paper_valid and v.paper_reason is DaneReason.NONE
+    # the expired root given in full in DNS, not sent: OpenSSL refuses it too
+    v = verdict([old_root.tlsa(2, 0, 0)], [leaf.der, inter.der])
+    assert (v.valid, v.reason, v.rfc) == (False, DaneReason.TA_EXPIRED, RfcOutcome.DEFER)
+    # as a bare key (2 1 0) it has no dates: verified
+    v = verdict([old_root.tlsa(2, 1, 0)], [leaf.der, inter.der])
+    assert (v.valid, v.rfc) == (True, RfcOutcome.VERIFIED)
+    # an expired CA certificate that is not self-issued, at the top of the path: OpenSSL says OK
+    current_root = issue("Current Root", ca=True)
+    old_inter = issue("Old CA", current_root, ca=True, not_after=NOW - YEAR / 2)
+    leaf3 = issue(HOST, old_inter)
+    for record in (old_inter.tlsa(2, 0, 1), old_inter.tlsa(2, 1, 1), old_inter.tlsa(2, 0, 0)):
+        v = verdict([record], [leaf3.der, old_inter.der])
+        assert (v.valid, v.rfc, v.depth) == (True, RfcOutcome.VERIFIED, 1), record
+    # another record that verifies wins: any record is enough
+    v = verdict([old_root.tlsa(2, 1, 1), leaf.tlsa(3, 1, 1)], [leaf.der, inter.der, old_root.der])
+    assert (v.valid, v.rfc) == (True, RfcOutcome.VERIFIED)
 
     root = issue("Root", ca=True)
     expired_inter = issue("CA", root, ca=True, not_after=NOW - YEAR / 2)

@@ -13,8 +13,13 @@ Postfix uses it, reduced to what decides a DANE verdict:
   keyUsage is present, within any pathLenConstraint; a leaf with an extendedKeyUsage must allow
   serverAuth (OpenSSL's "ssl_server" purpose);
 * a DANE-TA anchor is only a key (RFC 5280 section 6.1.1 d; RFC 7671 section 5.2: the TLSA
-  record designates a trust anchor), so the anchor certificate's own dates and extensions are not
-  checked. OpenSSL does check the dates of a matched in-chain TA certificate; see the report.
+  record designates a trust anchor), so the anchor certificate's extensions are not checked, and
+  its dates are not part of the path. OpenSSL (3.0, measured with s_client -dane_tlsa_rrdata)
+  does check the dates of the top of the path when that top is a *self-issued* certificate (a
+  root sent in the chain, or given in full by a ``2 0 0`` record), for any selector: "certificate
+  has expired". It does not for a non-self-issued CA certificate at the top nor for a bare key
+  (``2 1 0``). :class:`TaPath` reports that fact as ``ta_dates_ok``; the verdict's RFC view
+  follows OpenSSL and Postfix, the paper view the RFC 5280 reading.
 * PKIX roots (paper view) are checked for dates too, as OpenSSL does.
 
 Path building is a depth-first search over the presented certificates with a work budget, so a
@@ -103,10 +108,12 @@ def intermediate_ok(ca: CertInfo, cas_below: int, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class Anchor:
-    """A trust anchor given in full in a TLSA record: a certificate's key and subject, or a key."""
+    """A trust anchor given in full in a TLSA record: a certificate's key and subject, or a key.
+    ``cert``: the record's certificate (None for a bare key), for OpenSSL's date check."""
 
     key: CertificatePublicKeyTypes = field(compare=False)
     subject: x509.Name | None  # None: a bare SubjectPublicKeyInfo
+    cert: CertInfo | None = field(default=None, compare=False)
 
     @property
     def bare_key(self) -> bool:
@@ -153,6 +160,14 @@ class TaPath:
 
     depth: int
     leaf_ok: bool
+    ta_dates_ok: bool = True  # False: the top is a self-issued certificate outside its dates
+
+
+def openssl_ta_dates_ok(top: CertInfo | None, now: datetime) -> bool:
+    """OpenSSL's check of a DANE-TA anchor's dates: only a self-issued top certificate's."""
+    if top is None or top.cert.subject != top.cert.issuer:
+        return True
+    return top.valid_at(now)
 
 
 def dane_ta_path(
@@ -173,12 +188,14 @@ def dane_ta_path(
         return None
     matched = frozenset(matches)
     by_subject = _issuers(chain)
+    top: list[CertInfo | None] = [None]  # the certificate the path ends at (None: a bare key)
 
     def walk(idx: int, depth: int, used: frozenset[int]) -> int | None:
         if not work.spend() or depth >= MAX_PATH_LENGTH:
             return None
         node = chain[idx]
         if depth >= 1 and idx in matched:
+            top[0] = node
             return depth
         if depth >= 1 and not intermediate_ok(node, depth - 1, work.now):
             return None
@@ -186,6 +203,7 @@ def dane_ta_path(
             if anchor.bare_key:
                 return depth
             if anchor.subject == node.cert.issuer:
+                top[0] = anchor.cert
                 return depth + 1
         for j in by_subject.get(node.cert.issuer, ()):
             if work.budget < 0:
@@ -200,7 +218,8 @@ def dane_ta_path(
     depth = walk(0, 0, frozenset({0}))
     if depth is None:
         return None
-    return TaPath(depth=depth, leaf_ok=leaf_ok(chain[0], work.now))
+    return TaPath(depth=depth, leaf_ok=leaf_ok(chain[0], work.now),
+                  ta_dates_ok=openssl_ta_dates_ok(top[0], work.now))
 
 
 @dataclass(frozen=True)

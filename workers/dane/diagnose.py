@@ -14,12 +14,14 @@ reason is the first present in ``REASON_ORDER``:
 5. ``matches-old-certificate``: the data matches a certificate the host presented earlier, and
    nothing current;
 6. ``name-mismatch``: a TA record anchored the chain but the leaf names fail;
-7. ``chain-invalid``: a TA/PKIX record designates a chain element, but no valid path links it to
+7. ``ta-expired``: a DANE-TA record anchored the chain at a self-issued CA certificate outside
+   its validity period; OpenSSL and Postfix refuse such a chain (RFC view only, see chain.py);
+8. ``chain-invalid``: a TA/PKIX record designates a chain element, but no valid path links it to
    the leaf (bad signature, expired or non-CA intermediate, expired leaf, PKIX root missing);
-8. ``undefined-field``: a record has an undefined usage, selector or matching type;
-9. ``no-match``: none of the above.
+9. ``undefined-field``: a record has an undefined usage, selector or matching type;
+10. ``no-match``: none of the above.
 
-The operator-error reasons (1-5) come first because they say what to republish; 6-7 are server
+The operator-error reasons (1-5) come first because they say what to republish; 6-8 are server
 side. The order is a choice; the full set is kept in ``Verdict.diagnoses``.
 """
 
@@ -39,6 +41,7 @@ REASON_ORDER: tuple[DaneReason, ...] = (
     DaneReason.WRONG_MATCHING_TYPE,
     DaneReason.MATCHES_OLD_CERTIFICATE,
     DaneReason.NAME_MISMATCH,
+    DaneReason.TA_EXPIRED,
     DaneReason.CHAIN_INVALID,
     DaneReason.UNDEFINED_FIELD,
     DaneReason.NO_MATCH,
@@ -106,6 +109,8 @@ def diagnose(
             found.add(DaneReason.NAME_MISMATCH)
         elif res.status is MatchStatus.CHAIN_INVALID:
             found.add(DaneReason.CHAIN_INVALID)
+        elif res.status is MatchStatus.TA_EXPIRED:
+            found.add(DaneReason.TA_EXPIRED)
     cache: list[Sequence[CertInfo]] = []
 
     def old() -> Sequence[CertInfo]:
@@ -128,6 +133,7 @@ def primary_result(results: Sequence[RecordResult], reason: DaneReason) -> Recor
     wanted = {
         DaneReason.NAME_MISMATCH: MatchStatus.NAME_MISMATCH,
         DaneReason.CHAIN_INVALID: MatchStatus.CHAIN_INVALID,
+        DaneReason.TA_EXPIRED: MatchStatus.TA_EXPIRED,
     }.get(reason)
     if wanted is None:
         return None

@@ -38,6 +38,7 @@ class MatchStatus(StrEnum):
     MATCHED = "matched"  # authenticated
     NAME_MISMATCH = "name-mismatch"  # the record anchored the chain, but the leaf names fail
     CHAIN_INVALID = "chain-invalid"  # the record designates a chain element, no valid path to it
+    TA_EXPIRED = "ta-expired"  # anchored at a self-issued CA certificate out of its dates (OpenSSL)
     NO_MATCH = "no-match"  # the record designates nothing in the chain
 
 
@@ -55,7 +56,8 @@ def full_anchor(record: TlsaRecord) -> Anchor | None:
     try:
         if record.selector == Selector.CERT:
             cert = x509.load_der_x509_certificate(record.data)
-            return Anchor(key=cert.public_key(), subject=cert.subject)
+            return Anchor(key=cert.public_key(), subject=cert.subject,
+                          cert=cert_info(cert, record.data))
         if record.selector == Selector.SPKI:
             key = serialization.load_der_public_key(record.data)
             if not isinstance(key, SIGNING_KEY_TYPES):
@@ -114,11 +116,12 @@ class Matcher:
                 self._pkix = pkix_path(self.chain, extra, self.store, self.work)
         return self._pkix
 
-    def evaluate(self, record: TlsaRecord) -> RecordResult:
+    def evaluate(self, record: TlsaRecord, ta_dates: bool = True) -> RecordResult:
+        """``ta_dates``: check a DANE-TA anchor's dates as OpenSSL does (see chain.py)."""
         if record.usage == Usage.DANE_EE:
             return self._dane_ee(record)
         if record.usage == Usage.DANE_TA:
-            return self._dane_ta(record)
+            return self._dane_ta(record, ta_dates)
         return self._pkix_record(record)
 
     def _result(self, record: TlsaRecord, status: MatchStatus, depth: int) -> RecordResult:
@@ -131,7 +134,7 @@ class Matcher:
             return RecordResult(record, MatchStatus.MATCHED, 0)
         return RecordResult(record, MatchStatus.NO_MATCH, -1)
 
-    def _dane_ta(self, record: TlsaRecord) -> RecordResult:
+    def _dane_ta(self, record: TlsaRecord, ta_dates: bool) -> RecordResult:
         chain = self.chain
         hits = [i for i in range(1, len(chain)) if chain[i].matches(record)]
         anchor = full_anchor(record)
@@ -139,6 +142,8 @@ class Matcher:
         if path is not None:
             if not path.leaf_ok:
                 return RecordResult(record, MatchStatus.CHAIN_INVALID, path.depth)
+            if ta_dates and not path.ta_dates_ok:
+                return RecordResult(record, MatchStatus.TA_EXPIRED, path.depth)
             return self._result(record, MatchStatus.MATCHED, path.depth)
         if hits:
             return RecordResult(record, MatchStatus.CHAIN_INVALID, hits[0])

@@ -22,7 +22,13 @@ Decision order (methodology.md section 3, RFC 6698/7671/7672):
    parsable leaf counts as a failed handshake), rfc ``defer``; ``probe-error`` / ``unknown`` when
    the probe itself broke.
 7. Otherwise valid if any usable record authenticates the chain (matching.py); else the primary
-   reason from diagnose.py, rfc ``defer``. The rfc outcome additionally applies OpenSSL/Postfix
+   reason from diagnose.py, rfc ``defer``. A DANE-TA anchor's own dates: the measurement and RFC
+   views follow what deployed clients do (OpenSSL, hence Postfix, refuse a chain whose DANE-TA
+   anchor is a self-issued CA certificate outside its validity period: ``ta-expired``, ``defer``);
+   the paper view keeps the RFC 5280 / RFC 7671 section 5.2 reading, in which a trust anchor is a
+   name and a key and its certificate's dates are not part of path validation. That reading is
+   right as a statement of what the record designates, and wrong as a prediction of delivery,
+   which is what the RFC view is for. The rfc outcome additionally applies OpenSSL/Postfix
    digest agility (tlsa.agility_filter): a matching SHA-256 record is ignored when a SHA-512
    record of the same usage and selector exists, so ``valid`` can be True with rfc ``defer``.
 
@@ -58,6 +64,7 @@ PROBE_REASONS: dict[SmtpStatus, DaneReason] = {
     SmtpStatus.HANDSHAKE_TIMEOUT: DaneReason.HANDSHAKE_FAILED,
     SmtpStatus.CERT_UNPARSABLE: DaneReason.HANDSHAKE_FAILED,
     SmtpStatus.PROBE_ERROR: DaneReason.PROBE_ERROR,
+    SmtpStatus.PROBE_TIMEOUT: DaneReason.CONNECT_FAILED,  # a tarpit: no usable session
 }
 
 RFC_USAGES = frozenset({Usage.DANE_TA, Usage.DANE_EE})
@@ -164,7 +171,8 @@ class _Evaluation:
         return self._history
 
     def view(
-        self, allowed: frozenset[int], probe: DaneReason | None, diagnose_unusable: bool = True
+        self, allowed: frozenset[int], probe: DaneReason | None, diagnose_unusable: bool = True,
+        ta_dates: bool = True,
     ) -> _View:
         usable = tuple(r for r in self.records if r.well_formed and r.usage in allowed)
         if not usable:
@@ -179,7 +187,7 @@ class _Evaluation:
             return _View(False, reason, diagnoses=tuple(found), unusable=True)
         if probe is not None:
             return _View(False, probe)
-        results = tuple(self.matcher.evaluate(r) for r in usable)
+        results = tuple(self.matcher.evaluate(r, ta_dates) for r in usable)
         best = best_match(results)
         if best is not None:
             return _View(True, DaneReason.NONE, best.record, best.depth, (), results)
@@ -271,7 +279,9 @@ def dane_verdict(
 
     rfc_view = evaluation.view(RFC_USAGES, probe)
     paper_usages = PAPER_USAGES if trust_store is not None else RFC_USAGES
-    paper_view = rfc_view if paper_usages is RFC_USAGES else evaluation.view(paper_usages, probe)
+    ta_expired = any(r.status is MatchStatus.TA_EXPIRED for r in rfc_view.results)
+    paper_view = (rfc_view if paper_usages is RFC_USAGES and not ta_expired
+                  else evaluation.view(paper_usages, probe, ta_dates=False))
     return Verdict(
         valid=rfc_view.valid,
         reason=rfc_view.reason,
