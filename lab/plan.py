@@ -12,6 +12,13 @@ from functools import cached_property
 from lab import scenarios as sc
 
 TLDS = ("com", "net", "org", "se")
+# How each TLD zone is signed (lab.build): "nsec" by the project's own signer (lab.signer),
+# "nsec3-optout" by BIND's dnssec-signzone (as .com/.org), "nsec3" by ldns-signzone (as .se).
+TLD_SIGNING = {"com": "nsec3-optout", "net": "nsec", "org": "nsec", "se": "nsec3"}
+# Scenarios placed under every TLD whatever the lab's size: a secure SLD, one with DNSKEY and no
+# DS, an unsigned one and bogus ones, so that each kind of parent denial meets each of them.
+PER_TLD_SCENARIOS = ("valid-311", "missing-ds", "unsigned-tlsa", "bogus-ds-mismatch",
+                     "bogus-expired")
 
 DNS_OPERATORS = ("dnsop.net", "cloudns.se")
 HOSTER_SLOTS = {"bighost.net": (10, 11), "perhost.net": (20, 21), "megamail.org": (30,),
@@ -184,7 +191,8 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
     self_scenarios = [s.id for s in sc.STATIC] + [sc.MULTI_MX] + [s.id for s in sc.ROLLOVERS]
     i = 0
     for scen_id in self_scenarios:
-        for _ in range(k):
+        # consecutive instances go to consecutive TLDs (tld = TLDS[i % len(TLDS)] below)
+        for _ in range(max(k, len(TLDS)) if scen_id in PER_TLD_SCENARIOS else k):
             tld = TLDS[i % len(TLDS)]
             shape = "SSDS" if i % 2 == 0 else "SSDO"
             name = f"{_label(rng, used, 'self')}.{tld}"
@@ -196,6 +204,10 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
                 hosts[good] = MxHost(good, name, "valid-311", (next_ip(),))
                 hosts[bad] = MxHost(bad, name, "no-match", (next_ip(),))
                 mx = ((10, good), (20, bad))
+            elif scen_id == "mx-no-address":
+                mxn = f"mail.{name}"
+                hosts[mxn] = MxHost(mxn, name, scen_id, ())  # TLSA, no address record
+                mx = ((10, mxn),)
             elif scen_id == "implicit-mx":
                 hosts[name] = MxHost(name, name, scen_id, (next_ip(),))
                 mx = ()
@@ -227,9 +239,9 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
             i += 1
 
     # The bulk: customers of the hosters, domains without DANE, null MX.
-    remaining = n_domains - len(domains)
+    remaining = max(0, n_domains - len(domains))  # the smallest labs hold every scenario
     mix = (("bighost.net", 30), ("perhost.net", 10), ("megamail.org", 8),
-           ("no-tlsa", 25), ("no-tlsa-unsigned", 22), ("null-mx", 5))
+           ("no-tlsa", 25), ("no-tlsa-unsigned", 22), ("null-mx", 5), ("no-mail", 1))
     total_w = sum(w for _, w in mix)
     plan_counts = [(kind, remaining * w // total_w) for kind, w in mix]
     plan_counts[0] = (plan_counts[0][0], plan_counts[0][1] + remaining - sum(c for _, c in plan_counts))
@@ -253,6 +265,10 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
                                       True, True, False, kind))
             elif kind == "null-mx":
                 domains.append(Domain(name, tld, "null-mx", "none", (), True, ns, True, True, False))
+            elif kind == "no-mail":
+                # neither MX nor address: no mail service at all (RFC 5321 5.1), no MX host
+                domains.append(Domain(name, tld, "no-mail", "none", (), False, ns, True, True,
+                                      False))
             else:
                 signed = kind == "no-tlsa"
                 domains.append(Domain(name, tld, kind, "none", ((10, f"mx1.{NO_DANE_HOSTER}"),),

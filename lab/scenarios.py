@@ -168,6 +168,9 @@ STATIC: tuple[Scenario, ...] = (
     Scenario("nothing-listening", "TLSA published, nothing listens on port 25", smtp="none",
              expect=_invalid(DaneReason.CONNECT_FAILED)),
     Scenario("implicit-mx", "no MX: the domain itself is the mail host (RFC 5321 5.1)"),
+    Scenario("mx-no-address", "TLSA published for an MX host name that has no A or AAAA: a "
+             "client looks the address up first, so the host receives no mail",
+             smtp="none", expect=_invalid(DaneReason.NO_ADDRESS)),
     Scenario("mx-cname", "the MX host is a CNAME; TLSA at the target name (RFC 7672 2.2.2)"),
     Scenario("insecure-mx", "the domain's zone is unsigned, its MX host's zone is signed with "
              "valid TLSA", dnssec="insecure-mx"),

@@ -46,9 +46,14 @@ def registered(name: str) -> str:
     return ".".join(name.split(".")[-2:])
 
 
+def no_mail(d: pl.Domain) -> bool:
+    return d.scenario == "no-mail"
+
+
 def mail_hosts(d: pl.Domain) -> list[str]:
-    """The MX host names of a domain in preference order; the domain itself when implicit."""
-    if d.null_mx:
+    """The MX host names of a domain in preference order; the domain itself when implicit
+    (only when it has an address: a domain with neither MX nor address has no mail service)."""
+    if d.null_mx or no_mail(d):
         return []
     if not d.mx:
         return [d.name]
@@ -195,7 +200,8 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
         yield {
             "kind": "domain", "hour": world.hour, "time": time, "domain": d.name, "tld": d.tld,
             "scenario": d.scenario, "shape": d.shape, "class": classes[d.name],
-            "mx": hosts, "implicit_mx": not d.mx and not d.null_mx, "null_mx": d.null_mx,
+            "mx": hosts, "implicit_mx": not d.mx and not d.null_mx and not no_mail(d),
+            "null_mx": d.null_mx, "no_mail": no_mail(d),
             "ns": list(d.ns), "ds_in_parent": d.ds_in_parent,
             "dnssec": {"MX": zstat, "DNSKEY": zstat}, "dane": dane,
         }

@@ -56,7 +56,7 @@ def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
     wrong: list[tuple[Any, ...]] = []
     domains = {r[0]: r for r in _rows(db, (
         "SELECT domain, mx, implicit_mx, null_mx, mx_dnssec_status, mx_dnssec_reason, "
-        f"registered, mx_registered FROM domains FINAL WHERE scan_id = {sid}"))}
+        f"registered, mx_registered, no_mail FROM domains FINAL WHERE scan_id = {sid}"))}
     for name, t in truth.domains.items():
         got = domains.get(name)
         if got is None:
@@ -68,7 +68,9 @@ def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
             wrong.append(("domain", name, t["scenario"], got[1:6], want))
         # the Public Suffix List: every lab name sits under a one-label public suffix
         if (got[6], list(got[7])) != (registered(name), [registered(h) for h in t["mx"]]):
-            wrong.append(("registered", name, t["scenario"], got[6:], t["mx"]))
+            wrong.append(("registered", name, t["scenario"], got[6:8], t["mx"]))
+        if got[8] != int(t["no_mail"]):
+            wrong.append(("no mail service", name, t["scenario"], got[8], t["no_mail"]))
     if len(domains) != len(truth.domains):
         wrong.append(("domain count", len(domains), len(truth.domains)))
     verdicts = {r[0]: r for r in _rows(db, (

@@ -18,7 +18,9 @@ import dns.name
 import dns.rdata
 import dns.rrset
 
+from workers.dns.bounds import Bounds
 from workers.dns.engine import EngineSettings, QueryEngine
+from workers.dns.mail_service import settle_implicit_mx
 from workers.dns.plan import Context, Plan, domain_plan, host_plan
 from workers.dns.records import (
     Answer,
@@ -177,10 +179,12 @@ async def probe_batch(
     anchors: dns.rrset.RRset | None = None,
     known_hosts: Collection[str] = (),
     engine: QueryEngine | None = None,
+    bounds: Bounds | None = None,
 ) -> BatchResult:
-    """Probe a batch of domains and each distinct MX host; failures are in the evidence."""
+    """Probe a batch of domains and each distinct MX host; failures are in the evidence.
+    ``bounds`` caps the MX hosts per domain and the addresses per host (default ``Bounds()``)."""
     inputs = [d if isinstance(d, DomainInput) else DomainInput(d) for d in domains]
-    ctx = Context(now=now, anchors=anchors)
+    ctx = Context(now=now, anchors=anchors, bounds=bounds or Bounds())
     started = time.time()
     own = engine is None
     eng = engine or QueryEngine(settings)
@@ -193,8 +197,8 @@ async def probe_batch(
     finally:
         if own:
             eng.close()
-    done = tuple(d for d in session.domains if d is not None)
-    hosts = tuple(h for h in session.hosts.values() if h is not None)
+    done, hosts = settle_implicit_mx(tuple(d for d in session.domains if d is not None),
+                                     tuple(h for h in session.hosts.values() if h is not None))
     return BatchResult(domains=done, hosts=hosts, started_at=started,
                        finished_at=time.time(), queries_sent=eng.sent - sent_before,
                        stats={"distinct_queries": len(session.memo), "hosts": len(hosts)})
@@ -206,9 +210,10 @@ def probe_batch_sync(
     now: float,
     anchors: dns.rrset.RRset | None = None,
     known_hosts: Collection[str] = (),
+    bounds: Bounds | None = None,
 ) -> BatchResult:
     """Blocking wrapper of :func:`probe_batch` (uses uvloop when installed)."""
-    return run_async(probe_batch(domains, settings, now, anchors, known_hosts))
+    return run_async(probe_batch(domains, settings, now, anchors, known_hosts, bounds=bounds))
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -163,6 +163,8 @@ class DomainEvidence:
     nxdomain: bool = False
     bad_mx_hosts: tuple[str, ...] = ()  # MX targets refused as names
     queries: tuple[QueryRecord, ...] = ()
+    mx_hosts_cut: int = 0  # MX targets past Bounds.max_mx_hosts: never looked up nor probed
+    no_mail: bool = False  # no MX and no address (RFC 5321 5.1): no mail service, no MX host
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +176,9 @@ class MxHostEvidence:
     tlsa_base: str  # owner of the TLSA RRset used: expanded when the CNAME chain is secure
     tlsa_original: RRsetEvidence | None = None  # at _25._tcp.<host> when tlsa is elsewhere
     cname_target: str | None = None  # final name of the host's address CNAME chain
-    addresses: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()  # to probe: at most Bounds.max_addresses per family
     queries: tuple[QueryRecord, ...] = ()
+    addresses_cut: int = 0  # A/AAAA records past that bound (kept in a/aaaa, not probed)
 
 
 @dataclass(frozen=True, slots=True)

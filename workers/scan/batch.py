@@ -17,7 +17,10 @@ import dns.rrset
 from danescan.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
 from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, probe_batch
+from workers.dns.bounds import Bounds
+from workers.dns.mail_service import has_no_address
 from workers.smtp import ProbeLimits, ProbeTarget, ProbeTimeouts, StarttlsEvidence, probe_many
+from workers.smtp.outcomes import AddressOutcomes
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class ScanContext:
     timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
     limits: ProbeLimits = field(default_factory=ProbeLimits)
     attempt: int = 0
+    dns_bounds: Bounds = field(default_factory=Bounds)  # MX hosts per domain, addresses per host
+    # the scan's address outcomes that spread to other names (this process's share; mutable)
+    outcomes: AddressOutcomes = field(default_factory=AddressOutcomes, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,15 @@ def tlsa_evidence(host: MxHostEvidence) -> TlsaEvidence:
 
 
 def _no_probe(reason: DaneReason, host: str, tlsa: TlsaEvidence, now: dt.datetime) -> Verdict:
-    """A verdict when no probe can run: the TLSA-side reason wins when there is one."""
+    """A verdict when no probe can run: the TLSA-side reason wins when there is one, except over
+    ``no-address``: a client looks up the address first (Postfix does), so a host without one
+    receives no mail whatever its TLSA. Its RFC outcome is ``defer`` when DANE would have been in
+    effect and ``no-dane`` otherwise, so that "DANE hosts" (rfc != no-dane, or a TLSA RRset) do
+    not count address-less hosts that publish no TLSA."""
     base = dane_verdict(host, tlsa, TlsEvidence(SmtpStatus.CONNECT_ERROR), now)
+    if reason is DaneReason.NO_ADDRESS:
+        rfc = RfcOutcome.NO_DANE if base.rfc is RfcOutcome.NO_DANE else RfcOutcome.DEFER
+        return Verdict(valid=False, reason=reason, rfc=rfc, paper_valid=False, paper_reason=reason)
     if base.reason in (DaneReason.NO_TLSA, DaneReason.TLSA_LOOKUP_FAILED, DaneReason.DNSSEC_BOGUS,
                        DaneReason.DNSSEC_INSECURE, DaneReason.MISSING_DS):
         return base
@@ -97,7 +110,7 @@ async def dns_stage(inputs: Sequence[DomainInput], ctx: ScanContext,
                     known_hosts: Collection[str] = ()) -> BatchResult:
     """Stage 1: the DNS probe of a batch; hosts in ``known_hosts`` were done earlier in the scan."""
     return await probe_batch(inputs, ctx.dns_settings, ctx.now.timestamp(), ctx.anchors,
-                             known_hosts)
+                             known_hosts, bounds=ctx.dns_bounds)
 
 
 def hosts_to_probe(result: BatchResult, ctx: ScanContext) -> list[MxHostEvidence]:
@@ -120,7 +133,7 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
     probes: dict[str, list[StarttlsEvidence]] = {}
     if targets:
         async for ev in probe_many(targets, ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
-                                   limits=ctx.limits):
+                                   limits=ctx.limits, outcomes=ctx.outcomes):
             probes.setdefault(ev.host, []).append(ev)
     return tuple(judge(h, tlsa_of[h.host], sorted(probes.get(h.host, []), key=lambda e: e.ip),
                        ctx, earlier.get(h.host, ())) for h in hosts)
@@ -137,7 +150,7 @@ def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsE
         per_ip.append((ev.ip, v))
     if per_ip:
         verdict = combine([v for _, v in per_ip])
-    elif not h.addresses and not (h.a.failed or h.aaaa.failed):
+    elif has_no_address(h):
         verdict = _no_probe(DaneReason.NO_ADDRESS, h.host, tlsa, ctx.now)
     else:
         verdict = _no_probe(DaneReason.CONNECT_FAILED, h.host, tlsa, ctx.now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -50,15 +50,28 @@ def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int) -> D
         resolver=resolver, queried_at=0, duration_ms=0.0, attempts=0, attempt=attempt)
 
 
+def mx_preferences(records: Sequence[str], hosts: Sequence[str]) -> list[int]:
+    """The preference of each host (bare names) from the MX records' text, parallel to ``hosts``
+    (the lowest when a host is listed twice; 0 when a record does not parse)."""
+    best: dict[str, int] = {}
+    for text in records:
+        parts = text.split()
+        try:
+            pref, target = int(parts[0]), bare(parts[1])
+        except (ValueError, IndexError):
+            continue
+        best[target] = min(pref, best.get(target, pref))
+    return [best.get(h, 0) for h in hosts]
+
+
 def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int,
                 psl: SuffixList | None = None) -> Iterator[Row]:
     name = bare(d.domain or d.input.name)
     mx = d.mx
+    hosts = [bare(h) for h in d.mx_hosts]
     prefs: list[int] = []
     if mx is not None and not d.implicit_mx and not d.null_mx:
-        for text in mx.records:
-            prefs.append(int(text.split()[0]))
-    hosts = [bare(h) for h in d.mx_hosts]
+        prefs = mx_preferences(mx.records, hosts)
     ns_from_zone = list(d.input.ns or ())
     ns_lookup = [bare(r) for r in d.ns.records] if d.ns is not None else []
     failed = [rr for rr in (d.mx, d.ns, d.ds, d.dnskey)
@@ -75,11 +88,11 @@ def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int,
                               else d.ds is not None and d.ds.records)),
         has_dnskey=int(d.dnskey is not None and bool(d.dnskey.records)),
         mx=hosts, mx_preferences=prefs if len(prefs) == len(hosts) else [0] * len(hosts),
-        implicit_mx=int(d.implicit_mx), null_mx=int(d.null_mx),
+        implicit_mx=int(d.implicit_mx), null_mx=int(d.null_mx), no_mail=int(d.no_mail),
         mx_status=str(mx.query_status) if mx else str(QueryStatus.ERROR),
         mx_dnssec_status=str(mx.dnssec_status) if mx else "indeterminate",
         mx_dnssec_reason=str(mx.dnssec_reason) if mx else "lookup-failed",
-        status=str(status), attempt=attempt)
+        status=str(status), attempt=attempt, mx_hosts_cut=d.mx_hosts_cut)
     for rr in (d.mx, d.ns, d.ds, d.dnskey):
         if rr is not None:
             yield rrset_row(scan_id, rr, resolver, attempt)
@@ -158,7 +171,8 @@ def probe_row(scan_id: str, ev: StarttlsEvidence, attempt: int) -> StarttlsProbe
         connect_ms=ms(ProbeStep.CONNECT), banner_ms=ms(ProbeStep.BANNER),
         handshake_ms=ms(ProbeStep.HANDSHAKE),
         total_ms=sum(t for _, t in ev.timings_ms), error=str(ev.error) + (
-            f": {ev.detail}" if ev.detail else ""), attempt=attempt)
+            f": {ev.detail}" if ev.detail else ""), attempt=attempt,
+        inferred_from=bare(ev.inferred_from))
 
 
 def published_ttl(rr: RRsetEvidence) -> int:
@@ -199,7 +213,7 @@ def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
             matched_usage=m.usage if m else -1, matched_selector=m.selector if m else -1,
             matched_mtype=m.mtype if m else -1, matched_depth=v.depth,
             leaf_spki_sha256=_hex(v.leaf_spki_sha256), leaf_cert_sha256=_hex(v.leaf_cert_sha256),
-            verified_at=now, attempt=attempt)
+            verified_at=now, attempt=attempt, addresses_cut=0 if ip else ev.addresses_cut)
 
 
 def _hex(value: bytes | str | None) -> str:

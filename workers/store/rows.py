@@ -53,6 +53,8 @@ class DomainRow:
     registered: str = ""  # by the Public Suffix List (migration 0008)
     mx_registered: tuple[str, ...] | list[str] = ()  # parallel to mx
     ns_registered: tuple[str, ...] | list[str] = ()  # parallel to ns
+    no_mail: int = 0  # neither MX nor address: no mail service, no MX host (migration 0010)
+    mx_hosts_cut: int = 0  # MX targets past the bound: not looked up (migration 0012)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class StarttlsProbeRow:
     total_ms: float
     error: str
     attempt: int = 0
+    inferred_from: str = ""  # not probed: the outcome of this MX host's probe (migration 0012)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,7 @@ class DaneVerdictRow:
     leaf_cert_sha256: str
     verified_at: Time
     attempt: int = 0
+    addresses_cut: int = 0  # host row (ip ''): addresses past the bound, not probed (0012)
 
 
 Row = (

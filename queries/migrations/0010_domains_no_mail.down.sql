@@ -1,0 +1,1 @@
+ALTER TABLE domains {{on_cluster}} DROP COLUMN no_mail;
