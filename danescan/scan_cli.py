@@ -118,12 +118,14 @@ def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None
 
 
 def ensure_lab_packages() -> None:
-    if shutil.which("nsd") and shutil.which("unbound"):
+    if all(shutil.which(t) for t in ("nsd", "unbound", "dnssec-signzone", "ldns-signzone")):
         return
     installer = Path(__file__).resolve().parent.parent / "lab" / "install-packages.sh"
     if os.geteuid() != 0:
-        _fail(f"the lab needs Debian packages nsd and unbound; as root run: bash {installer}")
-    click.echo("installing the lab's Debian packages (nsd, unbound, ...)", err=True)
+        _fail("the lab needs Debian packages nsd, unbound, bind9-utils and ldnsutils; as root "
+              f"run: bash {installer}")
+    click.echo("installing the lab's Debian packages (nsd, unbound, bind9-utils, ldnsutils, ...)",
+               err=True)
     if subprocess.run(["bash", str(installer)], check=False).returncode != 0:
         _fail(f"installing the lab's packages failed; run: bash {installer}")
 

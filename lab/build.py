@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import extsign, truth
 from lab import plan as pl
-from lab import truth
 from lab.pki import Presented, derive_key
 from lab.signer import Record, SigningKey, render_zone
 from lab.world import World
@@ -99,14 +99,23 @@ def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, t
 
 
 def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tuple[str, str]:
-    """Sign one TLD zone (in a worker) unless its records are unchanged; a copy goes to zones/."""
+    """Sign one TLD zone (in a worker) unless its records are unchanged, the way
+    ``plan.TLD_SIGNING`` says: the lab's NSEC signer, or BIND's or ldns's NSEC3 signer (lab.extsign,
+    work files in nsd/signer/<tld>/). A copy of the signed file, as the signer wrote it, goes to
+    zones/ (the scan's input)."""
     tld, ds_of, signed_dir, zones_dir, now, old_hash = args
     assert _WORLD is not None
     recs = _WORLD.tld_records(tld, ds_of)
-    h = _records_hash(recs)
+    method = pl.TLD_SIGNING[tld]
+    h = f"{method}:{_records_hash(recs)}"
     target = Path(signed_dir) / f"{tld}.zone"
     if old_hash != h or not target.exists():
-        target.write_text(render_zone(f"{tld}.", recs, zone_key(_WORLD.plan.seed, tld), now))
+        key = zone_key(_WORLD.plan.seed, tld)
+        if method == "nsec":
+            target.write_text(render_zone(f"{tld}.", recs, key, now))
+        else:
+            extsign.sign(method, f"{tld}.", render_zone(f"{tld}.", recs, None, now), key, now,
+                         Path(signed_dir).parent / "signer" / tld, target)
         shutil.copyfile(target, Path(zones_dir) / f"{tld}.zone")
     return tld, h
 

@@ -15,6 +15,7 @@ import dns.rdatatype
 from lab import plan as pl
 from lab import servers as srv
 from lab.build import LabPaths, write_hour
+from lab.extsign import SignerError
 from lab.servers import LabError
 
 
@@ -96,7 +97,10 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
     if slot is None:
         slot = free_slot()
     net = pl.Net(slot)
-    facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers)
+    try:
+        facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers)
+    except SignerError as exc:
+        raise LabError(str(exc)) from None
     listener_ips = _listener_ips(paths)
     srv.check_free(needed_addresses(net, listener_ips))
     plan = pl.build_plan(n_domains, seed, slot)
@@ -132,8 +136,11 @@ def advance(root: Path) -> dict[str, Any]:
     hour = int(data["hour"]) + 1
     epoch = dt.datetime.fromisoformat(data["epoch"])
     net = pl.Net(int(data.get("slot", 0)))
-    facts = write_hour(paths, int(data["domains"]), int(data["seed"]), net.slot, hour, epoch,
-                       int(time.time()))
+    try:
+        facts = write_hour(paths, int(data["domains"]), int(data["seed"]), net.slot, hour, epoch,
+                           int(time.time()))
+    except SignerError as exc:
+        raise LabError(str(exc)) from None
     pids = data["pids"]
     srv.reload([pids["nsd"]])
     # wait until NSD serves the new serial, then drop unbound's cache with a reload

@@ -23,7 +23,10 @@ import dns.rdatatype
 from lab import plan as pl
 from lab.build import LabPaths
 
-APT_HINT = "apt-get install -y nsd unbound  (or: sudo scripts/install-system-packages.sh)"
+APT_HINT = "(or: sudo scripts/install-system-packages.sh)"
+# tool -> the Debian package that has it; the signers sign the TLD zones (lab.extsign)
+TOOLS = {"nsd": "nsd", "unbound": "unbound", "dnssec-signzone": "bind9-utils",
+         "ldns-signzone": "ldnsutils"}
 
 
 class LabError(Exception):
@@ -31,10 +34,11 @@ class LabError(Exception):
 
 
 def require_tools() -> None:
-    missing = [t for t in ("nsd", "unbound") if shutil.which(t) is None
-               and not Path(f"/usr/sbin/{t}").exists()]
+    missing = [t for t in TOOLS if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
     if missing:
-        raise LabError(f"missing system packages: {', '.join(missing)}; install with: {APT_HINT}")
+        packages = " ".join(dict.fromkeys(TOOLS[t] for t in missing))
+        raise LabError(f"missing tools: {', '.join(missing)}; install with: apt-get install -y "
+                       f"{packages}  {APT_HINT}")
     if os.geteuid() != 0:
         raise LabError("the lab binds port 53 and 25 on loopback addresses and needs root")
 

@@ -60,6 +60,11 @@ def _window(breakage: str, now: int) -> tuple[int, int]:
     return now - DAY, now + 60 * DAY
 
 
+def validity(now: int) -> tuple[int, int]:
+    """(inception, expiration) of the lab's good signatures made at ``now``, whoever signs."""
+    return _window("", now)
+
+
 def render_zone(origin: str, records: list[Record], key: SigningKey | None, now: int,
                 tlsa_breakage: str = "", nsec_ttl: int = 300) -> str:
     """The zone as master-file text: signed with ``key`` (NSEC), or as given when key is None."""

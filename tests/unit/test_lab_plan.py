@@ -14,8 +14,9 @@ import pytest
 from danescan.vocab import ManagementClass, RfcOutcome
 from lab import scenarios as sc
 from lab.build import zone_key
+from lab.extsign import SIGNERS
 from lab.oracles import posttls_finger_outcome
-from lab.plan import build_plan
+from lab.plan import PER_TLD_SCENARIOS, TLD_SIGNING, TLDS, build_plan
 from lab.signer import render_zone
 from lab.truth import classify, records
 from lab.world import World
@@ -42,6 +43,39 @@ def test_every_scenario_has_instances_and_the_domain_count_is_kept() -> None:
         assert per_scenario[s] >= 2, s
     with pytest.raises(ValueError):
         build_plan(50, 1)
+
+
+@pytest.mark.parametrize("n", [100, 150, 300, 1000, 10_000])
+def test_every_tld_holds_a_secure_a_missing_ds_an_unsigned_and_a_bogus_sld(n: int) -> None:
+    """Each way a TLD is signed (NSEC, NSEC3, NSEC3 opt-out) meets each kind of child, at every
+    lab size the tests use."""
+    plan = build_plan(n, 7)
+    placed = {(d.tld, d.scenario) for d in plan.domains}
+    missing = [(t, s) for t in TLDS for s in PER_TLD_SCENARIOS if (t, s) not in placed]
+    assert not missing, (n, missing)
+    # the smallest labs hold every scenario even when that takes a few domains more than asked
+    assert len(plan.domains) == n if n >= 150 else len(plan.domains) >= n
+    assert set(TLD_SIGNING) == set(TLDS)
+    assert set(TLD_SIGNING.values()) == {"nsec"} | set(SIGNERS)
+
+
+def test_truth_under_the_opt_out_tld_says_missing_ds() -> None:
+    """The answer under NSEC3 opt-out is the same as under NSEC: the zone has DNSKEY, the parent
+    (secure) has no DS."""
+    want = {"valid-311": ("secure", ""), "missing-ds": ("insecure", "missing-ds"),
+            "unsigned-tlsa": ("insecure", "unsigned"), "bogus-ds-mismatch": ("bogus", "ds-mismatch"),
+            "bogus-expired": ("secure", "")}
+    assert TLD_SIGNING["com"] == "nsec3-optout"
+    seen = set()
+    for r in records(World(build_plan(300, 7), 0), EPOCH):
+        if r["kind"] != "domain" or r["tld"] != "com" or r["class"] == "SO":
+            continue  # SO: customers of the hosters, with scenario valid-311 on unsigned zones too
+        if r["scenario"] in want:
+            got = r["dnssec"]["MX"]
+            assert (got["status"], got["reason"]) == want[r["scenario"]], r
+            assert r["dnssec"]["DNSKEY"] == got
+            seen.add(r["scenario"])
+    assert seen == set(want)
 
 
 def test_classification_follows_the_rules() -> None:
