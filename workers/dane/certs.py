@@ -1,4 +1,13 @@
-"""Certificates with the digests DANE matching needs, computed once per certificate."""
+"""Certificates with the digests DANE matching needs, computed once per certificate.
+
+The SubjectPublicKeyInfo is cut out of the DER as the certificate carries it (workers.dane.der),
+as OpenSSL hashes it for ``x 1 x`` records: re-encoding a parsed key can differ (an EC key with
+explicit curve parameters is re-encoded by ``cryptography`` as a named curve), and a key that
+``cryptography`` cannot load at all (a curve it does not know, an unknown algorithm) still has its
+bytes. Such a certificate parses with ``key`` None: it matches TLSA records but verifies nothing.
+A certificate ``cryptography`` cannot load at all is known only by its digests
+(:class:`CertDigests`, ``PresentedChain.raw_leaf``), which is all DANE-EE needs.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from workers.dane.der import DerError, certificate_spki
+from workers.dane.loading import CERT_ERRORS, caught, load_der
 from workers.dane.tlsa import MatchingType, Selector, TlsaRecord
 
 
 @dataclass(frozen=True)
-class CertInfo:
-    """A parsed certificate: DER, SPKI DER and their SHA-256/SHA-512 digests."""
+class CertDigests:
+    """A certificate as DANE matching sees it: DER, SPKI DER and their SHA-256/SHA-512 digests."""
 
     der: bytes
-    cert: x509.Certificate = field(compare=False, repr=False)
-    key: CertificatePublicKeyTypes = field(compare=False, repr=False)
     spki: bytes = field(repr=False)
     cert_sha256: bytes
     cert_sha512: bytes = field(repr=False)
@@ -47,31 +55,73 @@ class CertInfo:
             return False
         return self.association(record.selector, record.mtype) == record.data
 
+
+@dataclass(frozen=True)
+class CertInfo(CertDigests):
+    """A certificate ``cryptography`` parsed. ``key`` is None when it cannot load the public key
+    (the SPKI digests still come from the DER)."""
+
+    cert: x509.Certificate = field(compare=False, repr=False)
+    key: CertificatePublicKeyTypes | None = field(compare=False, repr=False)
+
     def valid_at(self, now: datetime) -> bool:
         return self.cert.not_valid_before_utc <= now <= self.cert.not_valid_after_utc
 
 
-def cert_info(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
-    raw = cert.public_bytes(Encoding.DER) if der is None else der
-    key = cert.public_key()
-    spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return CertInfo(
-        der=raw,
-        cert=cert,
-        key=key,
+def raw_digests(der: bytes) -> CertDigests | None:
+    """Digests of a certificate known only by its bytes; None if its DER does not even have the
+    shape of a certificate (no SubjectPublicKeyInfo can be cut out)."""
+    try:
+        spki = certificate_spki(der)
+    except DerError:
+        return None
+    return CertDigests(
+        der=der,
         spki=spki,
-        cert_sha256=hashlib.sha256(raw).digest(),
-        cert_sha512=hashlib.sha512(raw).digest(),
+        cert_sha256=hashlib.sha256(der).digest(),
+        cert_sha512=hashlib.sha512(der).digest(),
         spki_sha256=hashlib.sha256(spki).digest(),
         spki_sha512=hashlib.sha512(spki).digest(),
     )
 
 
-def parse_cert(der: bytes) -> CertInfo | None:
-    """Parse one DER certificate; None if it does not parse or its key is unsupported."""
+def cert_info(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
+    """ValueError when no SubjectPublicKeyInfo can be had (neither from the DER nor the key)."""
+    raw = cert.public_bytes(Encoding.DER) if der is None else der
+    notes: list[str] = []
+    key: CertificatePublicKeyTypes | None
     try:
-        return cert_info(x509.load_der_x509_certificate(der), der)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+        with caught(notes):
+            key = cert.public_key()
+    except CERT_ERRORS:
+        key = None
+    try:
+        spki = certificate_spki(raw)
+    except DerError:
+        if key is None:
+            raise ValueError("no SubjectPublicKeyInfo in the certificate") from None
+        spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return CertInfo(
+        der=raw,
+        spki=spki,
+        cert_sha256=hashlib.sha256(raw).digest(),
+        cert_sha512=hashlib.sha512(raw).digest(),
+        spki_sha256=hashlib.sha256(spki).digest(),
+        spki_sha512=hashlib.sha512(spki).digest(),
+        cert=cert,
+        key=key,
+    )
+
+
+def parse_cert(der: bytes) -> CertInfo | None:
+    """Parse one DER certificate (quietly: see workers.dane.loading); None if ``cryptography``
+    cannot load it. A certificate whose key it cannot load parses, with ``key`` None."""
+    loaded = load_der(der)
+    if loaded.cert is None:
+        return None
+    try:
+        return cert_info(loaded.cert, der)
+    except ValueError:
         return None
 
 
@@ -80,16 +130,24 @@ class PresentedChain:
     """The chain a server sent, leaf first, parsed once.
 
     ``certs`` holds the certificates that parsed, each with its position in the chain as sent
-    (``positions``); ``sha256`` has the SHA-256 of every DER blob, parsable or not.
+    (``positions``); ``sha256`` has the SHA-256 of every DER blob, parsable or not. ``raw_leaf``:
+    the digests of a leaf ``cryptography`` cannot load but whose DER has a certificate's shape
+    (enough for DANE-EE matching); None when the leaf parsed or is not even that.
     """
 
     certs: tuple[CertInfo, ...]
     positions: tuple[int, ...]
     sha256: tuple[bytes, ...]
+    raw_leaf: CertDigests | None = None
 
     @property
     def leaf(self) -> CertInfo | None:
         return self.certs[0] if self.certs and self.positions[0] == 0 else None
+
+    @property
+    def leaf_digests(self) -> CertDigests | None:
+        """The leaf's digests, parsed or raw."""
+        return self.leaf or self.raw_leaf
 
 
 def parse_chain(chain: tuple[bytes, ...] | list[bytes]) -> PresentedChain:
@@ -100,8 +158,10 @@ def parse_chain(chain: tuple[bytes, ...] | list[bytes]) -> PresentedChain:
         if info is not None:
             certs.append(info)
             positions.append(i)
+    raw_leaf = raw_digests(chain[0]) if chain and (not positions or positions[0] != 0) else None
     return PresentedChain(
         certs=tuple(certs),
         positions=tuple(positions),
         sha256=tuple(hashlib.sha256(d).digest() for d in chain),
+        raw_leaf=raw_leaf,
     )

@@ -28,6 +28,7 @@ hostile chain (many certificates with the same subject) cannot make one verdict 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,9 +39,12 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from workers.dane.certs import CertInfo, cert_info, parse_cert
+from workers.dane.certs import CertInfo, cert_info
+from workers.dane.loading import CERT_ERRORS, describe, load_der, pem_blocks
 
 MAX_PATH_LENGTH = 64  # certificates in one path; OpenSSL's default verify depth is 100
+
+_log = logging.getLogger(__name__)
 
 
 def signature_ok(child: x509.Certificate, key: CertificatePublicKeyTypes) -> bool:
@@ -78,7 +82,7 @@ def leaf_ok(leaf: CertInfo, now: datetime) -> bool:
         eku = leaf.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return True
-    except ValueError:
+    except CERT_ERRORS:  # malformed or duplicate extensions: OpenSSL refuses such a certificate
         return False
     return (
         ExtendedKeyUsageOID.SERVER_AUTH in eku or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku
@@ -91,7 +95,7 @@ def intermediate_ok(ca: CertInfo, cas_below: int, now: datetime) -> bool:
         return False
     try:
         exts = ca.cert.extensions
-    except ValueError:
+    except CERT_ERRORS:
         return False
     try:
         bc = exts.get_extension_for_class(x509.BasicConstraints).value
@@ -128,7 +132,10 @@ class PathWork:
         self.budget = budget
         self._sigs: dict[tuple[int, int], bool] = {}
 
-    def signed(self, child: CertInfo, key: CertificatePublicKeyTypes) -> bool:
+    def signed(self, child: CertInfo, key: CertificatePublicKeyTypes | None) -> bool:
+        """``key`` None (a key ``cryptography`` cannot load) verifies nothing."""
+        if key is None:
+            return False
         memo_key = (id(child), id(key))
         cached = self._sigs.get(memo_key)
         if cached is None:
@@ -222,34 +229,83 @@ def dane_ta_path(
                   ta_dates_ok=openssl_ta_dates_ok(top[0], work.now))
 
 
+def _label(cert: x509.Certificate) -> str:
+    try:
+        return f"root {cert.subject.rfc4514_string()}"
+    except CERT_ERRORS:
+        return "root (unreadable subject)"
+
+
 @dataclass(frozen=True)
 class TrustStore:
-    """PKIX root certificates (paper view), indexed by subject. Build once, reuse for every MX."""
+    """PKIX root certificates (paper view), indexed by subject. Build once, reuse for every MX.
+
+    A root that cannot serve (``cryptography`` cannot load it or its key) is skipped, and said
+    so in ``skipped`` (one line each: position, subject when known, why); ``notes`` lists the
+    roots loaded with a quirk ``cryptography`` warns about (``non-positive-serial``: the Mozilla
+    bundle has roots with serial number 0). Nothing is printed.
+    """
 
     roots: tuple[CertInfo, ...]
     by_subject: Mapping[x509.Name, tuple[CertInfo, ...]] = field(compare=False, repr=False)
     ders: frozenset[bytes] = field(repr=False)
+    skipped: tuple[str, ...] = field(default=(), compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_certs(cls, certs: Iterable[x509.Certificate]) -> TrustStore:
-        infos = tuple(cert_info(c) for c in certs)
+    def from_certs(
+        cls,
+        certs: Iterable[x509.Certificate],
+        skipped: Iterable[str] = (),
+        notes: Iterable[str] = (),
+    ) -> TrustStore:
+        infos: list[CertInfo] = []
+        dropped = list(skipped)
+        for c in certs:
+            try:
+                info = cert_info(c)
+            except ValueError as exc:
+                dropped.append(f"{_label(c)}: {describe(exc)}")
+                continue
+            if info.key is None:
+                dropped.append(f"{_label(c)}: public key cannot be loaded")
+                continue
+            infos.append(info)
         index: dict[x509.Name, list[CertInfo]] = {}
         for info in infos:
             index.setdefault(info.cert.subject, []).append(info)
-        return cls(
-            roots=infos,
+        store = cls(
+            roots=tuple(infos),
             by_subject={k: tuple(v) for k, v in index.items()},
             ders=frozenset(i.der for i in infos),
+            skipped=tuple(dropped),
+            notes=tuple(notes),
         )
+        _log.debug("trust store: %d roots, %d skipped, %d with notes",
+                   len(store.roots), len(store.skipped), len(store.notes))
+        return store
 
     @classmethod
-    def from_der(cls, ders: Iterable[bytes]) -> TrustStore:
-        infos = [parse_cert(d) for d in ders]
-        return cls.from_certs(i.cert for i in infos if i is not None)
+    def from_der(cls, ders: Iterable[bytes | None]) -> TrustStore:
+        """Roots from DER blobs (None: a blob that could not even be decoded)."""
+        certs: list[x509.Certificate] = []
+        skipped: list[str] = []
+        notes: list[str] = []
+        for i, der in enumerate(ders):
+            if der is None:
+                skipped.append(f"root {i}: not base64")
+                continue
+            loaded = load_der(der)
+            if loaded.cert is None:
+                skipped.append(f"root {i}: {loaded.error}")
+                continue
+            notes.extend(f"{_label(loaded.cert)}: {n}" for n in loaded.notes)
+            certs.append(loaded.cert)
+        return cls.from_certs(certs, skipped, notes)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> TrustStore:
-        return cls.from_certs(x509.load_pem_x509_certificates(pem))
+        return cls.from_der(pem_blocks(pem))
 
 
 def pkix_path(

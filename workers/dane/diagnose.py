@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from danescan.vocab import DaneReason
-from workers.dane.certs import CertInfo
+from workers.dane.certs import CertDigests, CertInfo
 from workers.dane.matching import MatchStatus, RecordResult
 from workers.dane.tlsa import MatchingType, Selector, TlsaRecord, Usage
 
@@ -51,15 +51,15 @@ _SELECTORS = (Selector.CERT, Selector.SPKI)
 _MTYPES = (MatchingType.FULL, MatchingType.SHA256, MatchingType.SHA512)
 
 
-def _any_has(certs: Sequence[CertInfo], selector: int, mtype: int, data: bytes) -> bool:
+def _any_has(certs: Sequence[CertDigests], selector: int, mtype: int, data: bytes) -> bool:
     return any(c.association(selector, mtype) == data for c in certs)
 
 
 def _record_reasons(
     record: TlsaRecord,
-    chain: tuple[CertInfo, ...],
+    chain: Sequence[CertDigests],
     allowed_usages: frozenset[int],
-    history: Callable[[], Sequence[CertInfo]],
+    history: Callable[[], Sequence[CertDigests]],
 ) -> set[DaneReason]:
     reasons: set[DaneReason] = set()
     if record.form_defect.undefined:
@@ -94,7 +94,7 @@ def _record_reasons(
 def diagnose(
     records: Sequence[TlsaRecord],
     results: Sequence[RecordResult],
-    chain: tuple[CertInfo, ...],
+    chain: Sequence[CertDigests],
     allowed_usages: frozenset[int],
     history: Callable[[], Sequence[CertInfo]],
 ) -> tuple[DaneReason, ...]:

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from workers.dane.certs import CertInfo, cert_info
+from workers.dane.certs import CertDigests, CertInfo, cert_info, parse_cert
 from workers.dane.chain import Anchor, PathWork, TrustStore, dane_ta_path, pkix_path
+from workers.dane.loading import load_der
 from workers.dane.names import leaf_matches
 from workers.dane.tlsa import MatchingType, Selector, TlsaRecord, Usage
 
@@ -55,7 +55,9 @@ def full_anchor(record: TlsaRecord) -> Anchor | None:
         return None
     try:
         if record.selector == Selector.CERT:
-            cert = x509.load_der_x509_certificate(record.data)
+            cert = load_der(record.data).cert  # quietly: see workers.dane.loading
+            if cert is None:
+                return None
             return Anchor(key=cert.public_key(), subject=cert.subject,
                           cert=cert_info(cert, record.data))
         if record.selector == Selector.SPKI:
@@ -71,10 +73,7 @@ def full_anchor(record: TlsaRecord) -> Anchor | None:
 def _full_cert(record: TlsaRecord) -> CertInfo | None:
     if record.mtype != MatchingType.FULL or record.selector != Selector.CERT:
         return None
-    try:
-        return cert_info(x509.load_der_x509_certificate(record.data), record.data)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
+    return parse_cert(record.data)
 
 
 class Matcher:
@@ -170,6 +169,27 @@ class Matcher:
             if self.chain[i].matches(record):
                 return RecordResult(record, MatchStatus.CHAIN_INVALID, i)
         return RecordResult(record, MatchStatus.NO_MATCH, -1)
+
+
+def raw_leaf_result(record: TlsaRecord, chain: Sequence[CertDigests]) -> RecordResult:
+    """One record against a chain whose leaf ``cryptography`` cannot load: ``chain[0]`` is the
+    leaf known by its bytes only (its DER, and its SubjectPublicKeyInfo cut out of the DER),
+    followed by the certificates that parsed.
+
+    DANE-EE needs nothing else (RFC 7672 3.1.1: no names, no dates, no path), so ``3 0 x`` and
+    ``3 1 x`` match as usual. Every other usage needs the leaf parsed (its issuer, signature and
+    names): a record that designates a presented certificate is CHAIN_INVALID at its depth (no
+    path can be checked), otherwise NO_MATCH.
+    """
+    if record.usage in (Usage.DANE_EE, Usage.PKIX_EE):
+        if not chain[0].matches(record):
+            return RecordResult(record, MatchStatus.NO_MATCH, -1)
+        status = MatchStatus.MATCHED if record.usage == Usage.DANE_EE else MatchStatus.CHAIN_INVALID
+        return RecordResult(record, status, 0)
+    for depth in range(1, len(chain)):
+        if chain[depth].matches(record):
+            return RecordResult(record, MatchStatus.CHAIN_INVALID, depth)
+    return RecordResult(record, MatchStatus.NO_MATCH, -1)
 
 
 def best_match(results: Sequence[RecordResult]) -> RecordResult | None:

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from workers.dane.loading import CERT_ERRORS
+
 
 def normalize_name(name: str) -> str:
     return name.strip().rstrip(".").lower()
@@ -30,12 +32,16 @@ def presented_names(cert: x509.Certificate) -> tuple[str, ...]:
         dns = san.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
         dns = []
-    except ValueError:  # a malformed SAN extension asserts nothing usable
-        dns = []
+    except CERT_ERRORS:  # malformed or duplicate extensions: OpenSSL refuses the certificate
+        return ()
     if dns:
         return tuple(normalize_name(n) for n in dns)
     cns: list[str] = []
-    for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+    try:
+        attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except CERT_ERRORS:
+        return ()
+    for attr in attrs:
         value = attr.value
         if isinstance(value, bytes):
             value = value.decode("latin-1")

@@ -18,9 +18,14 @@ Decision order (methodology.md section 3, RFC 6698/7671/7672):
    data): ``undefined-field`` if some record has undefined fields, else ``no-usable-tlsa``; rfc
    ``encrypt-only`` (Postfix: "all TLSA records unusable, fallback to unauthenticated TLS"), or
    ``defer`` if the probe found no TLS to encrypt with.
-6. Probe failed: ``connect-failed`` / ``no-starttls`` / ``handshake-failed`` (an OK probe with no
-   parsable leaf counts as a failed handshake), rfc ``defer``; ``probe-error`` / ``unknown`` when
-   the probe itself broke.
+6. Probe failed: ``connect-failed`` / ``no-starttls`` / ``handshake-failed`` (a completed
+   handshake whose leaf is not even shaped like a certificate counts as a failed handshake), rfc
+   ``defer``; ``probe-error`` / ``unknown`` when the probe itself broke. A certificate that only
+   ``cryptography`` cannot load (probe status ``cert-unparsable``: OpenSSL completed the handshake
+   with it) is no probe failure: a leaf whose key it cannot load still parses (its SPKI is cut out
+   of the DER), and a leaf it cannot load at all is matched by its bytes, which is all DANE-EE
+   needs (RFC 7672 3.1.1); DANE-TA and PKIX records then cannot be checked against it
+   (matching.raw_leaf_result: ``chain-invalid`` when they designate a presented certificate).
 7. Otherwise valid if any usable record authenticates the chain (matching.py); else the primary
    reason from diagnose.py, rfc ``defer``. A DANE-TA anchor's own dates: the measurement and RFC
    views follow what deployed clients do (OpenSSL, hence Postfix, refuse a chain whose DANE-TA
@@ -43,11 +48,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, RfcOutcome, SmtpStatus
-from workers.dane.certs import CertInfo, PresentedChain, parse_cert, parse_chain
+from workers.dane.certs import CertDigests, CertInfo, PresentedChain, parse_cert, parse_chain
 from workers.dane.chain import PathWork, TrustStore, work_for
 from workers.dane.diagnose import diagnose, primary_result
 from workers.dane.evidence import TlsaEvidence, TlsEvidence
-from workers.dane.matching import Matcher, MatchStatus, RecordResult, best_match
+from workers.dane.matching import Matcher, MatchStatus, RecordResult, best_match, raw_leaf_result
 from workers.dane.tlsa import TlsaRecord, Usage, agility_filter
 
 PROBE_REASONS: dict[SmtpStatus, DaneReason] = {
@@ -126,9 +131,14 @@ class _View:
 
 
 def _probe_reason(tls: TlsEvidence, chain: PresentedChain) -> DaneReason | None:
-    if tls.status is not SmtpStatus.OK:
+    # cert-unparsable: the handshake completed and only our parser balked at a certificate;
+    # with a leaf known at least by its bytes, DANE-EE can still be judged (see module doc)
+    completed = tls.status is SmtpStatus.OK or (
+        tls.status is SmtpStatus.CERT_UNPARSABLE and chain.leaf_digests is not None
+    )
+    if not completed:
         return PROBE_REASONS.get(tls.status, DaneReason.PROBE_ERROR)
-    if chain.leaf is None:
+    if chain.leaf_digests is None:
         return DaneReason.HANDSHAKE_FAILED
     return None
 
@@ -158,6 +168,11 @@ class _Evaluation:
     ) -> None:
         self.records = records
         self.certs = chain.certs
+        self.raw_leaf = chain.raw_leaf
+        # what diagnosis compares against: the leaf (parsed or raw) first, then the rest
+        self.seen: tuple[CertDigests, ...] = (
+            (chain.raw_leaf, *chain.certs) if chain.raw_leaf is not None else chain.certs
+        )
         self.store = store
         self._history_der = history
         self._history: list[CertInfo] | None = None
@@ -178,7 +193,7 @@ class _Evaluation:
         if not usable:
             extra: tuple[DaneReason, ...] = ()
             if probe is None and diagnose_unusable:
-                extra = diagnose(self.records, (), self.certs, allowed, self.history)
+                extra = diagnose(self.records, (), self.seen, allowed, self.history)
             unusable = _no_usable(self.records)
             # the paper's Figure 4 counts a digest of the wrong length as the mistake it is
             mistake = next((d for d in extra if d in FIELD_MISTAKES), None)
@@ -187,11 +202,15 @@ class _Evaluation:
             return _View(False, reason, diagnoses=tuple(found), unusable=True)
         if probe is not None:
             return _View(False, probe)
-        results = tuple(self.matcher.evaluate(r, ta_dates) for r in usable)
+        results = tuple(
+            raw_leaf_result(r, self.seen) if self.raw_leaf is not None
+            else self.matcher.evaluate(r, ta_dates)
+            for r in usable
+        )
         best = best_match(results)
         if best is not None:
             return _View(True, DaneReason.NONE, best.record, best.depth, (), results)
-        reasons = diagnose(self.records, results, self.certs, allowed, self.history)
+        reasons = diagnose(self.records, results, self.seen, allowed, self.history)
         failed = primary_result(results, reasons[0])
         return _View(
             False,
@@ -238,7 +257,7 @@ def dane_verdict(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     chain = parse_chain(tls.chain)
-    leaf = chain.leaf
+    leaf = chain.leaf_digests
     spki256 = leaf.spki_sha256 if leaf else None
     spki512 = leaf.spki_sha512 if leaf else None
     cert256 = chain.sha256[0] if chain.sha256 else None

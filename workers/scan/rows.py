@@ -6,16 +6,15 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator, Sequence
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
-
 from danescan.psl import SuffixList
 from danescan.vocab import QueryStatus
-from workers.dns import DomainEvidence, RRsetEvidence
+from workers.dane.loading import CERT_ERRORS, load_der
+from workers.dns import DomainEvidence, QueryRecord, RRsetEvidence
+from workers.dns.names import BadName, normalize_text
 from workers.scan.batch import BatchOutcome, HostOutcome
+from workers.scan.certificates import read_certificate
 from workers.smtp import ProbeStep, StarttlsEvidence
+from workers.store.ranges import clamp_datetime, flag
 from workers.store.rows import (
     CertificateRow,
     DaneVerdictRow,
@@ -39,7 +38,20 @@ def tld_of(domain: str) -> str:
     return bare(domain).rsplit(".", 1)[-1]
 
 
-def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int) -> DnsRrsetRow:
+def query_index(records: Sequence[QueryRecord]) -> dict[tuple[str, str], QueryRecord]:
+    """The query that asked for each (name, type): the first without CD, else the first."""
+    out: dict[tuple[str, str], QueryRecord] = {}
+    for q in records:
+        key = (q.qname, q.qtype)
+        if key not in out or (out[key].cd and not q.cd):
+            out[key] = q
+    return out
+
+
+def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int,
+              query: QueryRecord | None = None) -> DnsRrsetRow:
+    """``query``: the provenance of the lookup (when it was sent, how long it took, how many
+    datagrams or connections), failed lookups included; zeros when it is not known."""
     return DnsRrsetRow(
         scan_id=scan_id, qname=bare(rr.name), qtype=rr.rtype, status=str(rr.query_status),
         rcode=RCODES.get(rr.query_status, -1), ttl=rr.ttl or 0, records=list(rr.records),
@@ -47,7 +59,18 @@ def rrset_row(scan_id: str, rr: RRsetEvidence, resolver: str, attempt: int) -> D
         rrsigs=[f"{s.type_covered} {s.algorithm} {s.key_tag} {s.signer} {s.inception} "
                 f"{s.expiration}" for s in rr.rrsigs],
         dnssec_status=str(rr.dnssec_status), dnssec_reason=str(rr.dnssec_reason),
-        resolver=resolver, queried_at=0, duration_ms=0.0, attempts=0, attempt=attempt)
+        resolver=resolver, queried_at=int(query.sent_at) if query else 0,
+        duration_ms=round(query.duration * 1000.0, 3) if query else 0.0,
+        attempts=query.attempts if query else 0, attempt=attempt)
+
+
+def refusal(name: str) -> str:
+    """Why ``name`` is refused as a DNS name ('' if it is not)."""
+    try:
+        normalize_text(name)
+    except BadName as exc:
+        return exc.reason
+    return ""
 
 
 def mx_preferences(records: Sequence[str], hosts: Sequence[str]) -> list[int]:
@@ -92,56 +115,35 @@ def domain_rows(scan_id: str, d: DomainEvidence, resolver: str, attempt: int,
         mx_status=str(mx.query_status) if mx else str(QueryStatus.ERROR),
         mx_dnssec_status=str(mx.dnssec_status) if mx else "indeterminate",
         mx_dnssec_reason=str(mx.dnssec_reason) if mx else "lookup-failed",
-        status=str(status), attempt=attempt, mx_hosts_cut=d.mx_hosts_cut)
+        status=str(status), attempt=attempt, mx_hosts_cut=d.mx_hosts_cut, error=d.error,
+        bad_mx=[bare(t) for t in d.bad_mx_hosts],
+        bad_mx_reasons=[refusal(t) for t in d.bad_mx_hosts])
+    asked = query_index(d.queries)
     for rr in (d.mx, d.ns, d.ds, d.dnskey):
         if rr is not None:
-            yield rrset_row(scan_id, rr, resolver, attempt)
-
-
-def _key(cert: x509.Certificate) -> tuple[str, int]:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "rsa", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"ec-{key.curve.name}", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "ed448", 456
-    if isinstance(key, dsa.DSAPublicKey):
-        return "dsa", key.key_size
-    return "other", 0
-
-
-def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
-    vals = name.get_attributes_for_oid(oid)
-    return str(vals[0].value) if vals else ""
+            yield rrset_row(scan_id, rr, resolver, attempt, asked.get((rr.name, rr.rtype)))
 
 
 def certificate_row(scan_id: str, der: bytes, seen: dt.datetime, public_ca: bool,
-                    attempt: int) -> CertificateRow | None:
-    """One certificate, stored once by SHA-256; None if it does not parse."""
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-    except ValueError:
-        return None
-    try:
-        san = [str(n) for n in cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)]
-    except (x509.ExtensionNotFound, ValueError):
-        san = []
-    key_type, bits = _key(cert)
+                    attempt: int) -> CertificateRow:
+    """One certificate, stored once by SHA-256, whatever it holds: what could not be read is in
+    ``problems`` (workers.scan.certificates), dates outside DateTime are clamped and flagged."""
+    facts = read_certificate(der)
+    clamped: list[str] = []
+    dates: list[int] = []
+    for column, when in (("not_before", facts.not_before), ("not_after", facts.not_after)):
+        value, moved = clamp_datetime(when) if when is not None else (0, False)
+        dates.append(value)
+        if moved:
+            clamped.append(flag(column, when))
     return CertificateRow(
-        sha256=hashlib.sha256(der).hexdigest(), der=der, subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(), san=san,
-        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-        spki_sha256=hashlib.sha256(spki).hexdigest(), spki_sha512=hashlib.sha512(spki).hexdigest(),
-        key_type=key_type, key_bits=bits, is_ca_issued=int(public_ca and cert.issuer != cert.subject),
-        issuer_org=_attr(cert.issuer, NameOID.ORGANIZATION_NAME),
-        issuer_cn=_attr(cert.issuer, NameOID.COMMON_NAME), first_seen=seen, scan_id=scan_id,
-        attempt=attempt)
+        sha256=facts.sha256, der=der, subject=facts.subject, issuer=facts.issuer,
+        san=list(facts.san), not_before=dates[0], not_after=dates[1],
+        spki_sha256=facts.spki_sha256, spki_sha512=facts.spki_sha512,
+        key_type=facts.key_type, key_bits=facts.key_bits,
+        is_ca_issued=int(public_ca and not facts.self_issued),
+        issuer_org=facts.issuer_org, issuer_cn=facts.issuer_cn, first_seen=seen, scan_id=scan_id,
+        attempt=attempt, problems=list(facts.problems), clamped=clamped)
 
 
 def ca_issued(chain: tuple[bytes, ...], public_roots: frozenset[str]) -> bool:
@@ -149,14 +151,16 @@ def ca_issued(chain: tuple[bytes, ...], public_roots: frozenset[str]) -> bool:
     subject name: the paper's "CA-issued" (Mozilla's CA list) versus private or self-signed."""
     if not chain or not public_roots:
         return False
+    top = load_der(chain[-1]).cert
+    if top is None:
+        return False
     try:
-        top = x509.load_der_x509_certificate(chain[-1])
-    except ValueError:
+        if len(chain) == 1 and top.issuer == top.subject:
+            return False
+        return (top.issuer.rfc4514_string() in public_roots
+                or top.subject.rfc4514_string() in public_roots)
+    except CERT_ERRORS:
         return False
-    if len(chain) == 1 and top.issuer == top.subject:
-        return False
-    return (top.issuer.rfc4514_string() in public_roots
-            or top.subject.rfc4514_string() in public_roots)
 
 
 def probe_row(scan_id: str, ev: StarttlsEvidence, attempt: int) -> StarttlsProbeRow:
@@ -172,7 +176,7 @@ def probe_row(scan_id: str, ev: StarttlsEvidence, attempt: int) -> StarttlsProbe
         handshake_ms=ms(ProbeStep.HANDSHAKE),
         total_ms=sum(t for _, t in ev.timings_ms), error=str(ev.error) + (
             f": {ev.detail}" if ev.detail else ""), attempt=attempt,
-        inferred_from=bare(ev.inferred_from))
+        inferred_from=bare(ev.inferred_from), chain_truncated=int(ev.chain_truncated))
 
 
 def published_ttl(rr: RRsetEvidence) -> int:
@@ -186,9 +190,10 @@ def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
               public_ca: frozenset[str], attempt: int) -> Iterator[Row]:
     ev = h.evidence
     host = bare(ev.host)
+    asked = query_index(ev.queries)
     for rr in (ev.a, ev.aaaa, ev.tlsa, ev.tlsa_original):
         if rr is not None:
-            yield rrset_row(scan_id, rr, resolver, attempt)
+            yield rrset_row(scan_id, rr, resolver, attempt, asked.get((rr.name, rr.rtype)))
     ttl = published_ttl(ev.tlsa)
     for rec in h.tlsa.records:
         yield TlsaRecordRow(scan_id=scan_id, mx_host=host, base_name=bare(ev.tlsa_base),
@@ -200,9 +205,7 @@ def host_rows(scan_id: str, h: HostOutcome, resolver: str, now: dt.datetime,
         yield probe_row(scan_id, probe, attempt)
         anchored = ca_issued(probe.chain, public_ca)
         for i, der in enumerate(probe.chain):
-            row = certificate_row(scan_id, der, now, anchored and i == 0, attempt)
-            if row is not None:
-                yield row
+            yield certificate_row(scan_id, der, now, anchored and i == 0, attempt)
     verdicts = [*h.verdicts, ("", h.verdict)]
     for ip, v in verdicts:
         m = v.matched

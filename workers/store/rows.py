@@ -4,11 +4,15 @@ Field names equal the column names of queries/migrations (a test checks this). E
 values of danescan/vocab.py as plain strings. Times are ``datetime`` (naive means UTC) or epoch
 seconds. The writer fills the provenance columns that belong to the write itself: ``worker_host``,
 ``written_at`` and ``version``; ``attempt`` (the task's retry count) comes with the row.
+
+Columns fed from the network or a file: each one's type, the range of what can arrive, and whether
+it is wide enough or clamped (with the row's ``clamped`` column saying so) are listed in
+queries/migrations/0009_evidence_ranges.sql; clamping is workers/store/ranges.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import ClassVar
 
@@ -53,6 +57,9 @@ class DomainRow:
     registered: str = ""  # by the Public Suffix List (migration 0008)
     mx_registered: tuple[str, ...] | list[str] = ()  # parallel to mx
     ns_registered: tuple[str, ...] | list[str] = ()  # parallel to ns
+    error: str = ""  # why the domain name was refused (migration 0009)
+    bad_mx: tuple[str, ...] | list[str] = field(default_factory=list)  # MX targets refused
+    bad_mx_reasons: tuple[str, ...] | list[str] = field(default_factory=list)  # why, parallel
     no_mail: int = 0  # neither MX nor address: no mail service, no MX host (migration 0010)
     mx_hosts_cut: int = 0  # MX targets past the bound: not looked up (migration 0012)
 
@@ -115,6 +122,7 @@ class StarttlsProbeRow:
     total_ms: float
     error: str
     attempt: int = 0
+    chain_truncated: int = 0  # more certificates were sent than kept (migration 0009)
     inferred_from: str = ""  # not probed: the outcome of this MX host's probe (migration 0012)
 
 
@@ -138,6 +146,9 @@ class CertificateRow:
     first_seen: Time
     scan_id: str
     attempt: int = 0
+    # what could not be read, and why; 'column=exact value' of clamped columns (migration 0009)
+    problems: tuple[str, ...] | list[str] = field(default_factory=list)
+    clamped: tuple[str, ...] | list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
