@@ -1,4 +1,4 @@
-"""Cluster commands: ``enqueue``, ``worker``, ``writer``, ``status``, ``schedule``.
+"""Cluster commands: ``enqueue``, ``worker``, ``writer``, ``status``, ``schedule``, ``deadletter``.
 
 Settings come from danescan.settings (environment ``DANESCAN_*``); options override some of them.
 Every command first reaches Redis, retrying with back-off, and fails with one line when it cannot.
@@ -6,6 +6,7 @@ Every command first reaches Redis, retrying with back-off, and fails with one li
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import signal
@@ -170,7 +171,8 @@ def _duration(seconds: float | None) -> str:
 @click.option("--scan-id", default=None, help="One scan [default: every scan in Redis].")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(scan_id: str | None, as_json: bool) -> None:
-    """Progress: domains done of total, rate, ETA, failures by kind, queue depths."""
+    """Progress: domains done of total, rate, ETA, failures by kind, queue depths, dead letters."""
+    from workers.cluster import deadletter
     from workers.cluster.state import progress, queue_depths, scan_ids
 
     s = Settings.from_env()
@@ -178,6 +180,7 @@ def status(scan_id: str | None, as_json: bool) -> None:
     ids = [scan_id] if scan_id else scan_ids(r)
     now = time.time()
     depths = queue_depths(r)
+    dead = deadletter.summary(r, newest=5)
     out: list[dict[str, Any]] = []
     for sid in ids:
         p = progress(r, sid)
@@ -190,7 +193,9 @@ def status(scan_id: str | None, as_json: bool) -> None:
                     "probes_pending": p.probes_pending, "failures": p.failures,
                     "failure_examples": p.failure_examples, "redelivered": p.redelivered})
     if as_json:
-        click.echo(json.dumps({"scans": out, "queues": depths}))
+        click.echo(json.dumps({"scans": out, "queues": depths, "dead_letters": {
+            "count": dead.count, "dropped": dead.dropped, "bytes": dead.bytes,
+            "newest": [dataclasses.asdict(d) for d in dead.newest]}}))
         return
     for o in out:
         total = "?" if o["total"] is None else f"{o['total']:,}"
@@ -204,6 +209,18 @@ def status(scan_id: str | None, as_json: bool) -> None:
         for ex in o["failure_examples"]:
             click.echo(f"    e.g. {ex}")
     click.echo("queues: " + ", ".join(f"{q} {n:,}" for q, n in depths.items()))
+    _echo_dead_letters(dead)
+
+
+def _echo_dead_letters(dead: Any) -> None:
+    dropped = f"; {dead.dropped:,} dropped by the cap" if dead.dropped else ""
+    if not dead.count:
+        click.echo(f"dead letters: 0{dropped}")
+        return
+    click.echo(f"dead letters: {dead.count:,} ({dead.bytes:,} bytes{dropped}; "
+               f"'danescan deadletter list' shows them, 'replay' puts them back); newest:")
+    for d in dead.newest:
+        click.echo(f"  {d.line()}")
 
 
 def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
@@ -275,4 +292,101 @@ def schedule(once: bool) -> None:
     run_scheduler(lambda now: schedule_tick(s, r, now), lambda: False)
 
 
-COMMANDS = (enqueue_cmd, worker, writer, status, schedule)
+@click.group("deadletter")
+def deadletter_cmd() -> None:
+    """Result messages the writer set aside: undecodable, or rejected by ClickHouse for their data.
+
+    'list' shows them, 'show' prints one message's bytes, 'replay' moves them back to the results
+    list (after the schema or the code was fixed), 'drop' forgets them.
+    """
+
+
+def _select(r: Any, entry_ids: tuple[int, ...], all_: bool, scan_id: str | None) -> list[Any]:
+    """The dead letters named by ids, --scan-id or --all; one error line when a named one is
+    missing or nothing is named."""
+    from workers.cluster import deadletter
+
+    if not entry_ids and not all_ and scan_id is None:
+        _fail("name dead letters by id, or give --scan-id or --all")
+    if entry_ids:
+        found = deadletter.entries(r, list(entry_ids))
+        missing = sorted(set(entry_ids) - {d.id for d in found})
+        if missing:
+            _fail(f"no dead letter #{', #'.join(map(str, missing))} (see 'danescan deadletter list')")
+    else:
+        found = deadletter.entries(r, deadletter.ids(r))
+    return [d for d in found if scan_id is None or d.scan == scan_id]
+
+
+@deadletter_cmd.command("list")
+@click.option("--scan-id", default=None, help="Only the dead letters of one scan.")
+@click.option("--limit", default=None, type=click.IntRange(1, None), help="The newest N only.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def deadletter_list(scan_id: str | None, limit: int | None, as_json: bool) -> None:
+    """One line per dead letter, oldest first: id, time, stage, scan/kind/key, size, error."""
+    from workers.cluster import deadletter
+
+    r = _redis(Settings.from_env())
+    found = [d for d in deadletter.entries(r, deadletter.ids(r, limit))
+             if scan_id is None or d.scan == scan_id]
+    dead = deadletter.summary(r, newest=0)
+    if as_json:
+        click.echo(json.dumps({"count": dead.count, "dropped": dead.dropped, "bytes": dead.bytes,
+                               "entries": [dataclasses.asdict(d) for d in found]}))
+        return
+    for d in found:
+        click.echo(d.line())
+    _echo_dead_letters(dataclasses.replace(dead, newest=()))
+
+
+@deadletter_cmd.command("show")
+@click.argument("entry_id", type=int)
+def deadletter_show(entry_id: int) -> None:
+    """Write one dead letter's message bytes to stdout (its header goes to stderr)."""
+    from workers.cluster import deadletter
+
+    r = _redis(Settings.from_env())
+    found = deadletter.entries(r, [entry_id])
+    body = deadletter.raw(r, entry_id)
+    if not found or body is None:
+        _fail(f"no dead letter #{entry_id} (see 'danescan deadletter list')")
+        return
+    click.echo(found[0].line(), err=True)
+    sys.stdout.buffer.write(body)
+    sys.stdout.buffer.flush()
+
+
+@deadletter_cmd.command("replay")
+@click.argument("entry_ids", nargs=-1, type=int)
+@click.option("--scan-id", default=None, help="Every dead letter of one scan.")
+@click.option("--all", "all_", is_flag=True, help="Every dead letter.")
+def deadletter_replay(entry_ids: tuple[int, ...], scan_id: str | None, all_: bool) -> None:
+    """Move dead letters back to the results list; the writer tries them again (one that still
+    fails becomes a dead letter again). Their scans count them as failures no more."""
+    from workers.cluster import deadletter
+
+    r = _redis(Settings.from_env())
+    chosen = _select(r, entry_ids, all_, scan_id)
+    cut = [d for d in chosen if d.cut]
+    moved = sum(deadletter.replay(r, d) for d in chosen if not d.cut)
+    click.echo(f"{moved} dead letter(s) moved back to the results list")
+    if cut:
+        _fail(f"{len(cut)} dead letter(s) were cut to {deadletter.MAX_MESSAGE_BYTES:,} bytes and "
+              f"cannot be replayed: #{', #'.join(str(d.id) for d in cut)} (drop them)")
+
+
+@deadletter_cmd.command("drop")
+@click.argument("entry_ids", nargs=-1, type=int)
+@click.option("--scan-id", default=None, help="Every dead letter of one scan.")
+@click.option("--all", "all_", is_flag=True, help="Every dead letter.")
+def deadletter_drop(entry_ids: tuple[int, ...], scan_id: str | None, all_: bool) -> None:
+    """Forget dead letters (their scans keep counting them as failures)."""
+    from workers.cluster import deadletter
+
+    r = _redis(Settings.from_env())
+    chosen = _select(r, entry_ids, all_, scan_id)
+    dropped = sum(deadletter.drop(r, d.id) for d in chosen)
+    click.echo(f"{dropped} dead letter(s) dropped")
+
+
+COMMANDS = (enqueue_cmd, worker, writer, status, schedule, deadletter_cmd)

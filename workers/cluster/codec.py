@@ -1,12 +1,22 @@
-"""Pure JSON codecs: chunks of domains, MX host evidence and table rows as they travel in Redis."""
+"""Pure JSON codecs: chunks of domains, MX host evidence and table rows as they travel in Redis.
+
+A result message comes back through ``decode_message``, which trusts nothing: any bytes give either
+rows of the right types or one ``DecodeError`` (never RecursionError, KeyError, ...), so that the
+writer can set the message aside and go on.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
+import re
+import types
+import typing
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import MISSING, dataclass, fields
+from itertools import repeat
 from typing import Any
 
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
@@ -94,24 +104,125 @@ def _value(v: Any) -> Any:
     return v
 
 
-def _unvalue(v: Any) -> Any:
-    if isinstance(v, dict):
-        return base64.b64decode(v["b64"])
-    return v
-
-
 def encode_rows(rows: Sequence[Row]) -> list[list[Any]]:
     """[table, value, value, ...] per row, values in the row type's field order."""
     return [[r.TABLE, *(_value(getattr(r, f.name)) for f in fields(r))] for r in rows]
 
 
-def decode_rows(items: Sequence[Sequence[Any]]) -> list[Row]:
+class DecodeError(ValueError):
+    """A result message that does not decode: one line saying where and what is wrong."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    types: tuple[type, ...]  # what the decoded JSON value may be
+    items: tuple[type, ...] | None  # for a list: what its items may be
+    want: str  # for messages
+
+
+@dataclass(frozen=True)
+class _RowSpec:
+    row_type: type[Row]
+    required: int  # values without a default (a message from an older worker may lack the rest)
+    fields: tuple[_Field, ...]
+    kinds: tuple[tuple[type, ...], ...]  # fields[i].types, for one C-speed isinstance pass
+    lists: tuple[tuple[int, tuple[type, ...]], ...]  # (index, item types) of the list fields
+
+
+def _accepts(hint: Any) -> tuple[tuple[type, ...], tuple[type, ...] | None]:
+    """Decoded-JSON types a field annotation takes: datetimes travel as epoch seconds, bytes as
+    {"b64": ...}, tuples as lists; an annotation not understood here takes anything."""
+    if hint is dt.datetime:
+        return (int, float), None
+    if hint is float:
+        return (int, float), None
+    if hint in (str, int, bytes):
+        return (hint,), None
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        items = tuple(t for a in args for t in _accepts(a)[0])
+        return (list,), items or (object,)
+    if origin in (typing.Union, types.UnionType):
+        found = [_accepts(a) for a in typing.get_args(hint)]
+        kinds = tuple(dict.fromkeys(t for k, _ in found for t in k))
+        item_sets = [i for _, i in found if i is not None]
+        elems = tuple(dict.fromkeys(t for i in item_sets for t in i)) if item_sets else None
+        return kinds, elems
+    return (object,), None
+
+
+def _spec(row_type: type[Row]) -> _RowSpec:
+    hints = typing.get_type_hints(row_type)
+    out: list[_Field] = []
+    for f in fields(row_type):
+        kinds, items = _accepts(hints[f.name])
+        want = "/".join(t.__name__ for t in kinds)
+        if items is not None:
+            want += " of " + "/".join(t.__name__ for t in items)
+        out.append(_Field(f.name, kinds, items, want))
+    required = sum(1 for f in fields(row_type)
+                   if f.default is MISSING and f.default_factory is MISSING)
+    return _RowSpec(row_type, required, tuple(out), tuple(f.types for f in out),
+                    tuple((i, f.items) for i, f in enumerate(out) if f.items is not None))
+
+
+_SPECS: dict[str, _RowSpec] = {t: _spec(rt) for t, rt in BY_TABLE.items()}
+
+
+def _clip(text: str, n: int = 60) -> str:
+    return repr(text[:n]) + ("..." if len(text) > n else "")
+
+
+def _unvalue(v: dict[str, Any], where: str) -> bytes:
+    """A {"b64": ...} object back into bytes."""
+    b64 = v.get("b64")
+    if len(v) != 1 or not isinstance(b64, str):
+        raise DecodeError(f"{where}: an object that is not {{\"b64\": string}}")
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"{where}: bad base64 ({exc})") from exc
+
+
+def _values(spec: _RowSpec, values: list[Any], where: str) -> list[Any]:
+    """The slow path, for rows with bytes or a fault: {"b64"} objects into bytes, and the first
+    value of a wrong type named."""
+    out: list[Any] = []
+    for raw, f in zip(values, spec.fields, strict=False):
+        v: Any = _unvalue(raw, f"{where} {f.name}") if type(raw) is dict else raw
+        if not isinstance(v, f.types) or (f.items is not None and not all(
+                isinstance(x, f.items) for x in typing.cast(list[Any], v))):
+            got = type(v).__name__
+            if f.items is not None and isinstance(v, list):
+                got += " of " + "/".join(sorted({type(x).__name__ for x in v}))
+            raise DecodeError(f"{where} {f.name}: {got}, not {f.want}")
+        out.append(v)
+    return out
+
+
+def decode_rows(items: Any) -> list[Row]:
+    """Rows back from [table, value, ...] lists; DecodeError names the first row that is not one
+    of a known table with values of the right types."""
+    if type(items) is not list:
+        raise DecodeError(f"rows are a list, not {type(items).__name__}")
     out: list[Row] = []
-    for item in items:
-        row_type = BY_TABLE.get(item[0])
-        if row_type is None:
-            raise ValueError(f"no such table: {item[0]!r}")
-        out.append(row_type(*(_unvalue(v) for v in item[1:])))
+    for i, item in enumerate(items):
+        if type(item) is not list or not item or type(item[0]) is not str:
+            raise DecodeError(f"row {i}: not a [table, value, ...] list")
+        spec = _SPECS.get(item[0])
+        if spec is None:
+            raise DecodeError(f"row {i}: no such table: {_clip(item[0])}")
+        values = item[1:]
+        if not spec.required <= len(values) <= len(spec.fields):
+            raise DecodeError(f"row {i} ({item[0]}): {len(values)} values, the table takes "
+                              f"{spec.required} to {len(spec.fields)}")
+        if not (all(map(isinstance, values, spec.kinds))
+                and all(all(map(isinstance, values[j], repeat(t)))
+                        for j, t in spec.lists if j < len(values))):
+            values = _values(spec, values, f"row {i} ({item[0]})")
+        out.append(spec.row_type(*values))
     return out
 
 
@@ -121,6 +232,55 @@ def encode_message(scan_id: str, kind: str, key: str, domains: int, rows: Sequen
                        "rows": encode_rows(rows)}, separators=(",", ":")).encode()
 
 
+ENVELOPE = {"scan": str, "kind": str, "key": str, "domains": int}
+
+
 def decode_message(raw: bytes) -> tuple[dict[str, Any], list[Row]]:
-    msg = json.loads(raw)
+    """One entry of the results list: its envelope (scan, kind, key, domains) and its rows.
+    Anything else (not JSON, not UTF-8, nested deeper than the decoder goes, a wrong shape, a
+    value of a wrong type) raises DecodeError, with one line."""
+    try:
+        msg = json.loads(raw)
+    except RecursionError as exc:
+        raise DecodeError("nested too deeply to decode") from exc
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise DecodeError(f"not JSON: {' '.join(str(exc).split())[:120]}") from exc
+    if type(msg) is not dict:
+        raise DecodeError(f"a message is a JSON object, not {type(msg).__name__}")
+    for name, kind in ENVELOPE.items():
+        value = msg.get(name)
+        if type(value) is not kind:
+            raise DecodeError(f"{name!r} is {type(value).__name__}, not {kind.__name__}")
+    if msg["domains"] < 0:
+        raise DecodeError(f"'domains' is negative ({msg['domains']})")
+    if "rows" not in msg:
+        raise DecodeError("no 'rows'")
     return msg, decode_rows(msg["rows"])
+
+
+_STR = rb'\s*("(?:[^"\\]|\\.){0,500}")\s*'
+_HEAD = re.compile(rb'\s*\{\s*"scan"\s*:' + _STR + rb',\s*"kind"\s*:' + _STR
+                   + rb',\s*"key"\s*:' + _STR + rb',\s*"domains"\s*:\s*(\d{1,12})\s*[,}]')
+
+
+def envelope(raw: bytes) -> dict[str, Any]:
+    """What a message that may not decode says about itself, as far as that can be read: the
+    fields of the envelope that have the right type, from the whole message when it is JSON, else
+    from its first bytes (in the order encode_message writes them)."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        msg = None
+    if type(msg) is dict:
+        found = {k: msg[k] for k, t in ENVELOPE.items() if type(msg.get(k)) is t}
+        if found.get("domains", 0) < 0:
+            del found["domains"]
+        return found
+    m = _HEAD.match(raw[:2200])
+    if m is None:
+        return {}
+    try:
+        scan, kind, key = (json.loads(g) for g in m.groups()[:3])
+    except (ValueError, RecursionError):
+        return {}
+    return {"scan": scan, "kind": kind, "key": key, "domains": int(m.group(4))}

@@ -7,6 +7,14 @@ the write and the trim writes the same rows again, which FINAL (ReplacingMergeTr
 A lock in Redis keeps a second writer idle while the first is alive. The writer also closes scans:
 when every domain is done or failed, no probe is pending and the list is empty, it writes the
 scan's ``finished`` row.
+
+A message that does not decode, or that ClickHouse rejects for its data, does not block the ones
+behind it: a rejected batch is split down to the messages at fault (workers.cluster.poison), the
+rest is written, and the messages at fault go to the dead-letter list (workers.cluster.deadletter)
+in the same Redis step that trims the batch from the results list. A dead-lettered message counts
+as a failure of its scan (kind ``writer: dead letter``), so the scan still ends, with failures;
+replaying it takes that back. A rejection that is not the data's fault (server down, timeout,
+unknown table, ...) is retried with back-off, as before: nothing is set aside.
 """
 
 from __future__ import annotations
@@ -16,20 +24,63 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from danescan import __version__
-from workers.cluster import codec
-from workers.cluster.state import PREFIX, RESULTS, SCANS, key, progress, read_meta
+from workers.cluster import codec, deadletter, poison
+from workers.cluster.deadletter import DeadLetter, LockLost
+from workers.cluster.state import (
+    PREFIX,
+    RESULTS,
+    SCANS,
+    key,
+    meta_key,
+    progress,
+    read_meta,
+    record_failure,
+)
 from workers.store.backend import Database, StoreError
-from workers.store.rows import DomainRow, Row, ScanRow
+from workers.store.rows import ROW_TYPES, DomainRow, Row, ScanRow
 from workers.store.writer import WriteError, Writer
 
-BAD = PREFIX + "results:bad"  # messages that do not decode, kept for a human
 LOCK = PREFIX + "writer-lock"
+
+
+@dataclass
+class Message:
+    """One decoded entry of a batch: its place in the batch, its bytes, envelope and rows."""
+
+    index: int
+    raw: bytes
+    meta: dict[str, Any]
+    rows: list[Row]
+
+
+def _is_row(obj: object) -> bool:
+    return isinstance(obj, ROW_TYPES)
+
+
+def _tables(rows: Sequence[Row]) -> list[str]:
+    return list(dict.fromkeys(r.TABLE for r in rows))
+
+
+def _failed_table(exc: BaseException) -> str | None:
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, WriteError):
+            return e.table
+        e = e.__cause__
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the database's (or the driver's) complaint, without the writer's wrapping."""
+    inner = exc.__cause__ if isinstance(exc, WriteError) and exc.__cause__ is not None else exc
+    return poison.one_line(inner)
 
 
 def text(value: bytes | str) -> str:
@@ -53,6 +104,10 @@ class Drain:
         self.failures = 0
         self.rows_written = 0
         self.next_try = 0.0
+        self.dead_letters = 0  # set aside by this writer
+        self.max_message_bytes = deadletter.MAX_MESSAGE_BYTES
+        self.max_dead_letters = deadletter.MAX_ENTRIES
+        self.max_dead_bytes = deadletter.MAX_BYTES
 
     # -- one writer at a time --------------------------------------------------------------------
 
@@ -74,6 +129,7 @@ class Drain:
 
     def run(self, stop: Callable[[], bool] = lambda: False, idle: float = 0.1) -> None:
         waiting_said = False
+        adopted = False
         try:
             while not stop():
                 if not self.hold_lock():
@@ -83,6 +139,11 @@ class Drain:
                     time.sleep(1.0)
                     continue
                 waiting_said = False
+                if not adopted:
+                    adopted = True
+                    if moved := self.adopt_old_bad():
+                        self.say(f"{moved} undecodable messages of an older writer are now "
+                                 f"dead letters")
                 if self.step() == 0:
                     time.sleep(idle)
         finally:
@@ -102,46 +163,145 @@ class Drain:
         if self.first_seen is None:
             self.first_seen = now
         raw: list[bytes] = self.r.lrange(RESULTS, 0, min(depth, self.max_messages) - 1)  # type: ignore[assignment]
-        messages: list[tuple[dict[str, Any], list[Row]]] = []
-        for item in raw:
+        messages: list[Message] = []
+        letters: list[tuple[DeadLetter, bytes]] = []
+        for i, item in enumerate(raw):
             try:
-                messages.append(codec.decode_message(item))
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                self.r.rpush(BAD, item)
-                self.say(f"a result message does not decode ({type(exc).__name__}: {exc}); "
-                         f"kept in {BAD}")
-        rows = sum(len(m[1]) for m in messages)
-        if (rows < self.batch_rows and len(raw) == depth and len(raw) < self.max_messages
-                and now - self.first_seen < self.max_age):
+                meta, decoded = codec.decode_message(item)
+            except codec.DecodeError as exc:
+                letters.append(deadletter.letter(item, "decode", f"DecodeError: {exc}",
+                                                 codec.envelope(item),
+                                                 max_bytes=self.max_message_bytes))
+                continue
+            messages.append(Message(i, item, meta, decoded))
+        rows = sum(len(m.rows) for m in messages)
+        if (not letters and rows < self.batch_rows and len(raw) == depth
+                and len(raw) < self.max_messages and now - self.first_seen < self.max_age):
             return 0  # not due yet: wait for more rows or for the oldest to age
         try:
-            self.write([r for _, rs in messages for r in rs])
-        except (StoreError, WriteError) as exc:
+            faults = self.write_isolating(messages)
+        except LockLost:
+            self.say("another writer took the lock; this one waits")
+            return 0
+        except Exception as exc:  # noqa: BLE001 - not the data's fault: retried, never fatal
             self.failures += 1
             delay = min(30.0, 0.5 * 2 ** min(self.failures, 6))
             self.next_try = time.monotonic() + delay
-            self.say(f"ClickHouse did not take {rows} rows ({exc}); "
+            self.say(f"ClickHouse did not take {rows} rows ({_reason(exc)}); "
                      f"{depth} result messages wait in Redis; retry in {delay:.0f} s")
             self.close_db()
             return 0
         self.failures = 0
-        self.r.ltrim(RESULTS, len(raw), -1)  # only now: ClickHouse has the rows
-        self.mark_done([m for m, _ in messages])
+        for m, error in faults:
+            table = _failed_table(error)
+            tables = _tables(m.rows)
+            if table is not None:
+                tables = [table, *(t for t in tables if t != table)]
+            letters.append(deadletter.letter(m.raw, "write", _reason(error), m.meta, tables,
+                                             max_bytes=self.max_message_bytes))
+        bad = {m.index for m, _ in faults}
+        written = [m for m in messages if m.index not in bad]
+        # counted before the trim: a crash in between counts nothing twice (both are idempotent)
+        self.count_failures([dl for dl, _ in letters])
+        self.mark_done([m.meta for m in written])
+        try:
+            kept, dropped = deadletter.commit(self.r, LOCK, self.token, len(raw), letters,
+                                              self.max_dead_letters, self.max_dead_bytes)
+        except LockLost:
+            self.say("another writer took the lock; this one waits (what it wrote is written "
+                     "again, harmlessly)")
+            return 0
+        self.dead_letters += len(kept)
+        for dl in kept:
+            self.say(f"a result message set aside as a dead letter: {dl.line()}")
+        if dropped:
+            self.say(f"the dead-letter list is full: its {dropped} oldest entries were dropped")
         self.first_seen = None
-        self.rows_written += rows
-        return max(rows, 1)
+        done = sum(len(m.rows) for m in written)
+        self.rows_written += done
+        return max(done, 1)
 
-    def write(self, rows: list[Row]) -> None:
+    def write_isolating(self, messages: list[Message]) -> list[tuple[Message, BaseException]]:
+        """Write the messages' rows, host tables before ``domains``; returns the messages that
+        ClickHouse rejected for their data, with the error. Other failures propagate."""
+        if not messages:
+            return []
         if self.db is None:
             self.db = self.connect_db()
+        faults: dict[int, tuple[Message, BaseException]] = {}
+        # table schemas cached from earlier batches may be stale (the operator changed a column
+        # to take the values rejected before): the first rejection is tried once more with the
+        # schemas read again, before anything is split or set aside
+        stale = [self.writer is not None]
+
+        def write(part: Sequence[tuple[Message, list[Row]]]) -> None:
+            try:
+                self._write_part(part)
+            except Exception as exc:
+                if not (stale[0] and poison.at_fault(exc, _is_row)):
+                    raise
+                stale[0] = False
+                self._write_part(part)  # write_rows dropped the writer and its schemas
+
+        for is_domain in (False, True):
+            part = [(m, [r for r in m.rows if isinstance(r, DomainRow) == is_domain])
+                    for m in messages if m.index not in faults]
+            part = [(m, rs) for m, rs in part if rs]
+            found = poison.isolate(part, write, lambda exc: poison.at_fault(exc, _is_row))
+            for i, exc in found.at_fault:
+                faults[part[i][0].index] = (part[i][0], exc)
+            if found.writes > 1:
+                self.say(f"a batch of {len(part)} messages was rejected for its data; "
+                         f"{found.writes} writes found {len(found.at_fault)} at fault")
+        return sorted(faults.values(), key=lambda f: f[0].index)
+
+    def _write_part(self, part: Sequence[tuple[Message, list[Row]]]) -> None:
+        if not self.hold_lock():
+            raise LockLost("another writer holds the lock")
+        self.write_rows([r for _, rs in part for r in rs])
+
+    def write_rows(self, rows: Sequence[Row]) -> None:
+        """One insert per table; a writer whose insert failed is dropped (its buffers still hold
+        the rows), so the next try starts clean."""
+        if self.db is None:
+            self.db = self.connect_db()
+        if self.writer is None:
             self.writer = Writer(self.db, max_rows=10**9, max_age=10**9, retries=0)
-        assert self.writer is not None
+        try:
+            self.writer.add_many(rows)
+            self.writer.flush()
+        except BaseException:
+            self.writer = None
+            raise
+
+    def write(self, rows: list[Row]) -> None:
         first = [r for r in rows if not isinstance(r, DomainRow)]
         last = [r for r in rows if isinstance(r, DomainRow)]
         for part in (first, last):
             if part:
-                self.writer.add_many(part)
-                self.writer.flush()
+                self.write_rows(part)
+
+    def count_failures(self, letters: Sequence[DeadLetter]) -> None:
+        """Each dead letter of a known scan is a failure of that scan (once per task key), so
+        that the scan still ends, with failures."""
+        for dl in letters:
+            field = dl.failure_field()
+            if dl.scan is not None and field is not None and self.r.exists(meta_key(dl.scan)):
+                record_failure(self.r, dl.scan, field, deadletter.FAILURE_KIND,
+                               f"{dl.kind} {dl.key}: {dl.error}", dl.domains)
+
+    def adopt_old_bad(self) -> int:
+        """Messages an older writer kept in ``results:bad`` become dead letters."""
+        moved = 0
+        while (item := self.r.lindex(deadletter.OLD_BAD, 0)) is not None:
+            assert isinstance(item, bytes)
+            dl = deadletter.letter(item, "decode", "set aside by an older writer (results:bad)",
+                                   codec.envelope(item), max_bytes=self.max_message_bytes)
+            deadletter.commit(self.r, LOCK, self.token, 0, [dl], self.max_dead_letters,
+                              self.max_dead_bytes)
+            self.r.lpop(deadletter.OLD_BAD)
+            moved += 1
+        return moved
 
     def close_db(self) -> None:
         db, self.db, self.writer = self.db, None, None
