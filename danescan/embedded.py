@@ -21,8 +21,10 @@ from typing import Any
 from danescan import __version__, psl
 from danescan.settings import Settings
 from workers.dns import DomainInput, EngineSettings, load_trust_anchor
+from workers.dns.bounds import Bounds
 from workers.scan.batch import BatchOutcome, ScanContext, run_batch
 from workers.scan.rows import batch_rows
+from workers.smtp import ProbeTimeouts
 from workers.store.backend import Database, sql_string
 from workers.store.rows import ScanRow
 from workers.store.writer import Writer
@@ -184,13 +186,17 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     else:
         trust = mozilla_trust_store()
     public_subjects = frozenset(r.cert.subject.rfc4514_string() for r in trust.roots)
-    suffixes = psl.load(Settings.from_env().psl or None)
+    env = Settings.from_env()
+    suffixes = psl.load(env.psl or None)
     ctx = ScanContext(scan_id=opts.scan_id, now=now, dns_settings=EngineSettings(opts.resolver),
                       anchors=anchors, ehlo_name=opts.ehlo_name, probe_all=opts.probe_all,
-                      trust_store=trust)
+                      trust_store=trust, timeouts=ProbeTimeouts(total=env.probe_deadline),
+                      dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses))
     writer = Writer(db, max_rows=20_000)
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
-                           "batch_size": opts.batch_size, "probe_all": opts.probe_all})
+                           "batch_size": opts.batch_size, "probe_all": opts.probe_all,
+                           "probe_deadline": env.probe_deadline,
+                           "max_mx_hosts": env.max_mx_hosts, "max_addresses": env.max_addresses})
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
                        settings=settings, software_version=__version__, status="running"))
     writer.flush()

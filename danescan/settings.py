@@ -34,6 +34,11 @@ class Settings:
     zone_files: str = ""  # the nightly scan's inputs, separated by commas
     nightly_at: str = "02:00"  # UTC time of the nightly full scan
     hourly_minute: int = 30  # minute past each hour of the re-scan of DANE MX hosts
+    # bounds against tarpits and huge RRsets (issue 11)
+    probe_deadline: float = 60.0  # seconds for one whole STARTTLS probe; below ip_lease_seconds
+    max_mx_hosts: int = 32  # MX hosts looked up per domain, in preference order; the rest counted
+    max_addresses: int = 16  # addresses probed per MX host and family; the rest counted
+    address_memo_seconds: int = 3600  # how long an address's timeout/refusal spares its other names
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,4 +64,8 @@ class Settings:
             zone_files=_env("ZONE_FILES", ""),
             nightly_at=_env("NIGHTLY_AT", "02:00"),
             hourly_minute=int(_env("HOURLY_MINUTE", "30")),
+            probe_deadline=float(_env("PROBE_DEADLINE", "60")),
+            max_mx_hosts=int(_env("MAX_MX_HOSTS", "32")),
+            max_addresses=int(_env("MAX_ADDRESSES", "16")),
+            address_memo_seconds=int(_env("ADDRESS_MEMO_SECONDS", "3600")),
         )

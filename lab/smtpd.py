@@ -160,10 +160,25 @@ class _Conversation:
         self.reader = reader
         self.writer = writer
         self.tls = False
+        self.early = b""  # bytes a client sent during a tarpit's pause (read_command takes them)
 
     async def say(self, *lines: str) -> None:
+        if self.config.behaviour is Behaviour.TARPIT:
+            await self.pause()
         self.writer.write("".join(f"{line}\r\n" for line in lines).encode())
         await self.writer.drain()
+
+    async def pause(self) -> None:
+        """Wait ``delay_ms`` before a reply, watching the client: a client that leaves ends the
+        session at once (so the connection counts are exact at any moment)."""
+        try:
+            async with asyncio.timeout(self.config.delay_ms / 1000.0):
+                data = await self.reader.read(1)
+        except TimeoutError:
+            return
+        if not data:
+            raise ConnectionResetError("the client left during the pause")
+        self.early += data
 
     async def drain_until_eof(self) -> None:
         async with asyncio.timeout(IDLE_TIMEOUT):
@@ -178,6 +193,7 @@ class _Conversation:
         except ValueError:  # longer than MAX_LINE
             await self.say("500 5.5.2 line too long")
             return None
+        line, self.early = self.early + line, b""
         return line.decode("latin-1").rstrip("\r\n") if line else None
 
     def ehlo_lines(self) -> list[str]:
@@ -195,7 +211,7 @@ class _Conversation:
     async def run(self) -> None:
         config = self.config
         behaviour = config.behaviour
-        if config.delay_ms:
+        if config.delay_ms and behaviour is not Behaviour.TARPIT:
             await asyncio.sleep(config.delay_ms / 1000.0)
         if behaviour is Behaviour.SILENT:
             await self.drain_until_eof()

@@ -31,6 +31,7 @@ class Behaviour(StrEnum):
     SILENT = "silent"  # accepts, never speaks
     HUGE_EHLO = "huge-ehlo"  # a 100 kB EHLO reply
     LONG_CHAIN = "long-chain"  # like ok; the configured chain file is long
+    TARPIT = "tarpit"  # like ok, but waits delay_ms before every reply (banner, EHLO, 220, 221)
 
 
 DEFAULT_NAME = "*"

@@ -80,14 +80,14 @@ def encode_host(h: MxHostEvidence) -> dict[str, Any]:
     return {"host": h.host, "a": _rrset(h.a), "aaaa": _rrset(h.aaaa), "tlsa": _rrset(h.tlsa),
             "base": h.tlsa_base,
             "orig": _rrset(h.tlsa_original) if h.tlsa_original is not None else None,
-            "cname": h.cname_target, "addr": list(h.addresses)}
+            "cname": h.cname_target, "addr": list(h.addresses), "cut": h.addresses_cut}
 
 
 def decode_host(d: dict[str, Any]) -> MxHostEvidence:
     return MxHostEvidence(
         host=d["host"], a=_unrrset(d["a"]), aaaa=_unrrset(d["aaaa"]), tlsa=_unrrset(d["tlsa"]),
         tlsa_base=d["base"], tlsa_original=_unrrset(d["orig"]) if d["orig"] is not None else None,
-        cname_target=d["cname"], addresses=tuple(d["addr"]))
+        cname_target=d["cname"], addresses=tuple(d["addr"]), addresses_cut=int(d.get("cut", 0)))
 
 
 # -- rows ---------------------------------------------------------------------------------------
@@ -154,10 +154,13 @@ def _accepts(hint: Any) -> tuple[tuple[type, ...], tuple[type, ...] | None]:
 
 
 def _spec(row_type: type[Row]) -> _RowSpec:
-    hints = typing.get_type_hints(row_type)
+    try:
+        hints = typing.get_type_hints(row_type)
+    except (NameError, TypeError):  # an annotation not resolvable at run time: no checks
+        hints = {}
     out: list[_Field] = []
     for f in fields(row_type):
-        kinds, items = _accepts(hints[f.name])
+        kinds, items = _accepts(hints.get(f.name))
         want = "/".join(t.__name__ for t in kinds)
         if items is not None:
             want += " of " + "/".join(t.__name__ for t in items)

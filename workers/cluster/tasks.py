@@ -25,9 +25,11 @@ from danescan.psl import load as load_psl
 from danescan.settings import Settings
 from workers.cluster import codec
 from workers.cluster.app import app
+from workers.cluster.downs import SharedOutcomes
 from workers.cluster.leases import IpLeases
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
+from workers.dns.bounds import Bounds
 from workers.dns.probe import run_async
 from workers.scan.batch import (
     BatchOutcome,
@@ -39,7 +41,14 @@ from workers.scan.batch import (
     wants_probe,
 )
 from workers.scan.rows import batch_rows
-from workers.smtp import ProbeTarget, StarttlsEvidence, client_context, probe_starttls
+from workers.smtp import (
+    ProbeTarget,
+    ProbeTimeouts,
+    StarttlsEvidence,
+    client_context,
+    probe_starttls,
+)
+from workers.smtp.outcomes import inferred
 from workers.store.backend import StoreError
 
 
@@ -87,7 +96,9 @@ class WorkerState:
             dns_settings=EngineSettings(meta["resolver"]),
             anchors=load_trust_anchor(anchor) if anchor else None,
             ehlo_name=meta.get("ehlo_name", "danescan.invalid"),
-            probe_all=meta.get("probe_all") == "1", trust_store=trust)
+            probe_all=meta.get("probe_all") == "1", trust_store=trust,
+            timeouts=ProbeTimeouts(total=self.settings.probe_deadline),
+            dns_bounds=Bounds(self.settings.max_mx_hosts, self.settings.max_addresses))
         return ScanSetup(ctx, meta["resolver"],
                          frozenset(r.cert.subject.rfc4514_string() for r in trust.roots),
                          load_psl(self.settings.psl or None))
@@ -248,18 +259,31 @@ def smtp_hosts(self: Any, scan_id: str, task_key: str, hosts: Any, failures: int
 
 async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, settings: Settings
                             ) -> dict[str, list[StarttlsEvidence]]:
-    """Every address of ``hosts`` once, each under a cluster-wide per-IP lease."""
+    """Every address of ``hosts`` once, each under a cluster-wide per-IP lease (renewed while
+    held). An address that timed out or refused for another name of the scan (in this worker or
+    another, ``workers.cluster.downs``) is not connected to: its outcome is taken, marked inferred.
+    """
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
     leases = IpLeases(client, settings.per_ip_cap, settings.ip_lease_seconds)
+    shared = SharedOutcomes(client, ctx.scan_id, settings.address_memo_seconds, ctx.outcomes)
     gate = asyncio.Semaphore(ctx.limits.global_)
     ssl_ctx = client_context()
 
     async def one(t: ProbeTarget) -> StarttlsEvidence:
-        async with gate, leases.hold(t.ip):
-            return await probe_starttls(t.host, t.ip, port=t.port, ehlo_name=ctx.ehlo_name,
-                                        timeouts=ctx.timeouts, ssl_context=ssl_ctx)
+        async with gate:
+            known = await shared.get(t.ip, t.port)
+            if known is None:
+                async with leases.hold(t.ip):
+                    known = await shared.get(t.ip, t.port)  # decided while this one waited
+                    if known is None:
+                        ev = await probe_starttls(t.host, t.ip, port=t.port,
+                                                  ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
+                                                  ssl_context=ssl_ctx)
+                        await shared.record(ev)  # before the slot goes to the next name
+                        return ev
+        return inferred(known, t, dt.datetime.now(dt.UTC))
 
     targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
     try:

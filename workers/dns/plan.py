@@ -20,6 +20,7 @@ import dns.rrset
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
+from workers.dns.bounds import Bounds, bound_addresses, cut
 from workers.dns.names import BadName, normalize_text, tlsa_text
 from workers.dns.records import (
     Answer,
@@ -50,6 +51,7 @@ class Context:
     now: float
     anchors: dns.rrset.RRset | None = None
     chains: dict[tuple[str, ...], dr.Finding] = field(default_factory=dict)
+    bounds: Bounds = field(default_factory=Bounds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,11 +386,13 @@ def domain_plan(inp: DomainInput, ctx: Context) -> Plan[DomainEvidence]:
     hosts: list[str] = []
     bad: list[str] = []
     null_mx = implicit = nxdomain = False
+    mx_cut = 0
     ev = mx.evidence
     if ev.query_status is QueryStatus.NXDOMAIN:
         nxdomain = True
     elif not ev.failed or ev.from_cd:
         targets, null_mx = mx_targets(mx.found)
+        targets, mx_cut = cut(targets, ctx.bounds.max_mx_hosts)  # before any query for them
         if not targets and not null_mx and not mx.found.rrs:
             implicit = True
             targets = [text]
@@ -400,7 +404,7 @@ def domain_plan(inp: DomainInput, ctx: Context) -> Plan[DomainEvidence]:
     return DomainEvidence(
         input=inp, domain=text, mx=ev, ns=ns.evidence, ds=ds.evidence, dnskey=key.evidence,
         mx_hosts=tuple(hosts), implicit_mx=implicit, null_mx=null_mx, nxdomain=nxdomain,
-        bad_mx_hosts=tuple(bad),
+        bad_mx_hosts=tuple(bad), mx_hosts_cut=mx_cut,
     )
 
 
@@ -429,7 +433,8 @@ def host_plan(host: str, ctx: Context) -> Plan[MxHostEvidence]:
             (t2,) = yield from _classify_all((Query(expanded, "TLSA"),), ctx)
             if not _no_records(t2.evidence):
                 used, base, other = t2.evidence, expanded, tlsa.evidence
-    addresses = tuple(a.evidence.records) + tuple(aaaa.evidence.records)
+    addresses, addresses_cut = bound_addresses(a.evidence.records, aaaa.evidence.records,
+                                               ctx.bounds.max_addresses)
     return MxHostEvidence(host=name, a=a.evidence, aaaa=aaaa.evidence, tlsa=used,
                           tlsa_base=base, tlsa_original=other, cname_target=cname_target,
-                          addresses=addresses)
+                          addresses=addresses, addresses_cut=addresses_cut)

@@ -74,9 +74,11 @@ def _sign(text: str, origin: str, key: tuple[ec.EllipticCurvePrivateKey, dns.rda
 SOA = "@ 3600 IN SOA ns.test. admin.test. 1 3600 600 86400 300\n"
 
 
-def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
+def build(directory: str, net: int, now: int, bulk: int = 0,
+          more_domains: dict[str, tuple[str, bool]] | None = None) -> Testbed:
     """Write, sign and start the hierarchy. ``bulk``: extra signed domains (for benchmarks),
-    each with its own MX host carrying A and TLSA."""
+    each with its own MX host carrying A and TLSA. ``more_domains``: more domains, SLD label -> (zone
+    body with ``$ORIGIN`` the domain, signed with a DS or not signed), not in ``expected``."""
     auth, res = f"127.88.{net}.1", f"127.88.{net}.53"
     os.makedirs(f"{directory}/zones", exist_ok=True)
     zones: dict[str, str] = {}
@@ -134,6 +136,9 @@ def build(directory: str, net: int, now: int, bulk: int = 0) -> Testbed:
         add(name, f"@ IN MX 10 mx\nmx IN A 127.25.{88 + i // 60000 % 100}.{i % 250 + 1}\n"
             f"_25._tcp.mx IN TLSA {tlsa}\n", True, True, S, R.NONE, (f"mx.{name}.test.",))
 
+    extra_names = {f"{name}.test." for name in more_domains or {}}
+    for name, (body, signed) in (more_domains or {}).items():
+        add(name, body, signed, signed, S if signed else N, R.NONE if signed else R.UNSIGNED, ())
     test_text = "$ORIGIN test.\n" + SOA + f"@ 3600 IN NS ns.test.\nns IN A {auth}\n"
     for name, (ds_text, _origin, _signed, _e) in sld.items():
         test_text += f"{name} 3600 IN NS ns.test.\n{ds_text}"
@@ -197,7 +202,7 @@ remote-control:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     unbound = subprocess.Popen(["unbound", "-d", "-c", f"{directory}/unbound.conf"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bulk_set = set(bulk_names)
+    bulk_set = set(bulk_names) | extra_names
     bed = Testbed(directory, auth, f"{res}:53", anchor,
                   [e for *_, e in sld.values() if e.domain not in bulk_set] + extra,
                   [nsd.pid, unbound.pid], bulk_names)

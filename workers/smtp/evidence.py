@@ -63,7 +63,9 @@ class StarttlsEvidence:
     ``step`` is the step reached: the one that failed, or ``DONE``. ``chain`` is the certificate chain
     exactly as presented, DER, leaf first, at most ``ReadLimits.max_chain_certs`` of it
     (``chain_truncated`` says when more was sent). ``timings_ms`` holds one entry per step attempted.
-    Replies are the raw reply lines (code included), bounded by ``ReadLimits``.
+    Replies are the raw reply lines (code included), bounded by ``ReadLimits``. ``inferred_from``
+    names the MX host whose probe of the same address decided this outcome without a connection of
+    its own (``workers.smtp.outcomes``); then nothing was seen and ``timings_ms`` is empty.
     """
 
     status: SmtpStatus
@@ -83,12 +85,15 @@ class StarttlsEvidence:
     chain: tuple[bytes, ...] = ()
     chain_truncated: bool = False
     timings_ms: tuple[tuple[ProbeStep, float], ...] = ()
+    inferred_from: str = ""  # no connection: the outcome of this MX host's probe of the same address
 
     def __post_init__(self) -> None:
         if (self.status is SmtpStatus.OK) != (self.step is ProbeStep.DONE):
             raise ValueError(f"status {self.status} does not fit step {self.step}")
         if self.status is SmtpStatus.OK and not self.chain:
             raise ValueError("an ok probe has a certificate chain")
+        if self.inferred_from and self.status is SmtpStatus.OK:
+            raise ValueError("only a failure is inferred from another name's probe")
         if self.started_at.tzinfo is None:
             raise ValueError("started_at must be timezone-aware")
 
@@ -123,4 +128,5 @@ class StarttlsEvidence:
             "chain": [base64.b64encode(der).decode("ascii") for der in self.chain],
             "chain_truncated": self.chain_truncated,
             "timings_ms": {step.value: ms for step, ms in self.timings_ms},
+            "inferred_from": self.inferred_from,
         }

@@ -4,6 +4,10 @@ Scheduling model: targets are pulled from the iterable lazily. A target whose ad
 in a per-address queue (at most ``max_pending`` targets wait in all; pulling stops while full);
 when a probe ends, the next waiting target of that address starts first, then new targets are
 pulled until ``global_`` probes run. Results come out in completion order.
+
+Outcomes of an address (``workers.smtp.outcomes``): when a probe ends in a timeout or refusal before
+TLS, the targets waiting for that address, and those pulled later for it, take that outcome at once
+without connecting (four names on one silent address cost one timeout, not four).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 
 from danescan.vocab import SmtpStatus
 from workers.smtp.evidence import ProbeError, ProbeStep, ProbeTarget, StarttlsEvidence
+from workers.smtp.outcomes import AddressOutcomes, inferred
 from workers.smtp.probe import probe_starttls
 from workers.smtp.settings import ProbeLimits, ProbeTimeouts, ReadLimits
 from workers.smtp.tlscompat import client_context
@@ -44,15 +49,18 @@ class _Scheduler:
         limits: ProbeLimits,
         start: asyncio.Queue[tuple[ProbeTarget, _Task]],
         launch: _Launcher,
+        outcomes: AddressOutcomes,
     ) -> None:
         self._source: Iterator[ProbeTarget] | None = iter(targets)
         self._limits = limits
         self._done = start
         self._launch = launch
+        self._outcomes = outcomes
         self._busy: dict[str, int] = {}
         self._waiting: dict[str, deque[ProbeTarget]] = {}
         self._n_waiting = 0
         self.running: set[_Task] = set()
+        self.ready: deque[StarttlsEvidence] = deque()  # inferred, not yet handed out
 
     def _start(self, target: ProbeTarget) -> None:
         self._busy[target.ip] = self._busy.get(target.ip, 0) + 1
@@ -60,21 +68,31 @@ class _Scheduler:
         self.running.add(task)
         task.add_done_callback(lambda t: self._done.put_nowait((target, t)))
 
+    def _known(self, target: ProbeTarget) -> bool:
+        """Take the address's outcome if it has one (then the target is done)."""
+        source = self._outcomes.get(target.ip, target.port)
+        if source is None:
+            return False
+        self.ready.append(inferred(source, target, datetime.now(UTC)))
+        return True
+
     def fill(self) -> None:
         while len(self.running) < self._limits.global_ and self._source is not None:
-            if self._n_waiting >= self._limits.max_pending:
+            if max(self._n_waiting, len(self.ready)) >= self._limits.max_pending:
                 return
             target = next(self._source, None)
             if target is None:
                 self._source = None
                 return
+            if self._known(target):
+                continue
             if self._busy.get(target.ip, 0) < self._limits.per_ip:
                 self._start(target)
             else:
                 self._waiting.setdefault(target.ip, deque()).append(target)
                 self._n_waiting += 1
 
-    def finished(self, target: ProbeTarget, task: _Task) -> None:
+    def finished(self, target: ProbeTarget, task: _Task, ev: StarttlsEvidence | None) -> None:
         self.running.discard(task)
         ip = target.ip
         left = self._busy[ip] - 1
@@ -83,6 +101,13 @@ class _Scheduler:
         else:
             del self._busy[ip]
         queue = self._waiting.get(ip)
+        spread = ev is not None and self._outcomes.record(ev)
+        if queue and spread:
+            kept = deque(t for t in queue if not self._known(t))
+            self._n_waiting -= len(queue) - len(kept)
+            queue = self._waiting[ip] = kept
+            if not kept:
+                del self._waiting[ip]
         if queue:
             self._n_waiting -= 1
             nxt = queue.popleft()
@@ -93,7 +118,9 @@ class _Scheduler:
 
     @property
     def idle(self) -> bool:
-        return not self.running and not self._n_waiting and self._source is None
+        return (
+            not self.running and not self._n_waiting and not self.ready and self._source is None
+        )
 
 
 class _Launcher:
@@ -128,12 +155,15 @@ async def probe_many(
     limits: ProbeLimits | None = None,
     read_limits: ReadLimits | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    outcomes: AddressOutcomes | None = None,
 ) -> AsyncIterator[StarttlsEvidence]:
     """Probe every target once; yield each evidence as its probe ends (completion order).
 
     An exception inside a probe (a bug of ours: server faults are evidence) yields a
     ``SmtpStatus.PROBE_ERROR`` evidence for that target instead of ending the batch.
-    Closing the generator early cancels the probes still running.
+    ``outcomes`` holds the address outcomes that spread (pass one per scan to share them between
+    calls; by default they are shared within this call). Closing the generator early cancels the
+    probes still running.
     """
     done: asyncio.Queue[tuple[ProbeTarget, _Task]] = asyncio.Queue()
     launcher = _Launcher(
@@ -142,16 +172,25 @@ async def probe_many(
         read_limits or ReadLimits(),
         ssl_context or client_context(),
     )
-    sched = _Scheduler(targets, limits or ProbeLimits(), done, launcher)
+    memo = outcomes if outcomes is not None else AddressOutcomes()
+    sched = _Scheduler(targets, limits or ProbeLimits(), done, launcher, memo)
     try:
-        sched.fill()
-        while not sched.idle:
-            target, task = await done.get()
-            sched.finished(target, task)
-            if task.cancelled():
+        while True:
+            while sched.ready:
+                yield sched.ready.popleft()
+            sched.fill()
+            if sched.ready:
                 continue
-            exc = task.exception()
-            yield _bug(target, exc) if exc is not None else task.result()
+            if sched.idle:
+                break
+            target, task = await done.get()
+            ev: StarttlsEvidence | None = None
+            if not task.cancelled():
+                exc = task.exception()
+                ev = _bug(target, exc) if exc is not None else task.result()
+            sched.finished(target, task, ev)
+            if ev is not None:
+                yield ev
     finally:
         for task in sched.running:
             task.cancel()

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ProbeTimeouts:
-    """Seconds allowed for each step of one probe. A step that overruns ends the probe."""
+    """Seconds allowed for each step of one probe, and for the whole probe (``total``: a server
+    answering every step just in time would otherwise hold a probe for the sum of the steps,
+    135 s). A step or a probe that overruns ends the probe. Keep ``total`` below the cluster's
+    per-IP lease (``ip_lease_seconds``)."""
 
     connect: float = 10.0
     banner: float = 30.0  # RFC 5321 4.5.3.2.1 allows 5 minutes; scanners use far less
@@ -19,9 +22,10 @@ class ProbeTimeouts:
     starttls: float = 30.0
     handshake: float = 30.0
     quit: float = 5.0
+    total: float = 60.0  # the whole session, QUIT included
 
     def __post_init__(self) -> None:
-        for name in ("connect", "banner", "ehlo", "starttls", "handshake", "quit"):
+        for name in ("connect", "banner", "ehlo", "starttls", "handshake", "quit", "total"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"timeout {name} must be positive")
 
