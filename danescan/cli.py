@@ -7,9 +7,21 @@ import sys
 import click
 
 from danescan import __version__
+from danescan.settings import SettingsError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """A setting from the environment that cannot be used is one line on stderr, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            fail(str(exc))
+            return None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="danescan")
 def main() -> None:
     """Measure DANE for SMTP: zone files in, DANE verdicts in ClickHouse, answers in SQL."""

@@ -6,8 +6,34 @@ import os
 from dataclasses import dataclass
 
 
+class SettingsError(ValueError):
+    """A setting from the environment that cannot be used; the message names it, in one line."""
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"DANESCAN_{name}", default)
+
+
+def _int(name: str, default: int, least: int | None = None) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"DANESCAN_{name}={raw!r} is not a whole number") from None
+    if least is not None and value < least:
+        raise SettingsError(f"DANESCAN_{name}={value} must be at least {least}")
+    return value
+
+
+def _float(name: str, default: float, above: float | None = None) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"DANESCAN_{name}={raw!r} is not a number") from None
+    if above is not None and not value > above:
+        raise SettingsError(f"DANESCAN_{name}={value:g} must be more than {above:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -50,22 +76,22 @@ class Settings:
             ehlo_name=_env("EHLO_NAME", "danescan.invalid"),
             psl=_env("PSL", ""),
             public_roots=_env("PUBLIC_ROOTS", ""),
-            chunk=int(_env("CHUNK", "500")),
-            smtp_hosts_per_task=int(_env("SMTP_HOSTS_PER_TASK", "20")),
-            visibility_timeout=int(_env("VISIBILITY_TIMEOUT", "3600")),
-            unacked_restore_interval=int(_env("UNACKED_RESTORE_INTERVAL", "10")),
-            task_retries=int(_env("TASK_RETRIES", "3")),
-            retry_backoff=float(_env("RETRY_BACKOFF", "2.0")),
-            per_ip_cap=int(_env("PER_IP_CAP", "1")),
-            ip_lease_seconds=int(_env("IP_LEASE_SECONDS", "120")),
-            writer_batch_rows=int(_env("WRITER_BATCH_ROWS", "5000")),
-            writer_max_age=float(_env("WRITER_MAX_AGE", "1.0")),
-            redis_retries=int(_env("REDIS_RETRIES", "5")),
+            chunk=_int("CHUNK", 500),
+            smtp_hosts_per_task=_int("SMTP_HOSTS_PER_TASK", 20),
+            visibility_timeout=_int("VISIBILITY_TIMEOUT", 3600),
+            unacked_restore_interval=_int("UNACKED_RESTORE_INTERVAL", 10),
+            task_retries=_int("TASK_RETRIES", 3),
+            retry_backoff=_float("RETRY_BACKOFF", 2.0),
+            per_ip_cap=_int("PER_IP_CAP", 1),
+            ip_lease_seconds=_int("IP_LEASE_SECONDS", 120),
+            writer_batch_rows=_int("WRITER_BATCH_ROWS", 5000),
+            writer_max_age=_float("WRITER_MAX_AGE", 1.0),
+            redis_retries=_int("REDIS_RETRIES", 5),
             zone_files=_env("ZONE_FILES", ""),
             nightly_at=_env("NIGHTLY_AT", "02:00"),
-            hourly_minute=int(_env("HOURLY_MINUTE", "30")),
-            probe_deadline=float(_env("PROBE_DEADLINE", "60")),
-            max_mx_hosts=int(_env("MAX_MX_HOSTS", "32")),
-            max_addresses=int(_env("MAX_ADDRESSES", "16")),
-            address_memo_seconds=int(_env("ADDRESS_MEMO_SECONDS", "3600")),
+            hourly_minute=_int("HOURLY_MINUTE", 30),
+            probe_deadline=_float("PROBE_DEADLINE", 60.0, above=0),
+            max_mx_hosts=_int("MAX_MX_HOSTS", 32, least=1),
+            max_addresses=_int("MAX_ADDRESSES", 16, least=1),
+            address_memo_seconds=_int("ADDRESS_MEMO_SECONDS", 3600, least=1),
         )

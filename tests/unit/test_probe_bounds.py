@@ -161,3 +161,38 @@ def test_cut_counts_reach_the_rows() -> None:
     assert [r.inferred_from for r in probes].count("") == 1
     assert {r.inferred_from for r in probes if r.inferred_from} == {"m0.big.example"}
     assert probe_row("s1", probed, 0).status == "banner-timeout"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PROBE_DEADLINE", "abc", "DANESCAN_PROBE_DEADLINE='abc' is not a number"),
+        ("PROBE_DEADLINE", "0", "DANESCAN_PROBE_DEADLINE=0 must be more than 0"),
+        ("MAX_MX_HOSTS", "0", "DANESCAN_MAX_MX_HOSTS=0 must be at least 1"),
+        ("MAX_ADDRESSES", "1.5", "DANESCAN_MAX_ADDRESSES='1.5' is not a whole number"),
+        ("CHUNK", "lots", "DANESCAN_CHUNK='lots' is not a whole number"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    from click.testing import CliRunner
+
+    from danescan.cli import main
+    from danescan.settings import Settings, SettingsError
+
+    monkeypatch.setenv(f"DANESCAN_{name}", value)
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env()
+    assert str(err.value) == message
+    done = CliRunner().invoke(main, ["scan", "no-such-input.txt"])
+    assert done.exit_code == 2 and done.output.strip().splitlines() == [f"danescan: {message}"]
+
+
+def test_settings_defaults_keep_the_probe_inside_its_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    from danescan.settings import Settings
+
+    for name in ("PROBE_DEADLINE", "IP_LEASE_SECONDS", "MAX_MX_HOSTS", "MAX_ADDRESSES"):
+        monkeypatch.delenv(f"DANESCAN_{name}", raising=False)
+    s = Settings.from_env()
+    assert s.probe_deadline < s.ip_lease_seconds and ProbeTimeouts().total == s.probe_deadline
+    assert Bounds() == Bounds(s.max_mx_hosts, s.max_addresses) == Bounds(32, 16)
