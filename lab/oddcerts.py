@@ -26,6 +26,16 @@ CURVES = {
     "prime192v2": "1.2.840.10045.3.1.2",
     "sm2": "1.2.156.10197.1.301",
 }
+# Each curve's generator (uncompressed, from `openssl ecparam -param_enc explicit -text`): a valid
+# point, so that OpenSSL, which knows these curves, decodes the key the server sends.
+GENERATORS = {
+    "prime239v1": "040ffa963cdca8816ccc33b8642bedf905c3d358573d3f27fbbd3b3cb9aaaf"
+                  "7debe8e4e90a5dae6e4054ca530ba04654b36818ce226b39fccb7b02f1ae",
+    "prime192v2": "04eea2bae7e1497842f2de7769cfe9c989c072ad696f48034a"
+                  "6574d11d69b6ec7a672bb82a083df2f2b0847de970b2de15",
+    "sm2": "0432c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7"
+           "bc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0",
+}
 UNKNOWN_ALGORITHM = "1.3.6.1.4.1.55555.7.1"  # a private-enterprise arc nobody implements
 # NIST P-256 (SEC 2, 2.4.2): the parameters written out in full in an explicit-curve SPKI
 P256 = {
@@ -163,14 +173,13 @@ def certificate(
 def odd_key_certificates(signer: ec.EllipticCurvePrivateKey, issuer: str) -> dict[str, bytes]:
     """CA-less certificates (to send above a leaf) whose keys ``cryptography`` cannot load or
     whose size overflowed a column: name -> DER."""
-    point = b"\x04" + bytes(range(1, 61))  # 2 x 30 octets: the size of a 239-bit point
+    out = {
+        f"ec-{curve}": certificate(spki=ec_spki(CURVES[curve], bytes.fromhex(GENERATORS[curve])),
+                                   subject=f"odd {curve}", issuer=issuer, signer=signer)
+        for curve in ("prime239v1", "prime192v2", "sm2")
+    }
     return {
-        "ec-prime239v1": certificate(spki=ec_spki(CURVES["prime239v1"], point),
-                                     subject="odd prime239v1", issuer=issuer, signer=signer),
-        "ec-prime192v2": certificate(spki=ec_spki(CURVES["prime192v2"], point[:49]),
-                                     subject="odd prime192v2", issuer=issuer, signer=signer),
-        "ec-sm2": certificate(spki=ec_spki(CURVES["sm2"], b"\x04" + bytes(range(2, 66))),
-                              subject="odd sm2", issuer=issuer, signer=signer),
+        **out,
         "unknown-algorithm": certificate(spki=unknown_spki(), subject="odd unknown algorithm",
                                          issuer=issuer, signer=signer),
         "rsa-70000": certificate(spki=rsa_spki((1 << 69999) | (0x5A5A << 512) | 1),
@@ -179,14 +188,16 @@ def odd_key_certificates(signer: ec.EllipticCurvePrivateKey, issuer: str) -> dic
 
 
 def quirky_leaf(key: ec.EllipticCurvePrivateKey, host: str, signer: ec.EllipticCurvePrivateKey,
-                issuer: str) -> bytes:
-    """A leaf for ``key`` that ``cryptography`` loads only with a warning (serial 0), whose dates
-    do not fit ClickHouse's DateTime (1950 .. 9999), and whose subjectAltName is there twice."""
+                issuer: str, *, duplicate_san: bool = False) -> bytes:
+    """A leaf for ``key`` that ``cryptography`` loads only with a warning (serial 0) and whose
+    dates do not fit ClickHouse's DateTime (1950 .. 9999). ``duplicate_san``: its subjectAltName
+    twice (``cryptography`` raises on its extensions; OpenSSL will not serve it as a leaf, but
+    sends it as a chain certificate)."""
     return certificate(spki=named_spki(key.public_key()), subject=host, issuer=issuer,
                        signer=signer, serial=0,
                        not_before=dt.datetime(1950, 1, 1, tzinfo=dt.UTC),
                        not_after=dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
-                       extensions=(san(host), san(host)))
+                       extensions=(san(host), san(host)) if duplicate_san else (san(host),))
 
 
 def unloadable_leaf(key: ec.EllipticCurvePrivateKey, host: str,

@@ -180,7 +180,7 @@ def test_odd_keys_are_stored_with_their_reason(odd: dict[str, bytes]) -> None:
 
 
 def test_quirky_leaf_row_flags_clamped_dates_and_what_raised(ca: Issued) -> None:
-    der = oddcerts.quirky_leaf(leaf_key(), HOST, signer(ca), "odd ca")
+    der = oddcerts.quirky_leaf(leaf_key(), HOST, signer(ca), "odd ca", duplicate_san=True)
     row = certificate_row("s", der, NOW, True, 0)
     assert (row.not_before, row.not_after) == (0, 2**32 - 1)
     assert row.clamped == ["not_before=1950-01-01T00:00:00+00:00",

@@ -20,7 +20,7 @@ from itertools import repeat
 from typing import Any
 
 from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
-from workers.dns import DomainInput, MxHostEvidence, RRsetEvidence
+from workers.dns import DomainInput, MxHostEvidence, QueryRecord, RRsetEvidence
 from workers.dns.records import RrsigSummary
 from workers.store.rows import BY_TABLE, Row
 
@@ -76,18 +76,37 @@ def _unrrset(d: dict[str, Any]) -> RRsetEvidence:
         cname_chain=tuple(d["cn"]), from_cd=bool(d["cd"]), zone=d["zone"], detail=d["detail"])
 
 
+def _provenance(h: MxHostEvidence) -> list[list[Any]]:
+    """The queries behind the host's RRsets, reduced to what the rows store (when sent, how
+    long, how many tries, how it ended): the rest of the raw queries stays behind."""
+    wanted = {(rr.name, rr.rtype) for rr in (h.a, h.aaaa, h.tlsa, h.tlsa_original)
+              if rr is not None}
+    return [[q.qname, q.qtype, q.cd, str(q.status), q.sent_at, q.duration, q.attempts]
+            for q in h.queries if (q.qname, q.qtype) in wanted]
+
+
+def _unprovenance(items: list[list[Any]]) -> tuple[QueryRecord, ...]:
+    return tuple(
+        QueryRecord(status=QueryStatus(st), qname=str(n), qtype=str(t), cd=bool(cd), ad=False,
+                    resolver="", sent_at=float(at), duration=float(dur), attempts=int(tries),
+                    transport="")
+        for n, t, cd, st, at, dur, tries in items)
+
+
 def encode_host(h: MxHostEvidence) -> dict[str, Any]:
     return {"host": h.host, "a": _rrset(h.a), "aaaa": _rrset(h.aaaa), "tlsa": _rrset(h.tlsa),
             "base": h.tlsa_base,
             "orig": _rrset(h.tlsa_original) if h.tlsa_original is not None else None,
-            "cname": h.cname_target, "addr": list(h.addresses), "cut": h.addresses_cut}
+            "cname": h.cname_target, "addr": list(h.addresses), "cut": h.addresses_cut,
+            "qs": _provenance(h)}
 
 
 def decode_host(d: dict[str, Any]) -> MxHostEvidence:
     return MxHostEvidence(
         host=d["host"], a=_unrrset(d["a"]), aaaa=_unrrset(d["aaaa"]), tlsa=_unrrset(d["tlsa"]),
         tlsa_base=d["base"], tlsa_original=_unrrset(d["orig"]) if d["orig"] is not None else None,
-        cname_target=d["cname"], addresses=tuple(d["addr"]), addresses_cut=int(d.get("cut", 0)))
+        cname_target=d["cname"], addresses=tuple(d["addr"]), addresses_cut=int(d.get("cut", 0)),
+        queries=_unprovenance(d.get("qs", [])))
 
 
 # -- rows ---------------------------------------------------------------------------------------
