@@ -64,26 +64,30 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
     if not Path(trust_anchor).is_file():
         _fail(f"{trust_anchor}: trust anchor file not found")
     db = open_db(target)
-    click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
-    opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
-                       batch_size=batch, probe_all=probe_all, kind=kind,
-                       public_roots=public_roots, now=scan_time, progress=progress,
-                       progress_tty=sys.stderr.isatty())
     try:
-        facts = run_scan(db, list(inputs), opts)
-    except ScanError as exc:
-        _fail(str(exc))
-        return ""
-    except KeyboardInterrupt:
-        _fail(f"interrupted; run again with --scan-id {scan_id} to resume")
-        return ""
-    if facts["malformed"]:
-        click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
-        for ex in facts["malformed_examples"][:5]:
-            click.echo(f"  {ex}", err=True)
-    if facts["resumed"]:
-        click.echo(f"{facts['resumed']} domain(s) were already stored in scan {scan_id}", err=True)
-    click.echo(render(summarize(db, scan_id)))
+        click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
+        opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
+                           batch_size=batch, probe_all=probe_all, kind=kind,
+                           public_roots=public_roots, now=scan_time, progress=progress,
+                           progress_tty=sys.stderr.isatty())
+        try:
+            facts = run_scan(db, list(inputs), opts)
+        except ScanError as exc:
+            _fail(str(exc))
+            return ""
+        except KeyboardInterrupt:
+            _fail(f"interrupted; run again with --scan-id {scan_id} to resume")
+            return ""
+        if facts["malformed"]:
+            click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
+            for ex in facts["malformed_examples"][:5]:
+                click.echo(f"  {ex}", err=True)
+        if facts["resumed"]:
+            click.echo(f"{facts['resumed']} domain(s) were already stored in scan {scan_id}",
+                       err=True)
+        click.echo(render(summarize(db, scan_id)))
+    finally:
+        db.close()  # the server's connections too (no socket left for the interpreter to close)
     return scan_id
 
 
