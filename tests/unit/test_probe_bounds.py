@@ -56,26 +56,34 @@ def test_bounds_refuse_nonsense() -> None:
         ProbeTimeouts(total=0)
 
 
+T, E = ProbeError.TIMEOUT, ProbeError
+
+
 @pytest.mark.parametrize(
-    ("status", "step", "shared"),
+    ("status", "step", "error", "shared"),
     [
-        (SmtpStatus.CONNECT_TIMEOUT, ProbeStep.CONNECT, True),
-        (SmtpStatus.CONNECT_REFUSED, ProbeStep.CONNECT, True),
-        (SmtpStatus.BANNER_TIMEOUT, ProbeStep.BANNER, True),
-        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.EHLO, True),
-        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.STARTTLS, True),
-        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.HANDSHAKE, False),  # SNI is on the wire: the name's
-        (SmtpStatus.HANDSHAKE_TIMEOUT, ProbeStep.HANDSHAKE, False),
-        (SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE, False),
-        (SmtpStatus.CERT_UNPARSABLE, ProbeStep.HANDSHAKE, False),
-        (SmtpStatus.NO_STARTTLS, ProbeStep.STARTTLS, False),
-        (SmtpStatus.CONNECT_ERROR, ProbeStep.CONNECT, False),
-        (SmtpStatus.PROBE_ERROR, ProbeStep.CONNECT, False),  # our bug is nobody's outcome
+        (SmtpStatus.CONNECT_TIMEOUT, ProbeStep.CONNECT, T, True),
+        (SmtpStatus.CONNECT_REFUSED, ProbeStep.CONNECT, E.REFUSED, True),
+        (SmtpStatus.BANNER_TIMEOUT, ProbeStep.BANNER, T, True),
+        (SmtpStatus.EHLO_FAILED, ProbeStep.EHLO, T, True),  # a step's timeout before TLS
+        (SmtpStatus.STARTTLS_REJECTED, ProbeStep.STARTTLS, T, True),
+        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.EHLO, T, True),
+        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.STARTTLS, T, True),
+        (SmtpStatus.PROBE_TIMEOUT, ProbeStep.HANDSHAKE, T, False),  # SNI was sent: the name's
+        (SmtpStatus.HANDSHAKE_TIMEOUT, ProbeStep.HANDSHAKE, T, False),
+        (SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE, E.TLS_ERROR, False),
+        (SmtpStatus.CERT_UNPARSABLE, ProbeStep.HANDSHAKE, E.CERT_PARSE, False),
+        (SmtpStatus.NO_STARTTLS, ProbeStep.STARTTLS, E.NOT_ADVERTISED, False),
+        (SmtpStatus.EHLO_FAILED, ProbeStep.EHLO, E.REPLY_CODE, False),  # quick to see anyway
+        (SmtpStatus.BANNER_GARBAGE, ProbeStep.BANNER, E.NOT_SMTP, False),
+        (SmtpStatus.CONNECT_ERROR, ProbeStep.CONNECT, E.OS_ERROR, False),
+        (SmtpStatus.PROBE_ERROR, ProbeStep.CONNECT, E.INTERNAL, False),  # our bug: nobody's
+        (SmtpStatus.PROBE_ERROR, ProbeStep.CONNECT, T, False),
     ],
 )
 def test_only_timeouts_and_refusals_before_tls_spread(
-        status: SmtpStatus, step: ProbeStep, shared: bool) -> None:
-    ev = _ev(status, step)
+        status: SmtpStatus, step: ProbeStep, error: ProbeError, shared: bool) -> None:
+    ev = _ev(status, step, error=error)
     assert spreads(ev) is shared
     memo = AddressOutcomes()
     assert memo.record(ev) is shared
@@ -94,11 +102,12 @@ def test_inferred_evidence_says_where_it_comes_from() -> None:
     # a chain of inference names the name really probed
     assert inferred(ev, ProbeTarget("mx3.example", source.ip), later).inferred_from == "mx1.example"
     with pytest.raises(ValueError, match="not shared"):
-        inferred(_ev(SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE),
+        inferred(_ev(SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE, error=E.TLS_ERROR),
                  ProbeTarget("mx2.example", source.ip), later)
     memo = AddressOutcomes()
     memo.record(source)
-    memo.record(_ev(SmtpStatus.CONNECT_REFUSED, ProbeStep.CONNECT, host="other.example"))
+    memo.record(_ev(SmtpStatus.CONNECT_REFUSED, ProbeStep.CONNECT, host="other.example",
+                    error=E.REFUSED))
     assert memo.get(source.ip, 25) is source  # the first outcome of an address stays
 
 
@@ -121,7 +130,7 @@ def test_shared_outcome_travels_through_redis_text() -> None:
     again = decode(encode(inferred(source, ProbeTarget("mx9.example", source.ip), NOW)))
     assert again is not None and again.host == "mx1.example"  # the origin, not the inferred name
     for junk in (b"", b"[", b'{"status": "ok"}', b"{}", encode(source).replace("\"starttls\"", "\"nowhere\""),
-                 encode(_ev(SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE))):
+                 encode(_ev(SmtpStatus.HANDSHAKE_FAILED, ProbeStep.HANDSHAKE, error=E.TLS_ERROR))):
         assert decode(junk) is None
 
 

@@ -1,9 +1,9 @@
 """Outcomes of an address, not of a name: shared by every MX name probed at that address in a scan.
 
 Before the TLS handshake nothing the server sees depends on which MX name is probed (SNI comes
-with the ClientHello; the EHLO name is the scanner's own), so when an address refuses, does not
-accept, does not greet, or runs the probe past its deadline before the handshake, the other names
-on that address take that outcome without connecting: their evidence says so
+with the ClientHello; the EHLO name is the scanner's own), so when an address refuses, or times
+out before the handshake (no connection, no greeting, a step or the whole probe over its time),
+the other names on that address take that outcome without connecting: their evidence says so
 (``StarttlsEvidence.inferred_from``). Nothing else spreads: a TLS or certificate result depends on
 SNI, and the other failures cost no waiting. Pure, no I/O (the cluster shares them through Redis:
 ``workers.cluster.downs``).
@@ -14,19 +14,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from danescan.vocab import SmtpStatus
-from workers.smtp.evidence import ProbeStep, ProbeTarget, StarttlsEvidence
+from workers.smtp.evidence import ProbeError, ProbeStep, ProbeTarget, StarttlsEvidence
 
-SPREADING = frozenset(
-    {SmtpStatus.CONNECT_TIMEOUT, SmtpStatus.CONNECT_REFUSED, SmtpStatus.BANNER_TIMEOUT}
-)
+SPREADING = frozenset({SmtpStatus.CONNECT_TIMEOUT, SmtpStatus.CONNECT_REFUSED})
 BEFORE_TLS = frozenset({ProbeStep.CONNECT, ProbeStep.BANNER, ProbeStep.EHLO, ProbeStep.STARTTLS})
 
 
 def spreads(ev: StarttlsEvidence) -> bool:
-    """The outcome belongs to the address: a timeout or a refusal decided before TLS."""
+    """The outcome belongs to the address: a refusal, or a timeout (of a step or of the whole
+    probe: banner-timeout, probe-timeout, ...) before TLS."""
     if ev.status in SPREADING:
         return True
-    return ev.status is SmtpStatus.PROBE_TIMEOUT and ev.step in BEFORE_TLS
+    return (ev.error is ProbeError.TIMEOUT and ev.step in BEFORE_TLS
+            and ev.status is not SmtpStatus.PROBE_ERROR)
 
 
 def inferred(source: StarttlsEvidence, target: ProbeTarget, now: datetime) -> StarttlsEvidence:
