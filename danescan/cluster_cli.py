@@ -127,7 +127,10 @@ def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> No
 @click.command("writer")
 @click.option("--db", "target", default=None, help="clickhouse://host:port/db [DANESCAN_DB].")
 def writer(target: str | None) -> None:
-    """Drain results from Redis into clickhouse-server in batches; loses nothing when it is down."""
+    """Drain results from Redis into clickhouse-server in batches; loses nothing when it is down.
+
+    A message that does not decode or that ClickHouse rejects for its data goes to the dead-letter
+    list (see 'danescan deadletter'); the others are written."""
     from queries.engines import profile
     from workers.cluster.drain import Drain
     from workers.store.backend import Database, StoreError, connect
@@ -371,7 +374,7 @@ def deadletter_replay(entry_ids: tuple[int, ...], scan_id: str | None, all_: boo
     moved = sum(deadletter.replay(r, d) for d in chosen if not d.cut)
     click.echo(f"{moved} dead letter(s) moved back to the results list")
     if cut:
-        _fail(f"{len(cut)} dead letter(s) were cut to {deadletter.MAX_MESSAGE_BYTES:,} bytes and "
+        _fail(f"{len(cut)} dead letter(s) kept only the first bytes of their message and "
               f"cannot be replayed: #{', #'.join(str(d.id) for d in cut)} (drop them)")
 
 

@@ -308,3 +308,44 @@ def test_the_writer_process_survives_poison_and_a_kill_mid_batch(
     writes = int(splits[-1].split("; ")[1].split(" writes")[0])
     assert writes <= 1 + 2 * len(bad) * 11 + 1
     assert _cli("status", env=env).stdout.count("dead letters: 101 (") == 1
+
+
+def test_the_dead_letter_list_is_bounded(r: redis.Redis) -> None:
+    """Past its caps the oldest entries go and are counted; a long message keeps its first bytes
+    and cannot be replayed; what an older writer kept in results:bad is adopted."""
+    r.rpush(deadletter.OLD_BAD, b"kept by an older writer")
+    r.rpush(RESULTS, *[b"not json %d" % i for i in range(4)], b"{" + b"x" * 4999)
+    said: list[str] = []
+    nowhere = f"clickhouse://127.0.0.1:{free_port()}/nothing"  # never reached: nothing decodes
+    drain = Drain(r, lambda: connect(nowhere, timeout=5.0), max_age=0.0, say=said.append)
+    drain.max_dead_letters, drain.max_message_bytes = 3, 1000
+    rounds = iter(range(3))
+    drain.run(stop=lambda: next(rounds, None) is None, idle=0.01)
+    assert r.llen(RESULTS) == 0 and r.llen(deadletter.OLD_BAD) == 0
+    assert any("1 undecodable messages of an older writer" in m for m in said)
+    s = deadletter.summary(r, newest=5)
+    assert (s.count, s.dropped) == (3, 3)  # 6 set aside, the 3 oldest dropped
+    assert [d.id for d in s.newest] == [6, 5, 4]
+    cut = s.newest[0]
+    assert (cut.size, cut.kept, cut.cut) == (5000, 1000, True)
+    assert s.bytes == 1000 + len(b"not json 3") + len(b"not json 2")
+    assert deadletter.raw(r, cut.id) == b"{" + b"x" * 999
+    assert any("dropped" in m for m in said)
+    status = _cli("status")
+    assert "dead letters: 3 (" in status.stdout and "3 dropped by the cap" in status.stdout
+    assert "cut to 1,000 of 5,000 bytes" in status.stdout
+    refused = _cli("deadletter", "replay", "--all")
+    assert refused.returncode == 2
+    assert "2 dead letter(s) moved back" in refused.stdout
+    assert refused.stderr.strip() == ("danescan: 1 dead letter(s) kept only the first bytes of "
+                                      "their message and cannot be replayed: #6 (drop them)")
+    assert r.llen(RESULTS) == 2 and deadletter.summary(r).bytes == 1000
+    # by bytes too: the two replayed come back (1,020 bytes held); a cap of 1,015 drops the oldest
+    drain.max_dead_bytes = 1015
+    assert drain.hold_lock()
+    drain.step()
+    s = deadletter.summary(r)
+    assert (s.count, s.dropped, s.bytes) == (2, 4, 2 * len(b"not json 3"))
+    assert [d.id for d in s.newest] == [8, 7]
+    assert _cli("deadletter", "drop", "--all").returncode == 0
+    assert deadletter.summary(r) == deadletter.Summary(0, 4, 0, ())

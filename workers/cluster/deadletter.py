@@ -92,8 +92,8 @@ class DeadLetter:
         where = " ".join(x for x in (self.scan, self.kind, self.key) if x) or "unknown origin"
         table = f" {self.tables[0]}" if self.tables and self.stage == "write" else ""
         cut = f"; cut to {self.kept:,} of {self.size:,} bytes" if self.cut else ""
-        return (f"#{self.id} {when} {self.stage}{table} ({where}, {self.size:,} bytes{cut}): "
-                f"{_printable(self.error)}")
+        return _printable(f"#{self.id} {when} {self.stage}{table} ({where}, {self.size:,} bytes"
+                          f"{cut}): {self.error}")
 
 
 def _printable(text: str) -> str:
