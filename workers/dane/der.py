@@ -17,6 +17,7 @@ allocation. Pure: bytes in, bytes out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEQUENCE = 0x30
 INTEGER = 0x02
@@ -33,8 +34,7 @@ class DerError(ValueError):
     """The bytes are not the DER structure expected at this point."""
 
 
-@dataclass(frozen=True, slots=True)
-class Tlv:
+class Tlv(NamedTuple):  # a tuple: made for every element walked, so made cheaply
     tag: int
     start: int  # offset of the tag octet
     body: int  # offset of the first content octet
@@ -125,7 +125,9 @@ def certificate_spki(der: bytes) -> bytes:
         raise DerError("tbsCertificate too short")
     _expect(fields[0], INTEGER, "serialNumber")
     spki = _expect(fields[5], SEQUENCE, "subjectPublicKeyInfo")
-    spki_algorithm(spki.raw(der))  # the shape is checked here, once
+    parts = children(der, spki)
+    if len(parts) != 2 or parts[0].tag != SEQUENCE or parts[1].tag != BIT_STRING:
+        raise DerError("subjectPublicKeyInfo is not {AlgorithmIdentifier, BIT STRING}")
     return spki.raw(der)
 
 

@@ -114,9 +114,10 @@ class _Reader:
         self.notes: list[str] = []
 
     def part(self, what: str, read: Callable[[], T], default: T) -> T:
+        """Call inside ``caught(self.notes)`` (one warnings block per certificate, not per part:
+        entering one costs as much as reading a field)."""
         try:
-            with caught(self.notes):
-                return read()
+            return read()
         except CERT_ERRORS as exc:
             self.problems.append(f"{what}: {describe(exc)}")
             return default
@@ -142,21 +143,23 @@ def read_certificate(der: bytes) -> CertificateFacts:
         reader.problems.append(f"certificate: {loaded.error}")
     else:
         c = cert
-        subject = reader.part("subject", lambda: c.subject.rfc4514_string(), "")
-        issuer = reader.part("issuer", lambda: c.issuer.rfc4514_string(), "")
-        self_issued = reader.part("issuer", lambda: c.issuer == c.subject, False)
-        issuer_org = reader.part("issuer", lambda: _attr(c.issuer, NameOID.ORGANIZATION_NAME), "")
-        issuer_cn = reader.part("issuer", lambda: _attr(c.issuer, NameOID.COMMON_NAME), "")
-        san = reader.part("extensions", lambda: _dns_names(c), ())
-        not_before = reader.part("validity", lambda: c.not_valid_before_utc, None)
-        not_after = reader.part("validity", lambda: c.not_valid_after_utc, None)
-        key = reader.part("public key", c.public_key, None)
-        if key is not None:
-            key_type, key_bits = _key_of(key)
-            if not spki:
-                spki = reader.part("public key", lambda: key.public_bytes(
-                    serialization.Encoding.DER,
-                    serialization.PublicFormat.SubjectPublicKeyInfo), b"")
+        with caught(reader.notes):
+            subject = reader.part("subject", lambda: c.subject.rfc4514_string(), "")
+            issuer = reader.part("issuer", lambda: c.issuer.rfc4514_string(), "")
+            self_issued = reader.part("issuer", lambda: c.issuer == c.subject, False)
+            issuer_org = reader.part("issuer",
+                                     lambda: _attr(c.issuer, NameOID.ORGANIZATION_NAME), "")
+            issuer_cn = reader.part("issuer", lambda: _attr(c.issuer, NameOID.COMMON_NAME), "")
+            san = reader.part("extensions", lambda: _dns_names(c), ())
+            not_before = reader.part("validity", lambda: c.not_valid_before_utc, None)
+            not_after = reader.part("validity", lambda: c.not_valid_after_utc, None)
+            key = reader.part("public key", c.public_key, None)
+            if key is not None:
+                key_type, key_bits = _key_of(key)
+                if not spki:
+                    spki = reader.part("public key", lambda: key.public_bytes(
+                        serialization.Encoding.DER,
+                        serialization.PublicFormat.SubjectPublicKeyInfo), b"")
     if not key_type and spki:
         try:
             key_type, key_bits = key_from_shape(spki)
