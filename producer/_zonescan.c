@@ -20,7 +20,9 @@
  * Consecutive NS/DS records of one owner form a group; a group is closed when another owner's
  * NS/DS record comes, and emitted into the caller's list as a Delegation (NS set sorted and
  * distinct) or, in raw mode, as (name, ns, has_ds, line) for the caller's window. The group left
- * open at the end is handed back to the caller, which may go on with it.
+ * open at the end is handed back to the caller, which may go on with it. A group keeps its first
+ * max_ns distinct targets; NS records naming others are counted (ns_cut) and dropped, so that
+ * one owner with a million NS lines holds max_ns names, not a million.
  *
  * Safety: the input is a bytes object, whose buffer always ends with a NUL byte; NUL is never a
  * token or blank byte, so every inner loop stops at it at the latest, and the outer loop checks
@@ -372,9 +374,11 @@ typedef struct {
     int open, has_ds, ascii; /* ascii: the owner was made here (else handed over) */
     long long line;
     Buf owner;
-    Buf text;  /* the NS targets, one after the other */
+    Buf text;  /* the distinct NS targets, one after the other, in record order */
     Buf spans; /* Span of each target in text */
     Buf sorted; /* Str scratch for sorting */
+    Py_ssize_t max_ns; /* targets kept per group: the first distinct ones */
+    long long ns_cut;  /* NS records left out because a group had max_ns targets already */
 } Group;
 
 typedef struct {
@@ -410,9 +414,21 @@ group_set(Group *g, const char *name, Py_ssize_t n, long long line)
     return buf_append(&g->owner, name, n);
 }
 
+/* One NS target into the group: kept when new and the group has room, else counted as cut
+ * (a repeat of a kept target is neither). Memory stays within max_ns targets. */
 static int
 group_add(Group *g, const char *target, Py_ssize_t n)
 {
+    Py_ssize_t k = g->spans.len / (Py_ssize_t)sizeof(Span);
+    const Span *spans = (const Span *)g->spans.p;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        if (spans[i].n == n && same_bytes(g->text.p + spans[i].off, target, n))
+            return 0;
+    }
+    if (k >= g->max_ns) {
+        g->ns_cut++;
+        return 0;
+    }
     Span s = {g->text.len, n};
     if (buf_append(&g->text, target, n) < 0)
         return -1;
@@ -595,9 +611,9 @@ simd_line(const unsigned char *p, Tok *tok, int *ntok_out, char *low, uint64_t *
 #endif
 
 PyDoc_STRVAR(scan_doc,
-"scan(block, pos, lineno, origin, zone, cur, cur_ns, cur_ds, cur_line, out, mode)\n"
+"scan(block, pos, lineno, origin, zone, cur, cur_ns, cur_ds, cur_line, out, mode, max_ns)\n"
 "-> (pos, lineno, records, delegations, ds_only, tok_start, tok_end,\n"
-"    cur, cur_ns, cur_ds, cur_line)\n\n"
+"    cur, cur_ns, cur_ds, cur_line, ns_cut)\n\n"
 "Read the simple lines of block from byte pos; stop at the first other line (its offset is\n"
 "returned) or at the end. See producer/zonec.py.");
 
@@ -605,8 +621,8 @@ static PyObject *
 zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 11 arguments");
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 12 arguments");
         return NULL;
     }
     if (deleg_type == NULL || vocab_count == 0) {
@@ -625,12 +641,13 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int cur_ds = PyObject_IsTrue(args[7]);
     long long cur_line = PyLong_AsLongLong(args[8]);
     long mode = PyLong_AsLong(args[10]);
+    Py_ssize_t max_ns = PyLong_AsSsize_t(args[11]);
     if (PyErr_Occurred() || cur_ds < 0)
         return NULL;
     const unsigned char *data = (const unsigned char *)PyBytes_AS_STRING(block);
     Py_ssize_t size = PyBytes_GET_SIZE(block);
-    if (pos < 0 || pos > size || mode < MODE_DIRECT || mode > MODE_RAW) {
-        PyErr_SetString(PyExc_ValueError, "scan(): position or mode out of range");
+    if (pos < 0 || pos > size || mode < MODE_DIRECT || mode > MODE_RAW || max_ns < 1) {
+        PyErr_SetString(PyExc_ValueError, "scan(): position, mode or max_ns out of range");
         return NULL;
     }
     Py_ssize_t ol, zl;
@@ -651,6 +668,7 @@ zs_scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     Group g;
     memset(&g, 0, sizeof g);
+    g.max_ns = max_ns;
     Emitter e = {out, zone_o, (int)mode, 0, 0};
     PyObject *result = NULL;
     long long records = 0;
@@ -852,9 +870,10 @@ stop:;
             goto done;
         }
     }
-    result = Py_BuildValue("(nLLLLnnNNOL)", (Py_ssize_t)(p - data), lineno, records,
+    result = Py_BuildValue("(nLLLLnnNNOLL)", (Py_ssize_t)(p - data), lineno, records,
                            e.delegations, e.ds_only, tok_start, tok_end, g_name, g_ns,
-                           (g.open && g.has_ds) ? Py_True : Py_False, g.open ? g.line : 0LL);
+                           (g.open && g.has_ds) ? Py_True : Py_False, g.open ? g.line : 0LL,
+                           g.ns_cut);
 done:
     group_free(&g);
     if (gc_was)

@@ -17,5 +17,6 @@ def scan(
     cur_line: int,
     out: list[Any],
     mode: int,
+    max_ns: int,
     /,
-) -> tuple[int, int, int, int, int, int, int, str | None, list[str], bool, int]: ...
+) -> tuple[int, int, int, int, int, int, int, str | None, list[str], bool, int, int]: ...

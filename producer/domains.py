@@ -8,14 +8,15 @@ Unicode names become A-labels; invalid names are counted with their line and ski
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from producer.inputfile import InputDamaged, InputFile
 from producer.names import BadName, NameProblem, normalise_origin
+from producer.printable import printable
 from producer.zonefile import Delegation, ParserOptions, read_zone
 
 _SNIFF_LINES = 50
@@ -29,7 +30,7 @@ class InputFormat(StrEnum):
 @dataclass(frozen=True, slots=True)
 class InvalidDomain:
     line: int
-    text: str
+    text: str  # the line, printable (producer.printable) and at most 120 characters
     problem: NameProblem
 
 
@@ -63,26 +64,33 @@ def parse_domains(lines: Iterator[str], stats: DomainListStats) -> Iterator[Dele
             stats.invalid += 1
             if len(stats.examples) < stats.max_examples:
                 problem = result.problem if isinstance(result, BadName) else NameProblem.BAD_CHAR
-                stats.examples.append(InvalidDomain(lineno, text[:120], problem))
+                stats.examples.append(InvalidDomain(lineno, printable(text), problem))
             continue
         stats.domains += 1
         yield Delegation(result, _parent(result), (), False, lineno)
 
 
-def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
-    f = open(path, "rb")  # noqa: SIM115 - returned wrapped, closed by the caller
-    if f.peek(2)[:2] == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=f), encoding="utf-8", errors="replace")
-    return io.TextIOWrapper(f, encoding="utf-8", errors="replace")
+def _open_text(path: str | os.PathLike[str]) -> tuple[io.TextIOWrapper, InputFile]:
+    raw = InputFile(path)
+    text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
+    return text, raw
 
 
 def read_domains(
     path: str | os.PathLike[str], stats: DomainListStats | None = None
 ) -> Iterator[Delegation]:
-    """The domains of a list file (plain or gzip)."""
+    """The domains of a list file (plain or gzip). A damaged file
+    (:class:`~producer.inputfile.InputDamaged`) yields the names before the damage (a line cut
+    by it is not one), then raises it with the lines read."""
     stats = stats if stats is not None else DomainListStats()
-    with _open_text(path) as f:
-        yield from parse_domains(iter(f), stats)
+    f, raw = _open_text(path)
+    with f:
+        try:
+            yield from parse_domains(iter(f), stats)
+            raw.check()
+        except InputDamaged as damage:
+            damage.lines = stats.lines
+            raise
 
 
 def detect_format(path: str | os.PathLike[str]) -> InputFormat:
@@ -91,20 +99,24 @@ def detect_format(path: str | os.PathLike[str]) -> InputFormat:
     A zone file has a ``$`` directive or a line with at least three fields where one is a record
     type such as SOA or NS; a domain list has one field per line.
     """
-    with _open_text(path) as f:
+    f, _ = _open_text(path)
+    with f:
         seen = 0
-        for raw in f:
-            text = raw.strip()
-            if not text or text[0] in ";#":
-                continue
-            if text.startswith("$"):
-                return InputFormat.ZONE
-            fields = text.split(";", 1)[0].split()
-            if len(fields) >= 3 or raw[0] in " \t":
-                return InputFormat.ZONE
-            seen += 1
-            if seen >= _SNIFF_LINES:
-                break
+        try:
+            for raw in f:
+                text = raw.strip()
+                if not text or text[0] in ";#":
+                    continue
+                if text.startswith("$"):
+                    return InputFormat.ZONE
+                fields = text.split(";", 1)[0].split()
+                if len(fields) >= 3 or raw[0] in " \t":
+                    return InputFormat.ZONE
+                seen += 1
+                if seen >= _SNIFF_LINES:
+                    break
+        except InputDamaged:
+            pass  # told from the lines before it; the reader reports the damage
     return InputFormat.DOMAINS
 
 

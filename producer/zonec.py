@@ -57,6 +57,7 @@ class Scanned(NamedTuple):
     cur_ns: list[str]
     cur_ds: bool
     cur_line: int
+    ns_cut: int  # NS records left out: their group had max_ns distinct targets already
 
 
 def scan(
@@ -68,12 +69,16 @@ def scan(
     group: tuple[str | None, list[str], bool, int],
     out: list[Any],
     mode: int,
+    max_ns: int,
 ) -> Scanned:
     """Read the simple lines of ``block`` from ``pos``; see the module doc.
 
-    ``origin`` and ``zone`` must be canonical names without escapes (the caller checks).
+    ``origin`` and ``zone`` must be canonical names without escapes (the caller checks); the
+open group's ``cur_ns`` must be distinct, at most ``max_ns`` (it comes back so).
     """
     cur, cur_ns, cur_ds, cur_line = group
     return Scanned._make(
-        _zonescan.scan(block, pos, lineno, origin, zone, cur, cur_ns, cur_ds, cur_line, out, mode)
+        _zonescan.scan(
+            block, pos, lineno, origin, zone, cur, cur_ns, cur_ds, cur_line, out, mode, max_ns
+        )
     )

@@ -85,9 +85,14 @@ class Plan:
     owner_spans: tuple[Array, Array]  # byte span of each line's first token
     group_lines: Array  # first line of each group of consecutive NS/DS records of one owner
     names: list[str]
-    servers: list[tuple[str, ...]]
+    servers: list[tuple[str, ...]]  # sorted distinct NS targets of each group
     has_ds: list[bool]
     simple: bool  # no DS-only group and no two adjacent groups with one name
+    gl: list[int]  # group_lines as a list
+    ns_names: list[str]  # the NS targets of all groups, in record order
+    ns_starts: list[int]  # where each group's targets start in ns_names
+    ns_counts: list[int]  # NS records of each group
+    max_count: int  # the most NS records of one group
 
 
 def _words(w: Array, pos: Array, length: Array, nwords: int) -> list[Array]:
@@ -231,7 +236,8 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
 
     ns_gid = gid[is_ns[lines_r]]
     cntg = np.bincount(ns_gid, minlength=ngroups)
-    servers = _servers(targets, cntg)
+    ns_names = targets.all_names()
+    servers = _servers(targets, ns_names, cntg)
     hd = np.zeros(ngroups, bool)
     hd[gid[is_ds[lines_r]]] = True
     simple = bool((cntg > 0).all()) and not any(map(eq, names[1:], names[:-1]))
@@ -249,6 +255,11 @@ def plan_block(b: bytes, origin: str, zone: str) -> Plan:
         servers=servers,
         has_ds=hd.tolist(),
         simple=simple,
+        gl=lines_r[gidx].tolist(),
+        ns_names=ns_names,
+        ns_starts=(np.cumsum(cntg) - cntg).tolist(),
+        ns_counts=cntg.tolist(),
+        max_count=int(cntg.max()) if ngroups else 0,
     )
 
 
@@ -373,7 +384,7 @@ class _Targets:
         return out
 
 
-def _servers(targets: _Targets, cntg: Array) -> list[tuple[str, ...]]:
+def _servers(targets: _Targets, names: list[str], cntg: Array) -> list[tuple[str, ...]]:
     """Sorted distinct NS sets of the groups, given their targets in order and their counts.
 
     Groups of two absolute targets (most of them) are ordered by comparing their rows; the others
@@ -393,7 +404,6 @@ def _servers(targets: _Targets, cntg: Array) -> list[tuple[str, ...]]:
     keys = targets.rows.keys()
     a_ = starts[i2]
     lt = keys[a_] < keys[a_ + 1]
-    names = targets.all_names()
     lo = _pick(names, np.where(lt, a_, a_ + 1).tolist())
     hi = _pick(names, np.where(lt, a_ + 1, a_).tolist())
     pairs: list[tuple[str, ...]] = list(zip(lo, hi, strict=True))

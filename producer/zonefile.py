@@ -32,6 +32,20 @@ Syntax
     Classes other than IN are counted in ``ParseStats.other_class`` and skipped. Owners of record
     types that are dropped (glue, SOA, ...) are not validated: only NS/DS owners and NS targets are.
 
+Name servers per delegation
+    A delegation keeps its first ``ParserOptions.max_ns`` (64) distinct NS targets, in record
+    order; NS records naming others are dropped and counted in ``ParseStats.ns_cut``, so one
+    owner with a million NS lines holds 64 names, not a million (every engine alike). When
+    ``lru_window`` merges re-appearances, the later group's targets that do not fit are left
+    out in sorted order, one count each.
+
+Damaged files
+    Files are read through :class:`producer.inputfile.InputFile`: a gzip file cut short or
+    corrupt, or a file with NUL bytes or bytes that are not UTF-8, yields the delegations read
+    before the damage and then raises :class:`~producer.inputfile.InputDamaged` (with
+    ``lines`` set). When reading stopped at the damage, the delegation being read then is not
+    yielded: its records may go on past it.
+
 Malformed lines never stop the parse: they are counted by :class:`Reason`, the first
 ``max_examples`` are kept with line number and text, and the line is skipped. An unclosed ``(`` is
 given up after ``MAX_PAREN_LINES`` lines or ``MAX_PAREN_BYTES`` bytes (or at end of file); the lines
@@ -64,12 +78,12 @@ Module layout
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from collections.abc import Iterator
 from typing import IO, Final, Protocol
 
+from producer.inputfile import InputDamaged, InputFile
 from producer.zoneparser import (
     BLOCK_BYTES,
     MAX_PAREN_BYTES,
@@ -90,6 +104,7 @@ __all__ = [
     "MAX_PAREN_LINES",
     "MAX_TTL",
     "Delegation",
+    "InputDamaged",
     "MalformedLine",
     "ParseStats",
     "ParserOptions",
@@ -149,14 +164,11 @@ class _Blocks:
 
 
 def _file_blocks(path: str, box: list[_Blocks]) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        if _is_gzip(f):
-            with gzip.GzipFile(fileobj=f, mode="rb") as gz:
-                box.append(_Blocks(gz))
-                yield from box[0]
-        else:
-            box.append(_Blocks(f))
-            yield from box[0]
+    """The blocks of a file (plain or gzip) up to its damage, which is raised after them."""
+    with InputFile(path) as f:
+        box.append(_Blocks(f))
+        yield from box[0]
+        f.check()
 
 
 class _Encoded:
@@ -190,6 +202,6 @@ def read_zone(
     parser = ZoneParser(options, name_hint=hint if isinstance(hint, str) else None)
     stream: Readable = source  # type: ignore[assignment]
     if isinstance(source, io.BufferedReader) and _is_gzip(source):
-        stream = gzip.GzipFile(fileobj=source, mode="rb")
+        stream = InputFile(hint if isinstance(hint, str) else "<stream>", source)
     blocks = _Blocks(stream)
     return parser, parser.parse_blocks(iter(blocks), lambda: blocks.nbytes)

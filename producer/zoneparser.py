@@ -15,7 +15,9 @@ from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from producer import zonec
+from producer.inputfile import InputDamaged
 from producer.names import BadName, absolute_name, is_subdomain, normalise_origin
+from producer.printable import printable
 from producer.zonesyntax import (
     K_DS,
     K_IN,
@@ -67,7 +69,8 @@ class ZoneParser:
         self._lineno = 0
         self._span = BLOCK_BYTES  # bytes the next fast plan covers (smaller after a restart)
         self._cur: str | None = None  # the group being built
-        self._cur_ns: list[str] = []
+        self._cur_ns: list[str] = []  # distinct, at most max_ns, in every engine
+        self._max_ns = self.options.max_ns
         self._cur_ds = False
         self._cur_line = 0
         self._out: list[Delegation] = []
@@ -106,6 +109,7 @@ class ZoneParser:
             malformed=c.malformed,
             malformed_by_reason=dict(c.by_reason),
             examples=tuple(c.examples),
+            ns_cut=c.ns_cut,
         )
 
     def _bad(self, line: int, reason: Reason, text: str | bytes) -> None:
@@ -114,8 +118,9 @@ class ZoneParser:
         c.by_reason[reason] = c.by_reason.get(reason, 0) + 1
         if len(c.examples) < self.options.max_examples:
             if isinstance(text, bytes):
-                text = text.decode("utf-8", "replace")
-            c.examples.append(MalformedLine(line, reason, text.rstrip("\r\n")[:_EXAMPLE_TEXT]))
+                text = text.decode("utf-8", "surrogateescape")
+            shown = printable(text.rstrip("\r\n"), _EXAMPLE_TEXT)
+            c.examples.append(MalformedLine(line, reason, shown))
 
     # -- names --
 
@@ -314,7 +319,12 @@ class ZoneParser:
             self._cur_ds = False
             self._cur_line = line
         if target is not None:
-            self._cur_ns.append(target)
+            ns = self._cur_ns
+            if target not in ns:
+                if len(ns) < self._max_ns:
+                    ns.append(target)
+                else:
+                    self._c.ns_cut += 1
         else:
             self._cur_ds = True
 
@@ -332,8 +342,13 @@ class ZoneParser:
         if prev is None:
             window[name] = (set(ns), has_ds, line)
         else:
-            prev[0].update(ns)
-            window[name] = (prev[0], prev[1] or has_ds, prev[2])
+            kept = prev[0]
+            for target in sorted(set(ns) - kept):  # sorted: the same on every engine
+                if len(kept) < self._max_ns:
+                    kept.add(target)
+                else:
+                    self._c.ns_cut += 1
+            window[name] = (kept, prev[1] or has_ds, prev[2])
             window.move_to_end(name)
         while len(window) > self.options.lru_window:
             old, (ons, ods, oline) = window.popitem(last=False)
@@ -368,10 +383,11 @@ class ZoneParser:
         raw = self._c_mode == zonec.MODE_RAW
         out: list[Any] = [] if raw else self._out
         group = (self._cur, self._cur_ns, self._cur_ds, self._cur_line)
-        r = zonec.scan(b, pos, self._lineno, origin, zone, group, out, self._c_mode)
+        r = zonec.scan(b, pos, self._lineno, origin, zone, group, out, self._c_mode, self._max_ns)
         self._lineno = r.lineno
         c = self._c
         c.records += r.records
+        c.ns_cut += r.ns_cut
         c.delegations += r.delegations
         c.ds_without_ns += r.ds_without_ns
         if r.tok_start >= 0:
@@ -416,9 +432,8 @@ class ZoneParser:
         base = self._lineno
         starts = plan.line_starts
         special = plan.special
-        gl = plan.group_lines.tolist()
-        names, servers, has_ds = plan.names, plan.servers, plan.has_ds
-        ngroups = len(names)
+        gl = plan.gl
+        ngroups = len(plan.names)
         rec_cum = plan.rec_cum
         done_line = 0  # lines [0, done_line) are read
         g = 0  # groups [0, g) are emitted or open
@@ -431,7 +446,7 @@ class ZoneParser:
             while g_end < ngroups and gl[g_end] < stop:
                 g_end += 1
             if g_end > g:
-                self._groups(names, servers, has_ds, gl, g, g_end, base, plan.simple)
+                self._groups(plan, g, g_end, base)
                 g = g_end
             self._c.records += int(rec_cum[stop] - rec_cum[done_line])
             if k >= nspecial:
@@ -488,26 +503,23 @@ class ZoneParser:
 
     def _groups(
         self,
-        names: list[str],
-        servers: list[tuple[str, ...]],
-        has_ds: list[bool],
-        gl: list[int],
+        plan: zonefast.Plan,
         lo: int,
         hi: int,
         base: int,
-        simple: bool,
     ) -> None:
         """Groups [lo, hi) of a plan, in order: the first may continue the open group, the last
         stays open (a later record of the same owner may follow)."""
+        names, servers, has_ds, gl = plan.names, plan.servers, plan.has_ds, plan.gl
         if self._cur is not None and names[lo] == self._cur:
-            self._cur_ns.extend(servers[lo])
+            self._more_ns(plan, lo)
             self._cur_ds = self._cur_ds or has_ds[lo]
             lo += 1
         if lo >= hi:
             return
         self._close()
         last = hi - 1
-        if simple and self._window is None and last > lo:
+        if plan.simple and plan.max_count <= self._max_ns and self._window is None and last > lo:
             zone = self._zone
             lines = [x + base + 1 for x in gl[lo:last]]
             self._out.extend(
@@ -521,19 +533,40 @@ class ZoneParser:
         else:
             for i in range(lo, last):
                 if self._cur is not None and names[i] == self._cur:
-                    self._cur_ns.extend(servers[i])
+                    self._more_ns(plan, i)
                     self._cur_ds = self._cur_ds or has_ds[i]
                     continue
                 self._close()
-                self._cur, self._cur_ns = names[i], list(servers[i])
+                self._cur, self._cur_ns = names[i], []
+                self._more_ns(plan, i)
                 self._cur_ds, self._cur_line = has_ds[i], gl[i] + base + 1
             if self._cur is not None and names[last] == self._cur:
-                self._cur_ns.extend(servers[last])
+                self._more_ns(plan, last)
                 self._cur_ds = self._cur_ds or has_ds[last]
                 return
             self._close()
-        self._cur, self._cur_ns = names[last], list(servers[last])
+        self._cur, self._cur_ns = names[last], []
+        self._more_ns(plan, last)
         self._cur_ds, self._cur_line = has_ds[last], gl[last] + base + 1
+
+    def _more_ns(self, plan: zonefast.Plan, g: int) -> None:
+        """The NS targets of the plan's group ``g`` into the open group: the first distinct
+        ones up to ``max_ns`` (in record order), the others counted as cut."""
+        ns = self._cur_ns
+        count = plan.ns_counts[g]
+        if not ns and count <= self._max_ns:  # nothing can be cut: the group's distinct set
+            ns.extend(plan.servers[g])
+            return
+        seen = set(ns)
+        start = plan.ns_starts[g]
+        for target in plan.ns_names[start : start + count]:
+            if target in seen:
+                continue
+            if len(ns) < self._max_ns:
+                ns.append(target)
+                seen.add(target)
+            else:
+                self._c.ns_cut += 1
 
     # -- the loop --
 
@@ -556,9 +589,9 @@ class ZoneParser:
         """The delegations of each block as one list (flattened by :class:`_Delegations`)."""
         carry = b""
         it = iter(blocks)
-        block = next(it, None)
+        block, damage = _next_block(it)
         while block is not None:
-            following = next(it, None)
+            following, damage = _next_block(it) if damage is None else (None, damage)
             final = following is None
             b = carry + block if carry else block
             carry = b""
@@ -594,6 +627,8 @@ class ZoneParser:
             block = following
         self._c.lines = self._lineno
         self._c.bytes_read = byte_count()
+        if damage is not None and damage.stopped:
+            self._cur = None  # its records may go on past the damage: not a whole delegation
         self._close()
         window = self._window
         if window is not None:
@@ -603,6 +638,9 @@ class ZoneParser:
         if self._out:
             out, self._out = self._out, []
             yield out
+        if damage is not None:
+            damage.lines = self._lineno
+            raise damage
 
     def parse(
         self, lines: Iterable[bytes], byte_count: Callable[[], int] | None = None
@@ -637,6 +675,14 @@ class _Delegations(chain[Delegation]):
 
     def close(self) -> None:
         self.source.close()
+
+
+def _next_block(it: Iterator[bytes]) -> tuple[bytes | None, InputDamaged | None]:
+    """The next block, or None at the end or at the damage (returned then)."""
+    try:
+        return next(it, None), None
+    except InputDamaged as damage:
+        return None, damage
 
 
 def _all_special(plan: zonefast.Plan, lo: int, hi: int) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
+
+MAX_NS_LIMIT: Final = 1024  # each new NS target is compared with the kept ones
 
 
 class Delegation(NamedTuple):
@@ -45,7 +47,7 @@ class Reason(StrEnum):
 class MalformedLine:
     line: int
     reason: Reason
-    text: str  # the line, cut to 120 characters
+    text: str  # the line, printable (producer.printable: control characters escaped), <= 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class ParseStats:
     malformed: int
     malformed_by_reason: dict[Reason, int]
     examples: tuple[MalformedLine, ...]
+    ns_cut: int = 0  # NS records left out of a delegation that had max_ns name servers already
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,11 @@ class ParserOptions:
     emit_ds_only: bool = False
     max_examples: int = 20
     strict: bool = False  # every line through the careful tokenizer (slow; same results)
+    max_ns: int = 64  # name servers kept per delegation: the first distinct ones (see zonefile)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_ns <= MAX_NS_LIMIT:
+            raise ValueError(f"max_ns must be 1 to {MAX_NS_LIMIT}, not {self.max_ns}")
 
 
 @dataclass
@@ -85,5 +93,6 @@ class Counters:
     ds_without_ns: int = 0
     other_class: int = 0
     malformed: int = 0
+    ns_cut: int = 0
     by_reason: dict[Reason, int] = field(default_factory=dict)
     examples: list[MalformedLine] = field(default_factory=list)

@@ -7,13 +7,23 @@ C runs are skipped, with the reason, when the extension is missing (see test_eng
 
 from __future__ import annotations
 
+import gzip
 import random
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from producer import zonec
-from producer.zonefile import Delegation, ParserOptions, ParseStats, ZoneParser, read_zone
+from producer.zonefile import (
+    Delegation,
+    InputDamaged,
+    ParserOptions,
+    ParseStats,
+    ZoneParser,
+    read_zone,
+)
 
 ENGINES = [
     pytest.param("c", marks=pytest.mark.skipif(not zonec.AVAILABLE, reason=str(zonec.UNAVAILABLE))),
@@ -81,6 +91,9 @@ FEATURES = [
     "d{i} NS ns.x.net.\x00\nd{i} NS ns.x\x7f.net.\nd{i} NS ns.x.net.\x0b\n",
     "d{i} NS ns.h{h}.net." + " " * 60 + "\n" + "d{i} 3600 IN NS " + "n" * 62 + ".net.\n",
     "@ DS 1 8 2 AB\n$ORIGIN d{i}.com.\n@ NS ns\nsub NS ns.sub\n$ORIGIN com.\n",
+    # one owner with many NS records, repeats among them (cut by max_ns)
+    "m{i} NS c.x.\nm{i} NS a.x.\nm{i} NS c.x.\nm{i} NS b.x.\n m{i} NS d.x.\nm{i} NS a.x.\n"
+    "m{i} DS 1 8 2 AB\nm{i} NS e.x.\n",
 ]
 
 
@@ -113,7 +126,15 @@ def run(data: bytes, **opts: object) -> tuple[list[Delegation], ParseStats]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize(
-    "opts", [{}, {"lru_window": 3}, {"emit_ds_only": True}, {"max_examples": 1000}]
+    "opts",
+    [
+        {},
+        {"lru_window": 3},
+        {"emit_ds_only": True},
+        {"max_examples": 1000},
+        {"max_ns": 2},
+        {"max_ns": 3, "lru_window": 3},
+    ],
 )
 def test_fast_and_strict_paths_agree(seed: int, opts: dict[str, object], engine: str) -> None:
     data = zone_text(seed, 400)
@@ -134,10 +155,44 @@ def test_mostly_clean_zone_agrees_across_block_edges(tmp_path: Path, engine: str
     p1, it1 = read_zone(path)
     p2, it2 = read_zone(path, ParserOptions(strict=True))
     assert (p1.engine, p2.engine) == (engine, "careful")
-    fast, slow = list(it1), list(it2)
+    (fast, damage1), (slow, damage2) = read_all(it1), read_all(it2)
     assert fast == slow
     assert p1.stats() == p2.stats()
     assert p1.stats().lines == data.count(b"\n")
+    # the features hold raw NUL and non-UTF-8 bytes: read over, then reported as damage
+    assert damage1 is not None and damage2 is not None and str(damage1) == str(damage2)
+    assert not damage1.stopped and damage1.lines == p1.stats().lines
+
+
+def test_damaged_gzip_zone_agrees_and_stops_at_the_damage(tmp_path: Path, engine: str) -> None:
+    """A gzip zone cut short: every engine yields the delegations of the whole lines before the
+    damage (less the last one, whose records may go on past it), then raises the damage."""
+    weights = [80.0, 5, 5, 5, 2] + [0.05] * (len(FEATURES) - 5)
+    data = zone_text(7, 60_000, weights)
+    packed = gzip.compress(data)
+    path = tmp_path / "com.zone.gz"
+    path.write_bytes(packed[: len(packed) * 2 // 3])
+    p1, it1 = read_zone(path)
+    p2, it2 = read_zone(path, ParserOptions(strict=True))
+    (fast, damage1), (slow, damage2) = read_all(it1), read_all(it2)
+    assert fast == slow and p1.stats() == p2.stats()
+    assert damage1 is not None and damage2 is not None and str(damage1) == str(damage2)
+    assert damage1.stopped and "cut short" in damage1.problem
+    assert damage1.lines == p1.stats().lines and f"({damage1.lines:,} lines)" in str(damage1)
+    content = data[: damage1.content]
+    whole = content[: content.rfind(b"\n") + 1]
+    assert whole.count(b"\n") == damage1.lines
+    ref, _ = run(whole, strict=True)
+    assert len(fast) > 10_000 and fast == ref[: len(fast)] and len(ref) - len(fast) <= 1
+
+
+def read_all(it: Iterator[Delegation]) -> tuple[list[Delegation], InputDamaged | None]:
+    out: list[Delegation] = []
+    try:
+        out.extend(it)
+    except InputDamaged as damage:
+        return out, damage
+    return out, None
 
 
 def test_fast_path_reports_malformed_line_numbers(engine: str) -> None:
@@ -199,3 +254,54 @@ def test_hostile_bytes_agree(seed: int, engine: str) -> None:
     slow, ss = run(bytes(data), strict=True)
     assert fast == slow
     assert fs == ss
+
+
+def big_group_zone(path: Path, n: int) -> list[str]:
+    """A zone whose owner ``big`` has ``n`` NS records (repeats among the first 20); returns
+    the targets in record order."""
+    targets = [f"ns{i % 7 if i < 20 else i}.example.net." for i in range(n)]
+    with path.open("w") as f:
+        f.write("$ORIGIN com.\n@ SOA a. b. 1 2 3 4 5\nsmall NS ns.x.net.\n")
+        f.writelines(f"big NS {t}\n" for t in targets)
+        f.write("after NS ns.x.net.\n")
+    return targets
+
+
+@pytest.mark.parametrize("max_ns", [1, 3, 64])
+def test_one_delegation_with_many_name_servers_is_bounded(
+    tmp_path: Path, engine: str, max_ns: int
+) -> None:
+    """A group keeps its first max_ns distinct NS targets (record order) and counts the NS
+    records it left out, the same in every engine, across block edges."""
+    path = tmp_path / "com.zone"
+    targets = big_group_zone(path, 60_000)  # about 1.5 MiB: the group spans blocks
+    parser, it = read_zone(path, ParserOptions(max_ns=max_ns))
+    out = list(it)
+    kept = tuple(sorted(list(dict.fromkeys(targets))[:max_ns]))
+    assert [(d.name, d.ns) for d in out] == [
+        ("small.com.", ("ns.x.net.",)),
+        ("big.com.", kept),
+        ("after.com.", ("ns.x.net.",)),
+    ]
+    cut = sum(1 for t in targets if t not in kept)
+    assert parser.stats().ns_cut == cut
+    slow, ss = run(path.read_bytes(), strict=True, max_ns=max_ns)
+    assert slow == out and ss == parser.stats()
+
+
+def test_many_name_servers_in_flat_memory(tmp_path: Path, engine: str) -> None:
+    """One delegation with a million distinct NS lines held 250 MB: four times the lines now
+    take no more memory (unbounded, 300,000 more names would be about 25 MB more)."""
+    peaks = []
+    for n in (100_000, 400_000):
+        path = tmp_path / f"{n}.zone"
+        big_group_zone(path, n)
+        tracemalloc.start()
+        try:
+            parser, it = read_zone(path)
+            out = list(it)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert len(out[1].ns) == 64 and parser.stats().ns_cut == n - 77  # 7 distinct in the first 20, then 57 more
+    assert peaks[1] - peaks[0] < 4 << 20, peaks
