@@ -7,7 +7,9 @@ seconds. The writer fills the provenance columns that belong to the write itself
 
 Columns fed from the network or a file: each one's type, the range of what can arrive, and whether
 it is wide enough or clamped (with the row's ``clamped`` column saying so) are listed in
-queries/migrations/0009_evidence_ranges.sql; clamping is workers/store/ranges.py.
+queries/migrations/0009_evidence_ranges.sql; clamping is workers/store/ranges.py. Columns added
+later say their bound where they are added (0012: ``mx_hosts_cut`` and ``addresses_cut`` are
+UInt32 counts of the records of one DNS message, < 65536).
 """
 
 from __future__ import annotations
