@@ -7,9 +7,9 @@ seconds. The writer fills the provenance columns that belong to the write itself
 
 Columns fed from the network or a file: each one's type, the range of what can arrive, and whether
 it is wide enough or clamped (with the row's ``clamped`` column saying so) are listed in
-queries/migrations/0009_evidence_ranges.sql; clamping is workers/store/ranges.py. Columns added
-later say their bound where they are added (0012: ``mx_hosts_cut`` and ``addresses_cut`` are
-UInt32 counts of the records of one DNS message, < 65536).
+queries/migrations/0009_evidence_ranges.sql; clamping is workers/store/ranges.py. Added since:
+0010 ``no_mail`` (a flag); 0012 ``mx_hosts_cut`` and ``addresses_cut``, UInt32 counts of the
+records of one DNS message (< 65536): they fit.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class ScanRow:
     inputs: tuple[str, ...] | list[str] = ()
     settings: str = "{}"  # JSON object
     software_version: str = ""
-    status: str = "running"  # running | finished | failed | interrupted
+    status: str = "running"  # running | finished | incomplete | failed | interrupted
     attempt: int = 0
+    status_reason: str = ""  # why a scan is incomplete: its damaged inputs (migration 0011)
 
 
 @dataclass(frozen=True, slots=True)
