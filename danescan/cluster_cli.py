@@ -84,7 +84,15 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
 def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolver: str | None,
                 trust_anchor: str | None, public_roots: str | None, probe_all: bool, kind: str,
                 scan_time: dt.datetime | None) -> None:
-    """Stream zone files or domain lists into DNS tasks on Redis (queue 'dns')."""
+    """Stream zone files or domain lists into DNS tasks on Redis (queue 'dns').
+
+    \b
+    Exit status: 0 every input was enqueued; 2 one line on stderr says why not
+    (chunks published so far stay queued); 3 an input is damaged: the domains
+    read before the damage were enqueued, one line per damaged input names it,
+    how far it was read and what was wrong, and the scan will end incomplete
+    (enqueue the repaired input under a new --scan-id).
+    """
     from danescan.scan_cli import ROOT_ANCHORS, system_resolver
 
     s = Settings.from_env()
@@ -99,6 +107,13 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
         click.echo(f"{res.malformed} malformed input line(s) skipped, e.g.:", err=True)
         for ex in res.malformed_examples[:5]:
             click.echo(f"  {ex}", err=True)
+    if res.damage:
+        from danescan.scan_cli import EXIT_DAMAGED
+
+        for damage in res.damage:
+            click.echo(f"danescan: {damage.text}; the {damage.domains:,} domain(s) read from it "
+                       f"were enqueued; scan {res.scan_id} will end incomplete", err=True)
+        sys.exit(EXIT_DAMAGED)
 
 
 @click.command("worker")
@@ -194,7 +209,8 @@ def status(scan_id: str | None, as_json: bool) -> None:
                     "failed_domains": p.failed_domains, "rate": round(p.rate(now), 1),
                     "eta_seconds": p.eta(now), "complete": p.complete,
                     "probes_pending": p.probes_pending, "failures": p.failures,
-                    "failure_examples": p.failure_examples, "redelivered": p.redelivered})
+                    "failure_examples": p.failure_examples, "redelivered": p.redelivered,
+                    "damage": p.damage})
     if as_json:
         click.echo(json.dumps({"scans": out, "queues": depths, "dead_letters": {
             "count": dead.count, "dropped": dead.dropped, "bytes": dead.bytes,
@@ -203,10 +219,14 @@ def status(scan_id: str | None, as_json: bool) -> None:
     for o in out:
         total = "?" if o["total"] is None else f"{o['total']:,}"
         state = "finished" if o["complete"] else ("enqueueing" if o["total"] is None else "running")
+        if o["damage"] and o["complete"]:
+            state = "incomplete"
         click.echo(f"{o['scan_id']} ({o['kind']}, {state}): {o['done']:,} of {total} domains done, "
                    f"{o['failed_domains']:,} failed; {o['rate']:,.0f} domains/s; "
                    f"ETA {_duration(o['eta_seconds']) if not o['complete'] else '-'}; "
                    f"{o['probes_pending']} STARTTLS hosts pending; {o['redelivered']} redelivered")
+        if o["damage"]:
+            click.echo(f"  damaged input, read up to the damage: {o['damage']}")
         for kind, n in sorted(o["failures"].items()):
             click.echo(f"  failed tasks: {kind}: {n}")
         for ex in o["failure_examples"]:

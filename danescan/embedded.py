@@ -3,6 +3,12 @@
 Re-running with the same scan id resumes: domains whose row is already stored are skipped, MX
 hosts already judged in this scan are not probed again, and every table is a ReplacingMergeTree,
 so a batch written twice collapses under FINAL.
+
+A damaged input (:class:`producer.inputfile.InputDamaged`: a gzip file cut short or corrupt, NUL
+bytes, ...) does not stop the scan: the domains read before the damage are scanned, the other
+inputs too, and the scan is recorded as ``incomplete`` with the damage as its ``status_reason``.
+A resume with the same damaged file skips what is stored and ends the same way; with the file
+repaired it scans the rest and ends ``finished``.
 """
 
 from __future__ import annotations
@@ -34,43 +40,74 @@ class ScanError(Exception):
     """A one-line reason why the scan cannot start or go on."""
 
 
+@dataclass(frozen=True)
+class Damage:
+    """A damaged input: the one-line description, and the domains read from it before."""
+
+    text: str
+    domains: int
+
+
 @dataclass
 class InputStats:
     files: list[str] = field(default_factory=list)
     domains: int = 0
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)
+    ns_cut: int = 0  # NS records beyond the bound per delegation (producer.zonefile)
+
+    def damage_reason(self, limit: int = 2000) -> str:
+        """The damage of every damaged input, for the scan's status_reason."""
+        text = "; ".join(d.text for d in self.damage)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def iter_inputs(paths: Sequence[str], stats: InputStats) -> Iterator[DomainInput]:
-    """Domains of zone files (plain or gzip) or domain lists, in order, streamed."""
+    """Domains of zone files (plain or gzip) or domain lists, in order, streamed.
+
+    A damaged input yields what was read before the damage, which goes to ``stats.damage``;
+    the next input is read then. Text from the inputs (examples, names) is printable.
+    """
     from producer.domains import DomainListStats, InputFormat, detect_format, read_domains
+    from producer.inputfile import InputDamaged
+    from producer.printable import printable
     from producer.zonefile import read_zone
 
     for path in paths:
         p = Path(path)
+        shown = printable(path, 300)
         if not p.exists():
-            raise ScanError(f"{path}: no such file")
+            raise ScanError(f"{shown}: no such file")
         if not os.access(p, os.R_OK) or p.is_dir():
-            raise ScanError(f"{path}: not a readable file")
+            raise ScanError(f"{shown}: not a readable file")
         stats.files.append(path)
-        if detect_format(p) == InputFormat.ZONE:
-            parser, delegations = read_zone(p)
-            for d in delegations:
-                stats.domains += 1
-                yield DomainInput(d.name, d.ns, d.has_ds)
-            zs = parser.stats()
-            stats.malformed += zs.malformed
-            stats.malformed_examples += [f"{path}:{m.line}: {m.reason}: {m.text}"
-                                         for m in zs.examples[:5]]
-        else:
-            ls = DomainListStats()
-            for d in read_domains(p, ls):
-                stats.domains += 1
-                yield DomainInput(d.name)
-            stats.malformed += ls.invalid
-            stats.malformed_examples += [f"{path}:{e.line}: {e.problem}: {e.text}"
-                                         for e in ls.examples[:5]]
+        before = stats.domains
+        try:
+            if detect_format(p) == InputFormat.ZONE:
+                parser, delegations = read_zone(p)
+                try:
+                    for d in delegations:
+                        stats.domains += 1
+                        yield DomainInput(d.name, d.ns, d.has_ds)
+                finally:
+                    zs = parser.stats()
+                    stats.malformed += zs.malformed
+                    stats.ns_cut += zs.ns_cut
+                    stats.malformed_examples += [f"{shown}:{m.line}: {m.reason}: {m.text}"
+                                                 for m in zs.examples[:5]]
+            else:
+                ls = DomainListStats()
+                try:
+                    for d in read_domains(p, ls):
+                        stats.domains += 1
+                        yield DomainInput(d.name)
+                finally:
+                    stats.malformed += ls.invalid
+                    stats.malformed_examples += [f"{shown}:{e.line}: {e.problem}: {e.text}"
+                                                 for e in ls.examples[:5]]
+        except InputDamaged as damage:
+            stats.damage.append(Damage(str(damage), stats.domains - before))
 
 
 def chunks(items: Iterable[DomainInput], size: int) -> Iterator[list[DomainInput]]:
@@ -222,12 +259,16 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
             progress.update(len(batch))
     finally:
         progress.close()
+    damaged = bool(stats.damage)
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now,
                        finished_at=dt.datetime.now(dt.UTC), inputs=list(inputs), settings=settings,
-                       software_version=__version__, status="finished"))
+                       software_version=__version__,
+                       status="incomplete" if damaged else "finished",
+                       status_reason=stats.damage_reason() if damaged else ""))
     writer.close()
     return {"domains_read": stats.domains, "resumed": resumed, "malformed": stats.malformed,
-            "malformed_examples": stats.malformed_examples, "scan_time": now}
+            "malformed_examples": stats.malformed_examples, "scan_time": now,
+            "damage": list(stats.damage), "ns_cut": stats.ns_cut}
 
 
 def _run(todo: list[DomainInput], ctx: ScanContext, known: set[str],

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from danescan.report.render import render
+from producer.printable import printable
 from queries.catalog import QueryError, catalog, get, parse_params
 from workers.store.backend import StoreError
 
@@ -91,6 +92,10 @@ def report(target: str, scan_id: str | None, since: dt.datetime | None, until: d
     except (QueryError, StoreError) as exc:
         _fail(str(exc))
         return
+    if fmt == "table":
+        click.echo(f"danescan report: {printable(sel.title(), 2000)}\n")
+    elif not sel.status.startswith("finished"):  # keep CSV/JSON clean: the state on stderr
+        click.echo(f"danescan: report of {printable(sel.title(), 2000)}", err=True)
     click.echo(print_all(results, fmt))
     if out is not None:
         written = write(results, out, sel, fmt)

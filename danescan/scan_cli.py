@@ -14,9 +14,11 @@ from typing import NoReturn
 import click
 
 from danescan.settings import Settings
+from producer.zonetypes import ParserOptions
 from workers.store.backend import Database
 
 ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
+EXIT_DAMAGED = 3  # an input was damaged: what could be read was scanned, the scan is incomplete
 
 
 def _fail(message: str) -> NoReturn:
@@ -55,14 +57,15 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             scan_time: dt.datetime | None, progress: bool) -> str:
     from danescan.embedded import ScanError, ScanOptions, run_scan
     from danescan.summary import render, summarize
+    from producer.printable import printable
 
     for path in inputs:
         if not Path(path).exists():
-            _fail(f"{path}: no such file")
+            _fail(f"{printable(path, 300)}: no such file")
         if not os.access(path, os.R_OK) or Path(path).is_dir():
-            _fail(f"{path}: not a readable file")
+            _fail(f"{printable(path, 300)}: not a readable file")
     if not Path(trust_anchor).is_file():
-        _fail(f"{trust_anchor}: trust anchor file not found")
+        _fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
     db = open_db(target)
     try:
         click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
@@ -82,12 +85,20 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
             for ex in facts["malformed_examples"][:5]:
                 click.echo(f"  {ex}", err=True)
+        if facts["ns_cut"]:
+            click.echo(f"{facts['ns_cut']} NS record(s) skipped: a delegation keeps its first "
+                       f"{ParserOptions().max_ns} name servers", err=True)
         if facts["resumed"]:
             click.echo(f"{facts['resumed']} domain(s) were already stored in scan {scan_id}",
                        err=True)
         click.echo(render(summarize(db, scan_id)))
     finally:
         db.close()  # the server's connections too (no socket left for the interpreter to close)
+    if facts["damage"]:
+        for damage in facts["damage"]:
+            click.echo(f"danescan: {damage.text}; the {damage.domains:,} domain(s) read from it "
+                       f"were scanned; scan {scan_id} is recorded as incomplete", err=True)
+        sys.exit(EXIT_DAMAGED)
     return scan_id
 
 
@@ -112,7 +123,19 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
          target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
          public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool) -> None:
-    """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse."""
+    """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse.
+
+    \b
+    Exit status:
+      0  every input was read and scanned
+      2  the scan could not start or go on (bad option, missing input, database
+         unreachable, interrupted): one line on stderr
+      3  an input is damaged (a gzip file cut short or corrupt, NUL bytes, ...):
+         the domains read before the damage were scanned and stored, one line per
+         damaged input on stderr names it, how far it was read and what was wrong,
+         and the scan is recorded as incomplete; run it again with the same
+         --scan-id once the file is repaired to scan the rest
+    """
     settings = Settings.from_env()
     when = scan_time.replace(tzinfo=dt.UTC) if scan_time else None
     do_scan(inputs, resolver or settings.resolver or system_resolver(),

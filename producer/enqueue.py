@@ -6,6 +6,12 @@ of enqueued chunks (SADD): a chunk already there is skipped, so enqueueing the s
 an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
 of the scan's record in Redis and must not change between runs of one scan.
 
+A damaged input (a gzip file cut short or corrupt, NUL bytes, ...) does not stop the enqueue: the
+domains read before the damage are enqueued, the damage goes into the scan's record (``damage``)
+and the writer closes the scan as ``incomplete`` with it as the reason. Such a scan cannot be
+enqueued again: its chunks are numbered in input order, and a repaired file would move every
+chunk after the damage; the repaired file is a new scan.
+
 Performance model: a chunk of 500 domains is one Redis pipeline round (SADD) and one task message of
 about 30 bytes per domain; the zone parser, not Redis, bounds the rate.
 """
@@ -17,13 +23,13 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from danescan import __version__
-from danescan.embedded import InputStats, chunks, iter_inputs
+from danescan.embedded import Damage, InputStats, chunks, iter_inputs
 from workers.cluster import codec
 from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
 from workers.dns import DomainInput
@@ -56,6 +62,7 @@ class EnqueueResult:
     seconds: float
     malformed: int
     malformed_examples: list[str]
+    damage: list[Damage] = field(default_factory=list)  # damaged inputs, read up to the damage
 
 
 @contextmanager
@@ -143,11 +150,18 @@ def enqueue(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions,
             publish: Publish) -> EnqueueResult:
     """Register the scan, publish its chunks, then record the total (the scan can finish)."""
     started = time.monotonic()
-    register_scan(r, inputs, opts)
+    meta = register_scan(r, inputs, opts)
+    if meta.get("damage"):
+        raise ClusterError(f"scan {opts.scan_id} was enqueued from a damaged input and is "
+                           f"incomplete ({meta['damage']}); enqueue the repaired input under a "
+                           "new --scan-id")
     stats = InputStats()
     n_chunks, published, domains = publish_chunks(
         r, opts.scan_id, chunks(iter_inputs(inputs, stats), opts.chunk), publish, opts.group)
-    r.hset(meta_key(opts.scan_id), mapping={"total": str(domains), "enqueued": "1",
-                                            "chunks": str(n_chunks)})
+    done = {"total": str(domains), "enqueued": "1", "chunks": str(n_chunks)}
+    if stats.damage:  # with the total: the writer closes the scan as incomplete
+        done["damage"] = stats.damage_reason()
+    r.hset(meta_key(opts.scan_id), mapping=done)  # type: ignore[arg-type]
     return EnqueueResult(opts.scan_id, domains, n_chunks, published, n_chunks - published,
-                         time.monotonic() - started, stats.malformed, stats.malformed_examples)
+                         time.monotonic() - started, stats.malformed, stats.malformed_examples,
+                         list(stats.damage))

@@ -27,6 +27,15 @@ class Selection:
     scan_id: str
     since: dt.datetime
     until: dt.datetime
+    status: str = "finished"  # of the scan: running | finished | incomplete | ...
+    status_reason: str = ""  # why it is incomplete (its damaged inputs)
+
+    def title(self) -> str:
+        """``scan ID`` with its state when it did not finish cleanly (``incomplete: <reason>``)."""
+        state = self.status if not self.status.startswith("finished") else ""
+        if state and self.status_reason:
+            state = f"{state}: {self.status_reason}"
+        return f"scan {self.scan_id}" + (f" ({state})" if state else "")
 
 
 def _time(value: Any) -> dt.datetime:
@@ -44,8 +53,9 @@ def select(db: Database, scan_id: str | None, since: dt.datetime | None,
             raise QueryError("give either --scan-id or --since/--until, not both")
         check_scan(db, scan_id)
         rows = execute(db, "scans").records()
-        at = next(r["started_at"] for r in rows if r["scan_id"] == scan_id)
-        return Selection(scan_id, EPOCH, _time(at))
+        row = next(r for r in rows if r["scan_id"] == scan_id)
+        return Selection(scan_id, EPOCH, _time(row["started_at"]), str(row["status"]),
+                         str(row["status_reason"]))
     lo, hi = since or EPOCH, until or FAR
     if lo > hi:
         raise QueryError(f"--since {lo:%Y-%m-%dT%H:%M:%S} is after --until {hi:%Y-%m-%dT%H:%M:%S}")
@@ -53,7 +63,8 @@ def select(db: Database, scan_id: str | None, since: dt.datetime | None,
     if not inside:
         raise QueryError(f"no scan between {lo:%Y-%m-%dT%H:%M:%S} and {hi:%Y-%m-%dT%H:%M:%S}")
     latest = max(inside, key=lambda r: (_time(r["started_at"]), r["scan_id"]))
-    return Selection(str(latest["scan_id"]), lo, hi)
+    return Selection(str(latest["scan_id"]), lo, hi, str(latest["status"]),
+                     str(latest["status_reason"]))
 
 
 def run_all(db: Database, sel: Selection, threshold: int = 50) -> list[Result]:
@@ -87,7 +98,7 @@ def write(results: list[Result], out: Path, sel: Selection, fmt: str) -> list[Pa
         p = out / f"{r.name}.{ext}"
         p.write_text(render(r, fmt) + "\n")
         written.append(p)
-    title = (f"danescan report: scan {sel.scan_id}, history "
+    title = (f"danescan report: {sel.title()}, history "
              f"{sel.since:%Y-%m-%dT%H:%M:%S} .. {sel.until:%Y-%m-%dT%H:%M:%S}")
     index = out / "report.html"
     index.write_text(page(title, results, figs))

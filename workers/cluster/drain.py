@@ -337,11 +337,13 @@ class Drain:
                 continue
             meta = read_meta(self.r, scan_id)
             status = "finished" if not p.failures else "finished-with-failures"
+            if meta.get("damage"):  # an input was damaged: what was read is done, not all
+                status = "incomplete"
             row = ScanRow(scan_id=scan_id, kind=meta.get("kind", "adhoc"),
                           started_at=int(meta["now"]), finished_at=int(time.time()),
                           inputs=json.loads(meta.get("inputs", "[]")),
                           settings=meta.get("settings", "{}"), software_version=__version__,
-                          status=status)
+                          status=status, status_reason=meta.get("damage", ""))
             try:
                 self.write([row])
             except (StoreError, WriteError) as exc:

@@ -86,6 +86,7 @@ class Progress:
     failures: dict[str, int] = field(default_factory=dict)
     failure_examples: list[str] = field(default_factory=list)
     redelivered: int = 0
+    damage: str = ""  # damaged inputs (read up to the damage): the scan ends incomplete
 
     @property
     def complete(self) -> bool:
@@ -127,7 +128,7 @@ def progress(r: redis.Redis, scan_id: str) -> Progress | None:
         probes_pending=int(pending),
         failures={k.decode(): int(v) for k, v in kinds.items()},
         failure_examples=[json.loads(e)["reason"] for e in examples[:5]],
-        redelivered=_int(redelivered))
+        redelivered=_int(redelivered), damage=meta.get("damage", ""))
 
 
 def queue_depths(r: redis.Redis) -> dict[str, int]:

@@ -1,0 +1,1 @@
+ALTER TABLE scans {{on_cluster}} DROP COLUMN status_reason;
