@@ -5,6 +5,7 @@ ground truth and of the embedded scan."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 
 from danescan.embedded import ScanOptions, run_scan
+from producer.domains import read_domains
 from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
+from producer.inputfile import InputDamaged
 from queries.engines import profile
 from tests.integration.clickhouse_fixtures import ClickHouseServer
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
@@ -172,3 +175,55 @@ def test_poison_task_is_recorded_and_the_scan_finishes(
     assert shown["scans"][0]["failures"] == {"dns: ValueError": 1}
     assert set(shown["queues"]) == {"dns", "smtp", "results"}
     time.sleep(0)
+
+
+def test_damaged_input_is_enqueued_up_to_the_damage_and_the_scan_ends_incomplete(
+        lab: LabHandle, clickhouse_url: str, tmp_path: Path) -> None:
+    """A gzip domain list cut short: the names before the cut are enqueued and scanned, enqueue
+    says so in one line and exits 3, the writer closes the scan as incomplete with the damage,
+    'danescan status' shows it, and enqueueing the scan again is refused in one line."""
+    r = fresh_redis()
+    env = cluster_env(clickhouse_url)
+    names = sorted(lab.truth().domains)
+    packed = gzip.compress("".join(f"{n}\n" for n in names).encode())
+    listing = tmp_path / "domains.txt.gz"
+    listing.write_bytes(packed[: len(packed) // 2])
+    readable: list[str] = []
+    with pytest.raises(InputDamaged) as caught:
+        readable.extend(d.name.rstrip(".") for d in read_domains(listing))
+    damage = caught.value
+    assert 10 < len(readable) < len(names) and readable == names[: len(readable)]
+    cli = [sys.executable, "-c", "from danescan.cli import main; main()"]
+    enqueue_args = [*cli, "enqueue", str(listing), "--scan-id", "cut", "--chunk", "10",
+                    "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor)]
+    out = subprocess.run(enqueue_args, env=env, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr and "Aborted" not in out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if "damaged input" in x]
+    assert line == (f"danescan: {damage}; the {len(readable):,} domain(s) read from it were "
+                    "enqueued; scan cut will end incomplete")
+    assert "cut short" in line and f"{listing}: damaged input at byte " in line
+    logs = [tmp_path / "writer.log", tmp_path / "worker.log"]
+    with processes() as start:
+        start(["writer"], env, logs[0])
+        start(["worker", "-c", "1"], env, logs[1])
+        wait_for(lambda: (p := progress(r, "cut")) is not None and p.complete, 120,
+                 "the damaged scan to finish", logs)
+    db = connect(clickhouse_url)
+    stored = {row[0] for row in db.query("SELECT domain FROM domains FINAL WHERE scan_id = 'cut'")}
+    assert stored == set(readable)
+    assert db.query("SELECT status, status_reason FROM scans FINAL WHERE scan_id = 'cut'") == [
+        ("incomplete", str(damage))]
+    shown = subprocess.run([*cli, "status", "--scan-id", "cut"], env=env, capture_output=True,
+                           text=True, timeout=30, check=True).stdout
+    assert f"cut (adhoc, incomplete): {len(readable):,} of {len(readable):,} domains done" in shown
+    assert f"  damaged input, read up to the damage: {damage}" in shown
+    as_json = subprocess.run([*cli, "status", "--scan-id", "cut", "--json"], env=env,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(as_json)["scans"][0]["damage"] == str(damage)
+    again = subprocess.run(enqueue_args, env=env, capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1, again.stderr
+    assert "was enqueued from a damaged input" in again.stderr
+    assert "under a new --scan-id" in again.stderr
