@@ -72,7 +72,8 @@ def parse_domains(lines: Iterator[str], stats: DomainListStats) -> Iterator[Dele
 
 def _open_text(path: str | os.PathLike[str]) -> tuple[io.TextIOWrapper, InputFile]:
     raw = InputFile(path)
-    text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="replace")
+    buffered = io.BufferedReader(raw, buffer_size=1 << 20)  # few reads: each copies a slice
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
     return text, raw
 
 

@@ -104,31 +104,36 @@ class _Gunzip:
         self.raw = raw
         self.at = 0  # compressed bytes decoded
         self.d = zlib.decompressobj(31)
-        self.pending = b""  # compressed bytes read from the file, not yet decoded
+        self.pending = b""  # compressed bytes read from the file; pending[self.off:] not decoded
+        self.off = 0
         self.raw_eof = False
         self.step = SLICE
         self.careful_until = 0  # byte by byte up to here (a slice that failed)
         self.done = False
         self.fault: _Fault | None = None
 
+    def _left(self) -> int:
+        return len(self.pending) - self.off
+
     def _fill(self) -> None:
-        if not self.raw_eof and len(self.pending) < SLICE:
+        if not self.raw_eof and self._left() < SLICE:
             try:
                 more = self.raw.read(SLICE)
             except OSError as exc:
-                raise _Fault(f"read error ({exc.strerror or exc})", self.at + len(self.pending)
+                raise _Fault(f"read error ({exc.strerror or exc})", self.at + self._left()
                              ) from exc
             if more:
-                self.pending = self.pending + more if self.pending else more
+                self.pending = self.pending[self.off :] + more if self._left() else more
+                self.off = 0
             else:
                 self.raw_eof = True
 
     def _next_member(self) -> None:
         """After a member's end: zero padding, another member, the end, or trailing garbage."""
         while True:
-            stripped = self.pending.lstrip(b"\0")
-            self.at += len(self.pending) - len(stripped)
-            self.pending = stripped
+            stripped = self.pending[self.off :].lstrip(b"\0")
+            self.at += self._left() - len(stripped)
+            self.pending, self.off = stripped, 0
             if len(self.pending) >= 2 or self.raw_eof:
                 break
             self._fill()
@@ -152,7 +157,7 @@ class _Gunzip:
                     self._next_member()
                     continue
                 self._fill()
-                piece = self.pending[: self.step]
+                piece = self.pending[self.off : self.off + self.step]
                 saved = self.d.copy() if self.step > 1 else None
                 try:
                     data = self.d.decompress(piece, size - n)
@@ -165,13 +170,13 @@ class _Gunzip:
                     raise _Fault(_zlib_problem(exc), self.at) from exc
                 used = len(piece) - len(self.d.unconsumed_tail) - len(self.d.unused_data)
                 self.at += used
-                self.pending = self.pending[used:]
+                self.off += used
                 if self.step == 1 and self.at >= self.careful_until:
                     self.step = SLICE
                 if data:
                     out.append(data)
                     n += len(data)
-                elif not used and not self.d.eof and not self.pending and self.raw_eof:
+                elif not used and not self.d.eof and not self._left() and self.raw_eof:
                     raise _Fault("the compressed data ends early (the file is cut short)",
                                  self.at)
         except _Fault as fault:
