@@ -40,6 +40,9 @@ class ScanError(Exception):
     """A one-line reason why the scan cannot start or go on."""
 
 
+# malformed-line examples kept per input: every damaged input gets its own among those shown
+EXAMPLES_PER_INPUT = 3
+
 @dataclass(frozen=True)
 class Damage:
     """A damaged input: the one-line description, and the domains read from it before."""
@@ -95,7 +98,7 @@ def iter_inputs(paths: Sequence[str], stats: InputStats) -> Iterator[DomainInput
                     stats.malformed += zs.malformed
                     stats.ns_cut += zs.ns_cut
                     stats.malformed_examples += [f"{shown}:{m.line}: {m.reason}: {m.text}"
-                                                 for m in zs.examples[:5]]
+                                                 for m in zs.examples[:EXAMPLES_PER_INPUT]]
             else:
                 ls = DomainListStats()
                 try:
@@ -105,7 +108,7 @@ def iter_inputs(paths: Sequence[str], stats: InputStats) -> Iterator[DomainInput
                 finally:
                     stats.malformed += ls.invalid
                     stats.malformed_examples += [f"{shown}:{e.line}: {e.problem}: {e.text}"
-                                                 for e in ls.examples[:5]]
+                                                 for e in ls.examples[:EXAMPLES_PER_INPUT]]
         except InputDamaged as damage:
             stats.damage.append(Damage(str(damage), stats.domains - before))
 

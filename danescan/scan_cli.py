@@ -83,7 +83,7 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             return ""
         if facts["malformed"]:
             click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
-            for ex in facts["malformed_examples"][:5]:
+            for ex in facts["malformed_examples"][:12]:
                 click.echo(f"  {ex}", err=True)
         if facts["ns_cut"]:
             click.echo(f"{facts['ns_cut']} NS record(s) skipped: a delegation keeps its first "
