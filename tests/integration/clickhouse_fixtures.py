@@ -144,8 +144,11 @@ class ClickHouseServer:
 
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
-    """The session's clickhouse-server on 127.0.0.1:19000 (native) / 18123 (HTTP)."""
-    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server"))
+    """The session's clickhouse-server on 127.0.0.1, on free ports (19000 / 18123 when they are
+    free), so that test runs side by side each have their own."""
+    tcp = TCP_PORT if port_is_free(TCP_PORT) else free_port()
+    http = HTTP_PORT if port_is_free(HTTP_PORT) else free_port()
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server"), tcp, http)
     try:
         server.start()
     except RuntimeError as exc:
