@@ -14,6 +14,7 @@ import dns.rdatatype
 
 from lab import plan as pl
 from lab import servers as srv
+from lab import slots
 from lab.build import LabPaths, write_hour
 from lab.extsign import SignerError
 from lab.servers import LabError
@@ -64,14 +65,23 @@ def needed_addresses(net: pl.Net, data_listeners: list[str]) -> list[tuple[str, 
     return out
 
 
-def free_slot() -> int:
-    """The first lab slot whose DNS addresses are all free."""
+def _lab_running(lab_dir: Path) -> bool:
+    try:
+        return bool(running(LabPaths(lab_dir)))
+    except LabError:
+        return False
+
+
+def free_slot(lab_dir: Path) -> int:
+    """The first lab slot whose DNS addresses are all free and that no other lab has claimed
+    (lab.slots: labs started at the same moment get different slots)."""
     for slot in range(pl.SLOTS):
         try:
             srv.check_free(needed_addresses(pl.Net(slot), []))
         except LabError:
             continue
-        return slot
+        if slots.claim(slot, lab_dir, _lab_running, srv.alive):
+            return slot
     raise LabError(f"all {pl.SLOTS} lab slots are in use")
 
 
@@ -95,8 +105,19 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
     paths.root.mkdir(parents=True, exist_ok=True)
     epoch = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     if slot is None:
-        slot = free_slot()
+        slot = free_slot(paths.root)
+    elif not slots.claim(slot, paths.root, _lab_running, srv.alive):
+        raise LabError(f"lab slot {slot} is claimed by another lab; pick another or --slot auto")
     net = pl.Net(slot)
+    try:
+        return _up(paths, n_domains, seed, workers, slot, net, epoch, t0)
+    except BaseException:
+        slots.release(slot, paths.root)
+        raise
+
+
+def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net: pl.Net,
+        epoch: dt.datetime, t0: float) -> UpResult:
     try:
         facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers)
     except SignerError as exc:
@@ -123,6 +144,7 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
         data["pids"] = {}
         _save(paths, data)
         raise
+    slots.release_pid(slot, paths.root)
     return UpResult(net.resolver, paths.trust_anchor,
                     [paths.zones / f"{t}.zone" for t in pl.TLDS], paths.truth,
                     time.monotonic() - t0, facts)
@@ -180,6 +202,7 @@ def down(root: Path) -> list[int]:
         raise LabError(f"could not stop pids {stubborn}")
     data["pids"] = {}
     _save(paths, data)
+    slots.release(int(data.get("slot", 0)), paths.root)
     return []
 
 
