@@ -60,6 +60,20 @@ class LabPaths:
     def hashes(self) -> Path:
         return self.root / "nsd" / "zone-hashes.json"
 
+    @property
+    def pdns(self) -> Path:
+        return self.root / "pdns"
+
+    @property
+    def pdns_db(self) -> Path:
+        return self.root / "pdns" / "zones.sqlite3"
+
+
+def on_nsd(plan: pl.Plan, d: pl.Domain) -> bool:
+    """Whether NSD serves the zone (pre-signed); else PowerDNS from its database (the internet
+    shape's unsigned zones: most of them, and the ones that never change between hours)."""
+    return plan.shape == "scenario" or d.signed
+
 
 def zone_key(seed: int, zone: str, wrong: bool = False) -> SigningKey:
     return SigningKey.from_private(derive_key(seed, f"dnssec{'-wrong' if wrong else ''}:{zone}"))
@@ -75,9 +89,9 @@ def _records_hash(records: list[Record]) -> str:
 _WORLD: World | None = None
 
 
-def _init_worker(n: int, seed: int, slot: int, hour: int) -> None:
+def _init_worker(n: int, seed: int, slot: int, hour: int, shape: str) -> None:
     global _WORLD
-    _WORLD = World(pl.build_plan(n, seed, slot), hour)
+    _WORLD = World(pl.build_plan(n, seed, slot, shape), hour)
 
 
 def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, tuple[str, str]]:
@@ -121,21 +135,30 @@ def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tu
 
 
 def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: dt.datetime,
-               now: int, workers: int = 0) -> dict[str, Any]:
-    """Write every file of ``hour``; returns facts for the manifest."""
-    world = World(pl.build_plan(n, seed, slot), hour)
+               now: int, workers: int = 0, shape: str = "scenario",
+               plan: pl.Plan | None = None) -> dict[str, Any]:
+    """Write every file of ``hour``; returns facts for the manifest. ``plan``: the plan of
+    (n, seed, slot, shape) when the caller has it already."""
+    world = World(plan or pl.build_plan(n, seed, slot, shape), hour)
     plan = world.plan
     paths.signed.mkdir(parents=True, exist_ok=True)
     paths.zones.mkdir(parents=True, exist_ok=True)
     old_hashes: dict[str, str] = json.loads(paths.hashes.read_text()) if paths.hashes.exists() else {}
-    names = [d.name for d in plan.domains]
+    names = [d.name for d in plan.domains if on_nsd(plan, d)]
+    pdns_zones = 0
+    if plan.shape != "scenario" and not paths.pdns_db.exists():
+        from lab import pdns  # the unsigned zones do not change between hours: written once
+
+        paths.pdns.mkdir(parents=True, exist_ok=True)
+        pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
+                                                   for d in plan.domains if not on_nsd(plan, d)))
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
     chunks = [names[i::workers * 4] for i in range(workers * 4)]
     results: dict[str, tuple[str, str]] = {}
     # forkserver: the caller may hold chdb, which hangs in a forked child (lab-notes)
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(n, seed, slot, hour)) as ex:
+                             initargs=(n, seed, slot, hour, shape)) as ex:
         for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
             results.update(part)
         ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
@@ -161,7 +184,8 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
     write_public_roots(paths, world)
     changed = sorted(k for k, v in new_hashes.items() if old_hashes.get(k) != v)
-    return {"zones": len(new_hashes), "listeners": listeners, "changed_zones": len(changed),
+    return {"zones": len(new_hashes) + pdns_zones, "nsd_zones": len(new_hashes),
+            "pdns_zones": pdns_zones, "listeners": listeners, "changed_zones": len(changed),
             "changed": changed}
 
 

@@ -64,10 +64,11 @@ def check_free(addresses: Iterable[tuple[str, int, int]]) -> None:
             s.close()
 
 
-def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str]) -> Path:
+def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str],
+             ips: tuple[str, ...] = ()) -> Path:
     d = paths.root / "nsd"
     lines = ["server:"]
-    lines += [f"    ip-address: {ip}" for ip in net.nsd_ips]
+    lines += [f"    ip-address: {ip}" for ip in ips or net.nsd_ips]
     lines += [
         "    port: 53", "    server-count: 1", "    username: \"\"", "    chroot: \"\"",
         f"    zonesdir: \"{paths.signed}\"", f"    pidfile: \"{d / 'nsd.pid'}\"",
@@ -181,8 +182,9 @@ def query_header(server: str, name: str, rtype: str, *, cd: bool = False,
             return None
 
 
-def start_nsd(paths: LabPaths, net: pl.Net, zones: list[str], last_zone: str) -> int:
-    conf = nsd_conf(paths, net, zones)
+def start_nsd(paths: LabPaths, net: pl.Net, zones: list[str], last_zone: str,
+              ips: tuple[str, ...] = ()) -> int:
+    conf = nsd_conf(paths, net, zones, ips)
     log = paths.root / "nsd" / "nsd.log"
     subprocess.run([_tool("nsd"), "-c", str(conf)], check=False, capture_output=True)
 
