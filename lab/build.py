@@ -84,47 +84,38 @@ def _records_hash(records: list[Record]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-# ---- worker side: one process signs a slice of the second-level zones --------------------------
+# ---- worker side: signing; the records come from the parent (no plan is built here) ----------
 
-_WORLD: World | None = None
-
-
-def _init_worker(n: int, seed: int, slot: int, hour: int, shape: str) -> None:
-    global _WORLD
-    _WORLD = World(pl.build_plan(n, seed, slot, shape), hour)
+# a zone to sign: (name, records, signed, ds_mismatch, tlsa breakage)
+ZoneJob = tuple[str, list[Record], bool, bool, str]
 
 
-def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, tuple[str, str]]:
-    names, outdir, now, old_hashes = args
-    assert _WORLD is not None
-    world = _WORLD
+def _sign_slice(args: tuple[list[ZoneJob], str, int, dict[str, str], int]
+                ) -> dict[str, tuple[str, str]]:
+    jobs, outdir, now, old_hashes, seed = args
     out: dict[str, tuple[str, str]] = {}  # zone -> (records hash, DS text)
-    for name in names:
-        d = world.plan.domain_index[name]
-        recs = world.sld_records(d)
+    for name, recs, signed, ds_mismatch, breakage in jobs:
         h = _records_hash(recs)
-        ds = zone_key(world.plan.seed, name, wrong=d.ds_mismatch).ds(f"{name}.") if d.signed else ""
+        ds = zone_key(seed, name, wrong=ds_mismatch).ds(f"{name}.") if signed else ""
         if old_hashes.get(name) != h or not (Path(outdir) / f"{name}.zone").exists():
-            key = zone_key(world.plan.seed, name) if d.signed else None
-            text = render_zone(f"{name}.", recs, key, now, world.tlsa_breakage(d))
+            key = zone_key(seed, name) if signed else None
+            text = render_zone(f"{name}.", recs, key, now, breakage)
             (Path(outdir) / f"{name}.zone").write_text(text)
         out[name] = (h, ds)
     return out
 
 
-def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tuple[str, str]:
+def _sign_tld(args: tuple[str, list[Record], str, str, int, str | None, int]) -> tuple[str, str]:
     """Sign one TLD zone (in a worker) unless its records are unchanged, the way
     ``plan.TLD_SIGNING`` says: the lab's NSEC signer, or BIND's or ldns's NSEC3 signer (lab.extsign,
     work files in nsd/signer/<tld>/). A copy of the signed file, as the signer wrote it, goes to
     zones/ (the scan's input)."""
-    tld, ds_of, signed_dir, zones_dir, now, old_hash = args
-    assert _WORLD is not None
-    recs = _WORLD.tld_records(tld, ds_of)
+    tld, recs, signed_dir, zones_dir, now, old_hash, seed = args
     method = pl.TLD_SIGNING[tld]
     h = f"{method}:{_records_hash(recs)}"
     target = Path(signed_dir) / f"{tld}.zone"
     if old_hash != h or not target.exists():
-        key = zone_key(_WORLD.plan.seed, tld)
+        key = zone_key(seed, tld)
         if method == "nsec":
             target.write_text(render_zone(f"{tld}.", recs, key, now))
         else:
@@ -144,29 +135,35 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
     paths.signed.mkdir(parents=True, exist_ok=True)
     paths.zones.mkdir(parents=True, exist_ok=True)
     old_hashes: dict[str, str] = json.loads(paths.hashes.read_text()) if paths.hashes.exists() else {}
-    names = [d.name for d in plan.domains if on_nsd(plan, d)]
-    pdns_zones = 0
-    if plan.shape != "scenario" and not paths.pdns_db.exists():
-        from lab import pdns  # the unsigned zones do not change between hours: written once
-
-        paths.pdns.mkdir(parents=True, exist_ok=True)
-        pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
-                                                   for d in plan.domains if not on_nsd(plan, d)))
+    nsd_domains = [d for d in plan.domains if on_nsd(plan, d)]
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
-    chunks = [names[i::workers * 4] for i in range(workers * 4)]
+    size = max(1, min(2000, len(nsd_domains) // (workers * 4) + 1))
     results: dict[str, tuple[str, str]] = {}
+    pdns_zones = 0
     # forkserver: the caller may hold chdb, which hangs in a forked child (lab-notes)
     ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(n, seed, slot, hour, shape)) as ex:
-        for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
-            results.update(part)
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        futures = []
+        for i in range(0, len(nsd_domains), size):
+            jobs = [(d.name, world.sld_records(d), d.signed, d.ds_mismatch,
+                     world.tlsa_breakage(d)) for d in nsd_domains[i:i + size]]
+            futures.append(ex.submit(_sign_slice, (jobs, str(paths.signed), now, old_hashes, seed)))
+        if plan.shape != "scenario" and not paths.pdns_db.exists():
+            # while the workers sign: the unsigned zones into PowerDNS's database (written once:
+            # they do not change between hours)
+            from lab import pdns
+
+            paths.pdns.mkdir(parents=True, exist_ok=True)
+            pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
+                                                       for d in plan.domains if not on_nsd(plan, d)))
+        for fut in futures:
+            results.update(fut.result())
         ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
         new_hashes = {name: h for name, (h, _ds) in results.items()}
         # the TLD zones need every DS of their children; each is signed in a worker too
-        jobs = [(tld, ds_of, str(paths.signed), str(paths.zones), now, old_hashes.get(f"{tld}."))
-                for tld in pl.TLDS]
-        for tld, h in ex.map(_sign_tld, jobs):
+        tld_jobs = [(tld, world.tld_records(tld, ds_of), str(paths.signed), str(paths.zones), now,
+                     old_hashes.get(f"{tld}."), seed) for tld in pl.TLDS]
+        for tld, h in ex.map(_sign_tld, tld_jobs):
             new_hashes[f"{tld}."] = h
     tld_ds = {tld: zone_key(seed, tld).ds(f"{tld}.") for tld in pl.TLDS}
     root_key = zone_key(seed, ".")

@@ -57,7 +57,7 @@ FAULTS: dict[str, float] = {
     "gone-all": 0.0025, "gone-one": 0.0025,  # 0.5 % NS names that do not resolve
     "servfail-all": 0.003,  # name servers answering SERVFAIL
 }
-FAILING_FAULTS = frozenset({"lame-all", "refused-all", "gone-all", "servfail-all"})
+FAILING_FAULTS = pl.FAILING_FAULTS
 # faults of the MX RRset of domains without TLSA (lab's choice, small)
 MX_FAULTS: dict[str, float] = {"mx-cname": 0.005, "mx-no-address": 0.005,
                                "mx-localhost": 0.001, "mx-literal": 0.001}

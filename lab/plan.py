@@ -24,6 +24,8 @@ DNS_OPERATORS = ("dnsop.net", "cloudns.se")
 HOSTER_SLOTS = {"bighost.net": (10, 11), "perhost.net": (20, 21), "megamail.org": (30,),
                 "plainmail.org": (40,)}
 SLOTS = 10  # labs that can run side by side, each on its own addresses
+# internet shape (lab.internet.FAULTS): faults that break every name server of a delegation
+FAILING_FAULTS = frozenset({"lame-all", "refused-all", "gone-all", "servfail-all"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,11 @@ class Domain:
     hoster: str = ""
     fault: str = ""  # internet shape: the DNS fault of its delegation (lab.internet.FAULTS)
 
+    @property
+    def lookup_fails(self) -> bool:
+        """Every name server of the delegation is broken: the MX lookup fails."""
+        return self.fault in FAILING_FAULTS
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -164,6 +171,9 @@ class Plan:
         """The registered domain of a lab name, by construction: one label below the public
         suffix (the lab's multi-label suffixes, else the TLD); '' for a suffix itself. Names
         outside the lab's TLDs follow the PSL's implicit rule (``127.0.0.1`` -> ``0.1``)."""
+        if not self.suffixes:
+            labels = name.rstrip(".").split(".")
+            return ".".join(labels[-2:]) if len(labels) > 1 else ""
         labels = name.rstrip(".").lower().split(".")
         for suffix in self.suffixes:
             n = suffix.count(".") + 1

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -49,9 +50,7 @@ def registered(name: str) -> str:
 
 def lookup_fails(d: pl.Domain) -> bool:
     """Every name server of the delegation is broken (internet shape): the MX lookup fails."""
-    from lab.internet import FAILING_FAULTS
-
-    return d.fault in FAILING_FAULTS
+    return d.fault in pl.FAILING_FAULTS
 
 
 def no_mail(d: pl.Domain, plan: pl.Plan) -> bool:
@@ -75,7 +74,7 @@ def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
     names_per_ip: dict[str, set[str]] = defaultdict(set)
     mx_domains: dict[str, set[str]] = defaultdict(set)
     ns_domains: dict[str, set[str]] = defaultdict(set)
-    registered = plan.registered
+    registered = cache(plan.registered)
     for d in plan.domains:
         for h in mail_hosts(d, plan):
             host = plan.hosts.get(h)
@@ -192,6 +191,7 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
     plan = world.plan
     time = (epoch + dt.timedelta(hours=world.hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
     classes = classify(plan)
+    registered = cache(plan.registered)
     served: dict[str, int] = defaultdict(int)
     for d in plan.domains:
         for h in mail_hosts(d, plan):
@@ -229,7 +229,7 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
             "null_mx": d.null_mx and not lookup_fails(d), "no_mail": no_mail(d, plan),
             "lookup_failed": lookup_fails(d), "fault": d.fault,
             "registered": plan.registered(d.name),
-            "mx_registered": [plan.registered(h) for h in hosts],
+            "mx_registered": [registered(h) for h in hosts],
             "ns": list(d.ns), "ds_in_parent": d.ds_in_parent,
             "dnssec": {"MX": zstat, "DNSKEY": zstat}, "dane": dane,
         }
