@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,11 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
                plan: pl.Plan | None = None) -> dict[str, Any]:
     """Write every file of ``hour``; returns facts for the manifest. ``plan``: the plan of
     (n, seed, slot, shape) when the caller has it already."""
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
     world = World(plan or pl.build_plan(n, seed, slot, shape), hour)
     plan = world.plan
+    timings["plan"] = time.monotonic() - t0
     paths.signed.mkdir(parents=True, exist_ok=True)
     paths.zones.mkdir(parents=True, exist_ok=True)
     old_hashes: dict[str, str] = json.loads(paths.hashes.read_text()) if paths.hashes.exists() else {}
@@ -156,6 +160,7 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
             paths.pdns.mkdir(parents=True, exist_ok=True)
             pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
                                                        for d in plan.domains if not on_nsd(plan, d)))
+            timings["pdns_db"] = time.monotonic() - t0 - timings["plan"]
         for fut in futures:
             results.update(fut.result())
         ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
@@ -163,8 +168,10 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
         # the TLD zones need every DS of their children; each is signed in a worker too
         tld_jobs = [(tld, world.tld_records(tld, ds_of), str(paths.signed), str(paths.zones), now,
                      old_hashes.get(f"{tld}."), seed) for tld in pl.TLDS]
+        timings["sign_slds"] = time.monotonic() - t0 - timings["plan"]
         for tld, h in ex.map(_sign_tld, tld_jobs):
             new_hashes[f"{tld}."] = h
+        timings["sign_tlds"] = time.monotonic() - t0 - timings["plan"] - timings["sign_slds"]
     tld_ds = {tld: zone_key(seed, tld).ds(f"{tld}.") for tld in pl.TLDS}
     root_key = zone_key(seed, ".")
     root_recs = world.root_records(tld_ds)
@@ -175,15 +182,19 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
     paths.trust_anchor.write_text(f". 86400 IN DS {root_key.ds('.')}\n")
     paths.hashes.write_text(json.dumps(new_hashes))
 
+    t1 = time.monotonic()
     listeners = write_smtp_config(paths, world)
+    timings["mail_servers"] = time.monotonic() - t1
+    t1 = time.monotonic()
     with paths.truth.open("a") as fh:
         for rec in truth.records(world, epoch):
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    timings["truth"] = time.monotonic() - t1
     write_public_roots(paths, world)
     changed = sorted(k for k, v in new_hashes.items() if old_hashes.get(k) != v)
     return {"zones": len(new_hashes) + pdns_zones, "nsd_zones": len(new_hashes),
             "pdns_zones": pdns_zones, "listeners": listeners, "changed_zones": len(changed),
-            "changed": changed}
+            "changed": changed, "timings": {k: round(v, 1) for k, v in timings.items()}}
 
 
 def write_public_roots(paths: LabPaths, world: World) -> None:

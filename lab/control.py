@@ -170,18 +170,26 @@ def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net
         "slot": slot, "shape": shape, "resolver": net.resolver,
         "trust_anchor": str(paths.trust_anchor), "truth": str(paths.truth),
         "zone_files": [str(paths.zones / f"{t}.zone") for t in pl.TLDS], "pids": {},
+        "servers": {role: list(ips) for role, ips in plan.server_ips.items()},
     }
     nsd_domains = [d for d in plan.domains if on_nsd(plan, d)]
+    timings = facts.setdefault("timings", {})
     try:
+        t1 = time.monotonic()
         data["pids"]["nsd"] = srv.start_nsd(paths, net, zones, f"{nsd_domains[-1].name}.",
                                             _nsd_ips(plan))
         _save(paths, data)
+        timings["start_nsd"] = round(time.monotonic() - t1, 1)
         if plan.shape != "scenario":
+            t1 = time.monotonic()
             _start_internet_servers(paths, plan, data)
+            timings["start_pdns_faults"] = round(time.monotonic() - t1, 1)
+        t1 = time.monotonic()
         data["pids"]["unbound"] = srv.start_unbound(paths, net)
         _save(paths, data)
         data["pids"]["smtpd"] = srv.start_smtpd(paths)
         _save(paths, data)
+        timings["start_unbound_smtpd"] = round(time.monotonic() - t1, 1)
     except BaseException:
         srv.stop(_all_pids(data) + _pidfile_pids(paths))
         data["pids"] = {}
@@ -263,7 +271,8 @@ def status(root: Path) -> dict[str, Any]:
             "seed": data.get("seed"), "resolver": data.get("resolver"),
             "trust_anchor": data.get("trust_anchor"), "truth": data.get("truth"),
             "zone_files": data.get("zone_files"), "processes": state,
-            "authoritative": list(pl.Net(int(data.get("slot", 0))).nsd_ips),
+            "authoritative": [ip for ips in data.get("servers", {}).values() for ip in ips]
+            or list(pl.Net(int(data.get("slot", 0))).nsd_ips),
             "slot": data.get("slot", 0), "mail_listeners": len(_listener_ips(paths))}
 
 
