@@ -160,6 +160,8 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
             paths.pdns.mkdir(parents=True, exist_ok=True)
             pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
                                                        for d in plan.domains if not on_nsd(plan, d)))
+            pdns.break_zones(paths.pdns_db, [f"{d.name}." for d in plan.domains
+                                             if d.fault == "servfail-all"])
             timings["pdns_db"] = time.monotonic() - t0 - timings["plan"]
         for fut in futures:
             results.update(fut.result())

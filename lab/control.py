@@ -63,7 +63,8 @@ def _nsd_ips(plan: pl.Plan) -> tuple[str, ...]:
 
 
 def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]) -> None:
-    """PowerDNS with the unsigned zones, and the fault injectors in front of or beside it."""
+    """PowerDNS with the unsigned zones (some of them unreadable: SERVFAIL), and the fault
+    injectors: addresses that drop queries, and slow relays in front of PowerDNS."""
     from lab import dnsfault, pdns
 
     ips = plan.server_ips
@@ -75,8 +76,7 @@ def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]
     upstream = ips["pdns"][0]
     cfg = dnsfault.write_config(fault_dir / "dnsfault.json", drop=list(ips["drop"]),
                                 slow=[{"ip": ip, "upstream": upstream, "min": SLOW[0],
-                                       "max": SLOW[1]} for ip in ips["slow"]],
-                                servfail=list(ips["servfail"]))
+                                       "max": SLOW[1]} for ip in ips["slow"]])
     data["pids"]["dnsfault"] = dnsfault.start(cfg, fault_dir / "dnsfault.pid",
                                               fault_dir / "dnsfault.log")
     _save(paths, data)

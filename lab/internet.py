@@ -122,7 +122,6 @@ class _Builder:
                      f"127.{d}.5.1", f"127.{d}.5.2"),
             "drop": (f"127.{d}.6.1", f"127.{d}.6.2"),
             "slow": (f"127.{d}.7.1", f"127.{d}.7.2"),
-            "servfail": (f"127.{d}.8.1", f"127.{d}.8.2"),
         }
         self.pdns_self = (self.servers["pdns"][-2], self.servers["pdns"][-1])
         self.nsd_pool = iter(range(3, 11))  # 127.D.1.k pairs for signed operators (1, 2: secdns)
@@ -177,8 +176,11 @@ class _Builder:
         self.ops_plain_w = _zipf_weights(PLAIN_OPERATORS, 1.0)
         good = (f"ns1.{self.ops_plain[0]}", f"ns2.{self.ops_plain[0]}")
         for op, role in (("lame-dns.net", "drop"), ("refuse-dns.net", "refused"),
-                         ("slow-dns.net", "slow"), ("fail-dns.net", "servfail")):
+                         ("slow-dns.net", "slow")):
             self.operator(op, (srv[role][0], srv[role][1]), ns=good)
+        # SERVFAIL from a real server: PowerDNS holds the zones delegated to fail-dns.net but
+        # cannot read them (lab.pdns.break_zones)
+        self.operator("fail-dns.net", (srv["pdns"][0], srv["pdns"][1]), ns=good)
         self.used.add("gone-dns")  # never delegated: its names do not resolve
         for size in THRESHOLD_SIZES:  # DNS operators serving exactly 49, 50, 51 domains (their
             # own zone is served by another operator, so it is not one of them)
