@@ -13,13 +13,14 @@ Measured on the 2-core lab machine (figures in the module's report, see FIGURES 
 from __future__ import annotations
 
 import contextlib
-import itertools
+import multiprocessing
 import os
 import re
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import dns.rcode
@@ -73,7 +74,8 @@ def content(rtype: str, rdata: str) -> tuple[str, int | None]:
 
 def _statements(sql: str) -> tuple[list[str], list[str]]:
     """The schema's statements: (tables, indexes), PRAGMAs left out (the loader sets its own)."""
-    tables, indexes = [], []
+    tables: list[str] = []
+    indexes: list[str] = []
     for stmt in sql.split(";"):
         s = stmt.strip()
         if not s or s.upper().startswith("PRAGMA"):
@@ -82,74 +84,134 @@ def _statements(sql: str) -> tuple[list[str], list[str]]:
     return tables, indexes
 
 
-def _rows(zones: Iterable[tuple[str, Sequence[Record]]],
-          domain_rows: list[tuple[int, str]]) -> Iterator[tuple[int, str, str, str, int, int | None, int]]:
-    """records rows (domain_id, name, type, content, ttl, prio, auth); appends to domain_rows."""
-    for zone_id, (zone, records) in enumerate(zones, 1):
-        zname = _name(zone)
-        domain_rows.append((zone_id, zname))
-        cuts = [_name(o) for o, _, t, _ in records if t.upper() == "NS" and _name(o) != zname]
-        for owner, ttl, rtype, rdata in records:
-            rt = rtype.upper()
-            oname = _name(owner)
-            text, prio = content(rt, rdata)
-            auth = 1
-            if cuts:  # delegations and glue inside the zone are not authoritative
-                for cut in cuts:
-                    if oname == cut and rt != "DS" or oname.endswith("." + cut):
-                        auth = 0
-                        break
-            yield zone_id, oname, rt, text, ttl, prio, auth
+Row = tuple[int, str, str, str, int, int | None, int]  # domain_id name type content ttl prio auth
+_PLAIN = frozenset({"A", "AAAA", "TXT", "TLSA", "CAA", "SSHFP", "HINFO", "DS", "DNSKEY"})
+
+
+def _zone_rows(zone_id: int, zone: str, records: Sequence[Record], out: list[Row]) -> str:
+    """Append the records rows of one zone to ``out``; returns the zone's name as stored."""
+    zname = _name(zone)
+    cuts = None
+    for owner, ttl, rtype, rdata in records:
+        rt = rtype if rtype.isupper() else rtype.upper()
+        o = owner.lower()
+        if len(o) > 1 and o[-1] == ".":
+            o = o[:-1]
+        if rt in _PLAIN:
+            out.append((zone_id, o, rt, rdata, ttl, None, 1))
+            continue
+        if rt == "NS" and o != zname:
+            cuts = True
+        text, prio = content(rt, rdata)
+        out.append((zone_id, o, rt, text, ttl, prio, 1))
+    if cuts:  # delegations and glue inside the zone are not authoritative
+        names = {r[1] for r in out if r[0] == zone_id and r[2] == "NS" and r[1] != zname}
+        for i in range(len(out) - 1, -1, -1):
+            r = out[i]
+            if r[0] != zone_id:
+                break
+            if (r[1] in names and r[2] != "DS") or any(r[1].endswith("." + c) for c in names):
+                out[i] = (*r[:6], 0)
+    return zname
+
+
+_INS_R = ("INSERT INTO records(domain_id,name,type,content,ttl,prio,auth,disabled) "
+          "VALUES (?,?,?,?,?,?,?,0)")
+_INS_D = "INSERT INTO domains(id,name,type) VALUES (?,?,'NATIVE')"
+
+
+def _open(db_path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(db_path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "foreign_keys=OFF",
+                   "locking_mode=EXCLUSIVE", "cache_size=-262144", "temp_store=MEMORY"):
+        con.execute(f"PRAGMA {pragma}")
+    return con
+
+
+def _writer(db_path: str, conn: Connection) -> None:
+    """The loader's second process: inserts the batches it receives, then builds the indexes."""
+    try:
+        tables, indexes = _statements(SCHEMA.read_text())
+        con = _open(Path(db_path))
+        con.execute("BEGIN")
+        for s in tables:
+            con.execute(s)
+        while (msg := conn.recv()) is not None:
+            records, domains = msg
+            con.executemany(_INS_R, records)
+            con.executemany(_INS_D, domains)
+        for s in indexes:
+            con.execute(s)
+        con.execute("COMMIT")
+        con.close()
+        conn.send("ok")
+    except sqlite3.IntegrityError as exc:
+        conn.send(f"a zone is given twice ({exc})")
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        with contextlib.suppress(OSError):
+            conn.send(f"{type(exc).__name__}: {exc}")
 
 
 def write_db(db_path: Path, zones: Iterable[tuple[str, Sequence[Record]]]) -> int:
     """Create a fresh gsqlite3 database at ``db_path`` holding ``zones`` (streamed: a generator of
     (zone name, records) is fine); returns the number of zones. Unsigned NATIVE zones, auth=1
-    except delegations and glue inside a zone, no ordername (no DNSSEC)."""
-    tables, indexes = _statements(SCHEMA.read_text())
+    except delegations and glue inside a zone, no ordername (no DNSSEC).
+
+    Two processes: this one converts records to PowerDNS's format, a forked one inserts them
+    (one transaction, no journal) and builds the schema's indexes after the load."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-journal", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    con = sqlite3.connect(db_path, isolation_level=None)
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_writer, args=(str(db_path), theirs), daemon=True)
+    proc.start()
+    theirs.close()
+    n = 0
+    records: list[Row] = []
+    domains: list[tuple[int, str]] = []
     try:
-        con.execute("PRAGMA journal_mode=OFF")
-        con.execute("PRAGMA synchronous=OFF")
-        con.execute("PRAGMA foreign_keys=OFF")
-        con.execute("PRAGMA cache_size=-262144")  # 256 MB while loading
-        con.execute("PRAGMA temp_store=MEMORY")
-        con.execute("BEGIN")
-        for s in tables:
-            con.execute(s)
-        domain_rows: list[tuple[int, str]] = []
-        n = 0
-        rows = _rows(zones, domain_rows)
-        ins_r = ("INSERT INTO records(domain_id,name,type,content,ttl,prio,auth,disabled) "
-                 "VALUES (?,?,?,?,?,?,?,0)")
-        ins_d = "INSERT INTO domains(id,name,type) VALUES (?,?,'NATIVE')"
-        while True:
-            batch = list(itertools.islice(rows, BATCH))
-            if not batch:
-                break
-            con.executemany(ins_r, batch)
-            if domain_rows:
-                con.executemany(ins_d, domain_rows)
-                n = domain_rows[-1][0]
-                domain_rows.clear()
-        if domain_rows:  # zones without records
-            con.executemany(ins_d, domain_rows)
-            n = domain_rows[-1][0]
+        for n, (zone, recs) in enumerate(zones, 1):
+            zname = _zone_rows(n, zone, recs, records)
+            domains.append((n, zname))
+            if len(records) >= BATCH:
+                ours.send((records, domains))
+                records, domains = [], []
+        ours.send((records, domains))
+        ours.send(None)
         try:
-            for s in indexes:
-                con.execute(s)
-        except sqlite3.IntegrityError as exc:
-            raise LabError(f"{db_path}: a zone is given twice ({exc})") from None
-        con.execute("COMMIT")
+            result = ours.recv()
+        except EOFError:
+            result = f"the writer process died (exit code {proc.exitcode})"
+        if result != "ok":
+            raise LabError(f"{db_path}: loading failed: {result}")
+        proc.join()
     except BaseException:
-        con.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
         db_path.unlink(missing_ok=True)
         raise
-    con.close()
+    finally:
+        ours.close()
     return n
+
+
+def break_zones(db_path: Path, zones: Iterable[str]) -> int:
+    """Make PowerDNS answer SERVFAIL for every query in ``zones`` (already in the database): their
+    SOA content becomes unparseable, so the server holds the zone but cannot read it ("Backend
+    error: Out of range exception parsing"), as a real server with a broken zone does.
+    (A zone without SOA is not a zone to PowerDNS: REFUSED.) Returns the number of zones broken;
+    run before start (or restart: answers are cached for cache-ttl)."""
+    con = sqlite3.connect(db_path)
+    try:
+        with con:
+            cur = con.executemany(
+                "UPDATE records SET content='unreadable' WHERE type='SOA' AND domain_id="
+                "(SELECT id FROM domains WHERE name=?)", ((_name(z),) for z in zones))
+            return cur.rowcount
+    finally:
+        con.close()
 
 
 def conf(root: Path, addresses: Sequence[str], db_path: Path) -> Path:
