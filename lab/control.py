@@ -51,15 +51,13 @@ def _save(paths: LabPaths, data: dict[str, Any]) -> None:
 
 def _all_pids(data: dict[str, Any]) -> list[int]:
     pids = data.get("pids", {})
-    return [p for p in [pids.get("nsd"), pids.get("pdns"), pids.get("dnsfault"),
+    return [p for p in [pids.get("nsd"), pids.get("nsd-refused"), pids.get("pdns"),
+                        pids.get("dnsfault"),
                         pids.get("unbound"), *pids.get("smtpd", [])] if p]
 
 
 def _nsd_ips(plan: pl.Plan) -> tuple[str, ...]:
-    """NSD's addresses: its own, and the "refused" ones (where it holds none of the zones
-    delegated to them, so it answers REFUSED as a real server does)."""
-    ips = plan.server_ips
-    return (*ips["nsd"], *ips.get("refused", ()))
+    return plan.server_ips["nsd"]
 
 
 def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]) -> None:
@@ -68,6 +66,8 @@ def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]
     from lab import dnsfault, pdns
 
     ips = plan.server_ips
+    data["pids"]["nsd-refused"] = srv.start_refusing_nsd(paths, plan.net, ips["refused"])
+    _save(paths, data)
     probe = next(f"{d.name}." for d in reversed(plan.domains) if not on_nsd(plan, d))
     data["pids"]["pdns"] = pdns.start(paths.pdns, ips["pdns"], paths.pdns_db, probe)
     _save(paths, data)
@@ -135,7 +135,7 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
     t0 = time.monotonic()
     # start clean: the lab is rebuilt from the seed
     if paths.root.exists():
-        for sub in ("nsd", "unbound", "smtp", "pki", "zones", "pdns", "dnsfault"):
+        for sub in ("nsd", "nsd-refused", "unbound", "smtp", "pki", "zones", "pdns", "dnsfault"):
             _rmtree(paths.root / sub)
         paths.truth.unlink(missing_ok=True)
         paths.manifest.unlink(missing_ok=True)
@@ -261,7 +261,7 @@ def status(root: Path) -> dict[str, Any]:
     paths = LabPaths(root.resolve())
     data = _manifest(paths)
     pids = data.get("pids", {})
-    procs = {name: pids.get(name) for name in ("nsd", "pdns", "dnsfault", "unbound")
+    procs = {name: pids.get(name) for name in ("nsd", "nsd-refused", "pdns", "dnsfault", "unbound")
              if name in pids or name in ("nsd", "unbound")}
     for i, p in enumerate(pids.get("smtpd", [])):
         procs[f"smtpd-{i}"] = p
@@ -286,7 +286,8 @@ def _listener_ips(paths: LabPaths) -> list[str]:
 def _pidfile_pids(paths: LabPaths) -> list[int]:
     out = []
     for f in [paths.root / "nsd" / "nsd.pid", paths.root / "unbound" / "unbound.pid",
-              paths.pdns / "pdns.pid", paths.root / "dnsfault" / "dnsfault.pid",
+              paths.root / "nsd-refused" / "nsd.pid", paths.pdns / "pdns.pid",
+              paths.root / "dnsfault" / "dnsfault.pid",
               *paths.smtp.glob("smtpd-*.pid")]:
         try:
             out.append(int(f.read_text().split()[0]))
