@@ -140,6 +140,7 @@ def _writer(db_path: str, conn: Connection) -> None:
             records, domains = msg
             con.executemany(_INS_R, records)
             con.executemany(_INS_D, domains)
+        con.execute("PRAGMA threads=2")  # the converting process is idle by now: sort on 2 cores
         for s in indexes:
             con.execute(s)
         con.execute("COMMIT")
