@@ -254,8 +254,10 @@ def conf(root: Path, addresses: Sequence[str], db_path: Path) -> Path:
         "negquery-cache-ttl=60",
         "max-packet-cache-entries=1000000",
         "max-cache-entries=2000000",
-        # the zone cache lists every zone at start and every refresh-interval (seconds)
-        "zone-cache-refresh-interval=0",
+        # the zone cache: every zone's name in memory, listed at start (about 6 s for a million
+        # zones) and again every interval; 2.5 times the queries/s of asking the database which
+        # zone a name is in. Zones added later are REFUSED until the next listing.
+        "zone-cache-refresh-interval=3600",
         "consistent-backends=yes",
         "",
     ]
