@@ -16,6 +16,17 @@
   be made to; the lab prefers PowerDNS answering SERVFAIL for a zone whose data it cannot read
   (lab.pdns.break_zones), or NSD for a zone whose file is missing.
 
+unbound in front of these (Debian's 1.17.1, measured): its discard-timeout (1900 ms, from the
+CVE-2024-33655 backport) drops the client's query with no reply at all once resolution takes
+longer, so behind a slow (1-3 s) or lame server the client times out; with discard-timeout: 0 it
+got the slow server's answer after 7.4 s (retries with backoff, each relayed late) and SERVFAIL
+for an all-lame delegation after 17.3 s (a second name in it 12.0 s, then at once while the
+server is marked down; infra-cache-max-rtt: 1000 made it 2.3 s, outbound-msg-retry: 1 0.8 s,
+unknown-server-time-limit: 1128 42.9 s).
+
+Measured: a slow address (1-3 s) relaying to PowerDNS under dnsperf with 2,000 queries in flight:
+858 q/s, none lost, latency 1.00-3.06 s (average 2.0), 0.45 ms CPU a query, 27 MB.
+
 SIGTERM/SIGINT: clean exit, the pid file removed. SIGHUP: ignored (the config is fixed).
 """
 
