@@ -131,7 +131,7 @@ def main() -> int:
     net = pl.Net(int(st["slot"]))
     plan_ips = _server_ips(args.dir)
     control.down(args.dir)
-    busy = listening(control.needed_addresses(net, control._listener_ips(LabPaths(args.dir.resolve())),
+    busy = listening(control.needed_addresses(net, control.listener_ips(LabPaths(args.dir.resolve())),
                                               plan_ips))
     print(f"lab down: {'nothing left listening' if not busy else 'STILL LISTENING: ' + ', '.join(busy[:5])}")
     return 1 if busy else 0

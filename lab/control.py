@@ -161,9 +161,9 @@ def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net
                            shape, plan)
     except SignerError as exc:
         raise LabError(str(exc)) from None
-    listener_ips = _listener_ips(paths)
+    mail_ips = listener_ips(paths)
     dns_ips = tuple(ip for ips in plan.server_ips.values() for ip in ips)
-    srv.check_free(needed_addresses(net, listener_ips, dns_ips))
+    srv.check_free(needed_addresses(net, mail_ips, dns_ips))
     zones = _zones(plan)
     data: dict[str, Any] = {
         "seed": seed, "domains": n_domains, "hour": 0, "epoch": epoch.isoformat(),
@@ -273,10 +273,10 @@ def status(root: Path) -> dict[str, Any]:
             "zone_files": data.get("zone_files"), "processes": state,
             "authoritative": [ip for ips in data.get("servers", {}).values() for ip in ips]
             or list(pl.Net(int(data.get("slot", 0))).nsd_ips),
-            "slot": data.get("slot", 0), "mail_listeners": len(_listener_ips(paths))}
+            "slot": data.get("slot", 0), "mail_listeners": len(listener_ips(paths))}
 
 
-def _listener_ips(paths: LabPaths) -> list[str]:
+def listener_ips(paths: LabPaths) -> list[str]:
     ips = []
     for cfg in sorted(paths.smtp.glob("smtpd-*.json")):
         ips += [ls["ip"] for ls in json.loads(cfg.read_text())["listeners"]]

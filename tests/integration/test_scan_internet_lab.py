@@ -4,6 +4,7 @@ lame, slow, REFUSED, SERVFAIL and unresolvable name servers, odd MX targets."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lab import plan as pl
+from lab.build import LabPaths
+from lab.control import listener_ips, needed_addresses
+from lab.servers import check_free
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare, scan_lab
 
@@ -21,9 +26,16 @@ DOMAINS = int(os.environ.get("DANESCAN_TEST_INTERNET_DOMAINS", "20000"))
 
 @pytest.fixture(scope="module")
 def internet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
-    with running_lab(tmp_path_factory.mktemp("internet-lab"), domains=DOMAINS, seed=5,
-                     shape="internet") as handle:
+    d = tmp_path_factory.mktemp("internet-lab")
+    with running_lab(d, domains=DOMAINS, seed=5, shape="internet") as handle:
         yield handle
+    # 'lab down' (the context's exit) leaves nothing listening: NSD (both), PowerDNS, the fault
+    # injectors, unbound and the mail servers
+    manifest = json.loads((d / "lab.json").read_text())
+    dns_ips = tuple(ip for ips in manifest["servers"].values() for ip in ips)
+    assert set(manifest["servers"]) == {"nsd", "refused", "pdns", "drop", "slow"}
+    check_free(needed_addresses(pl.Net(int(manifest["slot"])), listener_ips(LabPaths(d)),
+                                dns_ips))
 
 
 def test_internet_lab_scan_equals_truth(internet_lab: LabHandle, tmp_path: Path) -> None:

@@ -96,9 +96,9 @@ def compare(db: Database, lab: LabHandle, scan_id: str, first_scan: bool = True,
             continue
         v = t["verdict"]
         reason = v["reason_first_scan"] if first_scan or host not in seen_before else v["reason"]
-        want = (int(v["valid"]), reason, v["rfc"], int(v["paper_valid"]))
-        if tuple(got[1:5]) != want:
-            wrong.append(("verdict", host, t["scenario"], tuple(got[1:5]), want))
+        want_v = (int(v["valid"]), reason, v["rfc"], int(v["paper_valid"]))
+        if tuple(got[1:5]) != want_v:
+            wrong.append(("verdict", host, t["scenario"], tuple(got[1:5]), want_v))
         if t["tlsa"]:
             tw = t["dnssec"]["TLSA"]
             name = f"_25._tcp.{t['cname_target'] or host}"
