@@ -1,6 +1,6 @@
 """Cluster commands: ``enqueue``, ``worker``, ``writer``, ``status``, ``schedule``, ``deadletter``.
 
-Settings come from danescan.settings (environment ``DANESCAN_*``); options override some of them.
+Settings come from workers.settings (environment ``DANESCAN_*``); options override some of them.
 Every command first reaches Redis, retrying with back-off, and fails with one line when it cannot.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from danescan.settings import Settings
+from workers.settings import Settings
 
 
 def _fail(message: str) -> None:

@@ -24,16 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from danescan import __version__, psl
-from danescan.settings import Settings
+from workers import psl
 from workers.dns import DomainInput, EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.scan.batch import BatchOutcome, ScanContext, run_batch
 from workers.scan.rows import batch_rows
+from workers.settings import Settings
 from workers.smtp import ProbeTimeouts
 from workers.store.backend import Database, sql_string
 from workers.store.rows import ScanRow
 from workers.store.writer import Writer
+from workers.version import __version__
 
 
 class ScanError(Exception):

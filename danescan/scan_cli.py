@@ -13,8 +13,8 @@ from typing import NoReturn
 
 import click
 
-from danescan.settings import Settings
 from producer.zonetypes import ParserOptions
+from workers.settings import Settings
 from workers.store.backend import Database
 
 ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"

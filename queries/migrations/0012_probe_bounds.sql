@@ -1,4 +1,4 @@
--- Bounds against tarpits and huge RRsets (danescan/settings.py: max_mx_hosts, max_addresses).
+-- Bounds against tarpits and huge RRsets (workers/settings.py: max_mx_hosts, max_addresses).
 -- domains.mx_hosts_cut: MX targets past the bound, in preference order; never looked up nor probed
 -- (the MX RRset in dns_rrsets still lists them all; mx holds the ones kept).
 -- dane_verdicts.addresses_cut: on the host's row (ip = ''), its A/AAAA addresses past the bound

@@ -17,7 +17,6 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
 from workers.dns.bounds import Bounds, bound_addresses, cut
@@ -31,6 +30,7 @@ from workers.dns.records import (
     RRsetEvidence,
     RrsigSummary,
 )
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 T = TypeVar("T")
 Plan = Generator[tuple[Query, ...], tuple[Answer, ...], T]

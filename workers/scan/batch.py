@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import dns.rrset
 
-from danescan.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
 from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, probe_batch
 from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
 from workers.smtp import ProbeLimits, ProbeTarget, ProbeTimeouts, StarttlsEvidence, probe_many
 from workers.smtp.outcomes import AddressOutcomes
+from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 
 
 @dataclass(frozen=True)
