@@ -106,8 +106,8 @@ class WorkerState:
     def history(self, scan_id: str, now: dt.datetime
                 ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
         """Earlier leaf certificates, read from clickhouse-server (never chdb here)."""
-        from danescan.embedded import history_loader
         from workers.store.backend import connect
+        from workers.store.history import history_loader
 
         if self._db is None:
             if "://" not in self.settings.db:
