@@ -18,6 +18,7 @@ from lab import slots
 from lab.build import LabPaths, write_hour
 from lab.extsign import SignerError
 from lab.servers import LabError
+from workers.names import absolute
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def advance(root: Path) -> dict[str, Any]:
     # wait until NSD serves the new serial, then drop unbound's cache with a reload
     if facts["changed"]:
         zone = facts["changed"][0]
-        _wait_serial(paths, net, zone if zone.endswith(".") else f"{zone}.", hour)
+        _wait_serial(paths, net, absolute(zone), hour)
     srv.reload([pids["unbound"], *pids.get("smtpd", [])])
     time.sleep(0.5)
     data["hour"] = hour

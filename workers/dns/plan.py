@@ -20,7 +20,6 @@ import dns.rrset
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
 from workers.dns.bounds import Bounds, bound_addresses, cut
-from workers.dns.names import BadName, normalize_text, tlsa_text
 from workers.dns.records import (
     Answer,
     DomainEvidence,
@@ -30,6 +29,7 @@ from workers.dns.records import (
     RRsetEvidence,
     RrsigSummary,
 )
+from workers.names import BadName, normalize_text, tlsa_text
 from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 T = TypeVar("T")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+from workers.names import absolute, relative
 from workers.store.backend import Database, sql_string
 
 
@@ -20,7 +21,7 @@ def done_domains(db: Database, scan_id: str) -> set[str]:
 def done_hosts(db: Database, scan_id: str) -> set[str]:
     rows = db.query(f"SELECT DISTINCT mx_host FROM dane_verdicts WHERE scan_id = {sql_string(scan_id)}"
                     " AND ip = ''")
-    return {r[0] + "." for r in rows}
+    return {absolute(r[0]) for r in rows}
 
 
 def history_loader(db: Database, scan_id: str, before: dt.datetime
@@ -28,7 +29,7 @@ def history_loader(db: Database, scan_id: str, before: dt.datetime
     """Earlier leaf certificates of MX hosts (other scans, probed before this one)."""
 
     def load(hosts: Sequence[str]) -> dict[str, list[bytes]]:
-        names = [h.rstrip(".").lower() for h in hosts]
+        names = [relative(h).lower() for h in hosts]
         if not names:
             return {}
         in_list = ", ".join(sql_string(n) for n in names)
@@ -40,7 +41,7 @@ def history_loader(db: Database, scan_id: str, before: dt.datetime
             "ON p.leaf = c.sha256")
         out: dict[str, list[bytes]] = {}
         for host, der in rows:
-            out.setdefault(host + ".", []).append(der if isinstance(der, bytes) else der.encode("latin-1"))
+            out.setdefault(absolute(host), []).append(der if isinstance(der, bytes) else der.encode("latin-1"))
         return out
 
     return load
