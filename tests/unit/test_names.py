@@ -30,8 +30,8 @@ from workers.scan.rows import bare
 INTERNATIONAL = {
     "Bücher.example": "xn--bcher-kva.example.",
     "faß.de": "xn--fa-hia.de.",  # IDNA 2003 made it fass.de
-    "σας.gr": "xn--mxa8ab.gr.",  # final sigma kept (IDNA 2003: xn--mxa9ab, as σασ)
-    "ＥＸＡＭＰＬＥ。com": "example.com.",  # full-width letters, ideographic full stop
+    "\u03c3\u03b1\u03c2.gr": "xn--mxa8ab.gr.",  # final sigma kept (IDNA 2003: xn--mxa9ab)
+    "\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25\u3002com": "example.com.",  # full-width, ideographic stop
     "Mx.Bücher.example.": "mx.xn--bcher-kva.example.",
 }
 
