@@ -19,6 +19,7 @@ from lab.build import LabPaths, on_nsd, write_hour
 from lab.extsign import SignerError
 from lab.internet import MIN_DOMAINS as MIN_INTERNET
 from lab.servers import LabError
+from workers.names import absolute
 
 SLOW = (1.0, 3.0)  # seconds a slow name server of the internet shape takes to answer [I]
 
@@ -219,7 +220,7 @@ def advance(root: Path) -> dict[str, Any]:
     # wait until NSD serves the new serial, then drop unbound's cache with a reload
     if facts["changed"]:
         zone = facts["changed"][0]
-        _wait_serial(paths, net, zone if zone.endswith(".") else f"{zone}.", hour)
+        _wait_serial(paths, net, absolute(zone), hour)
     srv.reload([pids["unbound"], *pids.get("smtpd", [])])
     time.sleep(0.5)
     data["hour"] = hour

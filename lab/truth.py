@@ -14,10 +14,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
 from lab import plan as pl
 from lab import scenarios as sc
 from lab.world import World
+from workers.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
 
 BREAKAGE_REASON = {
     "expired": DnssecReason.SIGNATURE_EXPIRED,

@@ -15,8 +15,6 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from danescan.settings import Settings
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 from lab.smtpd_certs import write_chain
 from tests.integration.smtpd_process import SmtpdProcess
 from workers.cluster.downs import down_key
@@ -24,6 +22,7 @@ from workers.cluster.leases import IpLeases, lease_key
 from workers.cluster.tasks import probe_with_leases
 from workers.dns import EngineSettings, MxHostEvidence, RRsetEvidence
 from workers.scan.batch import ScanContext
+from workers.settings import Settings
 from workers.smtp import (
     ProbeError,
     ProbeLimits,
@@ -36,6 +35,7 @@ from workers.smtp import (
     run,
 )
 from workers.smtp.outcomes import AddressOutcomes
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 
 NET = "127.76.1"
 TARPIT_MS = 1000  # the tarpit waits this long before each reply; every step timeout is far above

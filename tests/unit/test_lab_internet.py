@@ -6,10 +6,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from danescan.vocab import ManagementClass
 from lab import internet as inet
 from lab.plan import Plan, build_plan
 from lab.truth import classify, lookup_fails, mail_hosts
+from workers.vocab import ManagementClass
 
 N = 30_000
 

@@ -20,9 +20,6 @@ from typing import Any
 
 import redis
 
-from danescan.psl import SuffixList
-from danescan.psl import load as load_psl
-from danescan.settings import Settings
 from workers.cluster import codec
 from workers.cluster.app import app
 from workers.cluster.downs import SharedOutcomes
@@ -31,6 +28,8 @@ from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.dns.probe import run_async
+from workers.psl import SuffixList
+from workers.psl import load as load_psl
 from workers.scan.batch import (
     BatchOutcome,
     HostOutcome,
@@ -41,6 +40,7 @@ from workers.scan.batch import (
     wants_probe,
 )
 from workers.scan.rows import batch_rows
+from workers.settings import Settings
 from workers.smtp import (
     ProbeTarget,
     ProbeTimeouts,
@@ -106,8 +106,8 @@ class WorkerState:
     def history(self, scan_id: str, now: dt.datetime
                 ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
         """Earlier leaf certificates, read from clickhouse-server (never chdb here)."""
-        from danescan.embedded import history_loader
         from workers.store.backend import connect
+        from workers.store.history import history_loader
 
         if self._db is None:
             if "://" not in self.settings.db:
