@@ -15,7 +15,9 @@ from pathlib import Path
 
 import redis
 
-REDIS_DB = 7
+from tests.integration.redis_dbs import claim
+
+REDIS_DB = claim(7)
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
