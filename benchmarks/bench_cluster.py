@@ -49,7 +49,7 @@ def group_cpu(pgid: int) -> float:
 
 def run(n_workers: int, lab: control.UpResult, url: str, tmp: Path, chunk: int) -> dict[str, float]:
     r = fresh_redis()
-    env = cluster_env(url, visibility_timeout="600", writer_max_age="0.5")
+    env = cluster_env(url, visibility_timeout="600", writer_max_age="0.5", resolver=lab.resolver)
     scan_id = f"bench-{n_workers}"
     with processes() as start:
         start(["writer"], env, tmp / f"writer-{n_workers}.log")

@@ -53,12 +53,17 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
                 now: dt.datetime | None) -> Any:
     from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
     from producer.inputs import InputError
+    from danescan.startchecks import identity
     from workers.cluster.state import ClusterError
 
+    problem = identity(settings.ehlo_name, settings.contact, resolver, trust_anchor)
+    if problem:
+        _fail(problem)
     r = _redis(settings)
     opts = EnqueueOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                           public_roots=public_roots, chunk=chunk, probe_all=probe_all,
-                          ehlo_name=settings.ehlo_name, kind=kind, now=now)
+                          ehlo_name=settings.ehlo_name, kind=kind, now=now,
+                          contact=settings.contact)
     try:
         with celery_publisher() as publish:
             return enqueue(r, list(inputs), opts, publish)
@@ -123,8 +128,19 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
 @click.option("--loglevel", default="warning", show_default=True)
 @click.option("--pool", default="prefork", type=click.Choice(["prefork", "solo", "threads"]))
 def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> None:
-    """Run a Celery worker for the DNS and/or STARTTLS queues."""
+    """Run a Celery worker for the DNS and/or STARTTLS queues.
+
+    It refuses to start when its resolver (DANESCAN_RESOLVER, else /etc/resolv.conf) does not set
+    the AD bit on a signed name, and, unless that resolver is on loopback (the lab), without a
+    real DANESCAN_EHLO_NAME and a DANESCAN_CONTACT."""
+    from danescan import startchecks
+    from danescan.scan_cli import system_resolver
+
     s = Settings.from_env()
+    own = s.resolver or system_resolver()
+    problem = startchecks.identity(s.ehlo_name, s.contact, own, None) or startchecks.resolver(s, own)
+    if problem:
+        _fail(problem)
     _redis(s)
     _server_target(s, None)
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
@@ -303,11 +319,18 @@ def schedule(once: bool) -> None:
     """Nightly full scan of DANESCAN_ZONE_FILES at DANESCAN_NIGHTLY_AT; hourly DANE host re-scan."""
     from producer.schedule import parse_clock, run_scheduler
 
+    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
+    from danescan.startchecks import identity
+
     s = Settings.from_env()
     try:
         parse_clock(s.nightly_at)
     except ValueError as exc:
         _fail(f"DANESCAN_NIGHTLY_AT: {exc}")
+    problem = identity(s.ehlo_name, s.contact, s.resolver or system_resolver(),
+                       s.trust_anchor or str(ROOT_ANCHORS))
+    if problem:
+        _fail(problem)
     r = _redis(s)
     if once:
         schedule_tick(s, r, dt.datetime.now(dt.UTC))

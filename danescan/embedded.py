@@ -91,6 +91,7 @@ class ScanOptions:
     public_roots: str | None = None  # PEM file of the paper view's trust store (default certifi)
     progress: bool = True
     progress_tty: bool = True  # a bar that redraws itself; False: log lines
+    contact: str = ""  # who runs the scan (issue 14): recorded in the scan's settings
 
 
 def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
@@ -116,7 +117,8 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
                            "batch_size": opts.batch_size, "probe_all": opts.probe_all,
                            "probe_deadline": env.probe_deadline,
-                           "max_mx_hosts": env.max_mx_hosts, "max_addresses": env.max_addresses})
+                           "max_mx_hosts": env.max_mx_hosts, "max_addresses": env.max_addresses,
+                           "ehlo_name": opts.ehlo_name, "contact": opts.contact})
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
                        settings=settings, software_version=__version__, status="running"))
     writer.flush()

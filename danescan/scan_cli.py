@@ -54,7 +54,9 @@ def open_db(target: str) -> Database:
 
 def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: str, scan_id: str,
             batch: int, probe_all: bool, kind: str, public_roots: str | None,
-            scan_time: dt.datetime | None, progress: bool) -> str:
+            scan_time: dt.datetime | None, progress: bool, ehlo_name: str = "danescan.invalid",
+            contact: str = "") -> str:
+    from danescan import startchecks
     from danescan.embedded import ScanOptions, run_scan
     from danescan.summary import render, summarize
     from producer.inputs import InputError
@@ -67,13 +69,17 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             _fail(f"{printable(path, 300)}: not a readable file")
     if not Path(trust_anchor).is_file():
         _fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
+    problem = (startchecks.identity(ehlo_name, contact, resolver, trust_anchor)
+               or startchecks.resolver(Settings.from_env(), resolver))
+    if problem:
+        _fail(problem)
     db = open_db(target)
     try:
         click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
         opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                            batch_size=batch, probe_all=probe_all, kind=kind,
                            public_roots=public_roots, now=scan_time, progress=progress,
-                           progress_tty=sys.stderr.isatty())
+                           progress_tty=sys.stderr.isatty(), ehlo_name=ehlo_name, contact=contact)
         try:
             facts = run_scan(db, list(inputs), opts)
         except InputError as exc:
@@ -121,9 +127,15 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
               help="The scan's nominal time, UTC (default: now).")
 @click.option("--no-progress", is_flag=True,
               help="No progress on stderr (default: a bar on a terminal, log lines otherwise).")
+@click.option("--ehlo-name", default=None,
+              help="Host name sent in EHLO; required beyond loopback [DANESCAN_EHLO_NAME].")
+@click.option("--contact", default=None,
+              help="E-mail address or URL of who runs the scan; required beyond loopback "
+                   "[DANESCAN_CONTACT].")
 def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
          target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
-         public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool) -> None:
+         public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool,
+         ehlo_name: str | None, contact: str | None) -> None:
     """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse.
 
     \b
@@ -136,13 +148,18 @@ def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None
          damaged input on stderr names it, how far it was read and what was wrong,
          and the scan is recorded as incomplete; run it again with the same
          --scan-id once the file is repaired to scan the rest
+
+    Before anything is scanned: the resolver must set the AD bit on a signed name
+    (the root's SOA), and a scan beyond loopback needs a real --ehlo-name and a
+    --contact (the defaults are only for the lab).
     """
     settings = Settings.from_env()
     when = scan_time.replace(tzinfo=dt.UTC) if scan_time else None
     do_scan(inputs, resolver or settings.resolver or system_resolver(),
             trust_anchor or settings.trust_anchor or str(ROOT_ANCHORS), target or settings.db,
             scan_id or f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}", batch, probe_all, kind,
-            public_roots, when, not no_progress)
+            public_roots, when, not no_progress, ehlo_name or settings.ehlo_name,
+            settings.contact if contact is None else contact)
 
 
 def ensure_lab_packages() -> None:

@@ -50,6 +50,7 @@ class EnqueueOptions:
     kind: str = "adhoc"
     now: dt.datetime | None = None
     group: int = 64  # chunks per Redis round trip
+    contact: str = ""  # who runs the scan (issue 14): recorded in the scan's settings
 
 
 @dataclass
@@ -99,7 +100,8 @@ def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -
         return meta
     now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
-                           "chunk": opts.chunk, "probe_all": opts.probe_all, "mode": "cluster"})
+                           "chunk": opts.chunk, "probe_all": opts.probe_all, "mode": "cluster",
+                           "ehlo_name": opts.ehlo_name, "contact": opts.contact})
     meta = {"kind": opts.kind, "now": str(int(now.timestamp())), "resolver": opts.resolver,
             "trust_anchor": opts.trust_anchor, "public_roots": opts.public_roots,
             "probe_all": "1" if opts.probe_all else "0", "ehlo_name": opts.ehlo_name,

@@ -36,6 +36,15 @@ def _float(name: str, default: float, above: float | None = None) -> float:
     return value
 
 
+def _flag(name: str) -> bool:
+    raw = _env(name, "0").strip().lower()
+    if raw in ("", "0", "no", "false"):
+        return False
+    if raw in ("1", "yes", "true"):
+        return True
+    raise SettingsError(f"DANESCAN_{name}={raw!r} is not 0/1 (or yes/no, true/false)")
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -65,6 +74,11 @@ class Settings:
     max_mx_hosts: int = 32  # MX hosts looked up per domain, in preference order; the rest counted
     max_addresses: int = 16  # addresses probed per MX host and family; the rest counted
     address_memo_seconds: int = 3600  # how long an address's timeout/refusal spares its other names
+    # who scans (issue 14): required, with a real EHLO name, for any scan beyond loopback
+    contact: str = ""  # e.g. "mailto:scans@example.org" or a URL explaining the scan
+    # a worker refuses to start when its resolver does not set AD on this signed name
+    resolver_check_name: str = "."
+    skip_resolver_check: bool = False  # tests only: start without asking the resolver
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,4 +108,7 @@ class Settings:
             max_mx_hosts=_int("MAX_MX_HOSTS", 32, least=1),
             max_addresses=_int("MAX_ADDRESSES", 16, least=1),
             address_memo_seconds=_int("ADDRESS_MEMO_SECONDS", 3600, least=1),
+            contact=_env("CONTACT", "").strip(),
+            resolver_check_name=_env("RESOLVER_CHECK_NAME", ".") or ".",
+            skip_resolver_check=_flag("SKIP_RESOLVER_CHECK"),
         )

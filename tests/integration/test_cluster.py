@@ -73,7 +73,7 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
         tmp_path: Path) -> None:
     lab = cluster_lab
     r = fresh_redis()
-    env = cluster_env(clickhouse_url)
+    env = cluster_env(clickhouse_url, resolver=lab.resolver)  # the workers' start check asks it
     scan_id = "cluster-truth"
     logs = [tmp_path / n for n in ("writer.log", "worker-a.log", "worker-b.log", "worker-c.log")]
     with processes() as start:
@@ -131,7 +131,7 @@ def test_poison_task_is_recorded_and_the_scan_finishes(
     """A chunk that can never be processed is retried twice, recorded with its reason, and the
     scan still finishes; enqueueing the scan again publishes nothing."""
     r = fresh_redis()
-    env = cluster_env(clickhouse_url)
+    env = cluster_env(clickhouse_url, resolver=lab.resolver)
     names = sorted(lab.truth().domains)[:12]
     listing = tmp_path / "domains.txt"
     listing.write_text("".join(f"{n}\n" for n in names))
@@ -183,7 +183,7 @@ def test_damaged_input_is_enqueued_up_to_the_damage_and_the_scan_ends_incomplete
     says so in one line and exits 3, the writer closes the scan as incomplete with the damage,
     'danescan status' shows it, and enqueueing the scan again is refused in one line."""
     r = fresh_redis()
-    env = cluster_env(clickhouse_url)
+    env = cluster_env(clickhouse_url, resolver=lab.resolver)
     names = sorted(lab.truth().domains)
     packed = gzip.compress("".join(f"{n}\n" for n in names).encode())
     listing = tmp_path / "domains.txt.gz"
