@@ -51,9 +51,9 @@ def _server_target(settings: Settings, target: str | None) -> str:
 def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk: int,
                 resolver: str, trust_anchor: str, public_roots: str, probe_all: bool, kind: str,
                 now: dt.datetime | None) -> Any:
+    from danescan.startchecks import identity
     from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
     from producer.inputs import InputError
-    from danescan.startchecks import identity
     from workers.cluster.state import ClusterError
 
     problem = identity(settings.ehlo_name, settings.contact, resolver, trust_anchor)
@@ -317,10 +317,9 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
 @click.option("--once", is_flag=True, help="Start what is due now, then exit.")
 def schedule(once: bool) -> None:
     """Nightly full scan of DANESCAN_ZONE_FILES at DANESCAN_NIGHTLY_AT; hourly DANE host re-scan."""
-    from producer.schedule import parse_clock, run_scheduler
-
     from danescan.scan_cli import ROOT_ANCHORS, system_resolver
     from danescan.startchecks import identity
+    from producer.schedule import parse_clock, run_scheduler
 
     s = Settings.from_env()
     try:

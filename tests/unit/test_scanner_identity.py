@@ -52,3 +52,24 @@ def test_defaults_pass_only_in_a_lab_on_loopback() -> None:
     # half an identity is not one
     assert identity_problem(GOOD[0], "", "172.30.53.53", None) is not None
     assert identity_problem("danescan.invalid", GOOD[1], "172.30.53.53", None) is not None
+
+
+def test_scan_refuses_the_default_identity_beyond_loopback(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Refused in one line before any resolver is asked or any database opened."""
+    from click.testing import CliRunner
+
+    from danescan.cli import main
+    from danescan.startchecks import ROOT_ANCHORS
+
+    for name in ("EHLO_NAME", "CONTACT", "RESOLVER", "SKIP_RESOLVER_CHECK"):
+        monkeypatch.delenv(f"DANESCAN_{name}", raising=False)
+    listing = tmp_path / "d.txt"
+    listing.write_text("example.com\n")
+    db = tmp_path / "db"
+    # the Internet's root through a loopback resolver (address of the documentation range)
+    for resolver in ("127.70.250.1", "192.0.2.53"):
+        done = CliRunner().invoke(main, ["scan", str(listing), "--resolver", resolver,
+                                         "--trust-anchor", str(ROOT_ANCHORS), "--db", str(db)])
+        assert done.exit_code == 2
+        assert "DANESCAN_EHLO_NAME" in done.output and done.output.count("\n") == 1
+        assert not db.exists()
