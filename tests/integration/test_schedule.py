@@ -65,7 +65,9 @@ def test_hourly_rescan_is_enqueued_once_and_covers_every_dane_host(
 @pytest.mark.redis
 def test_a_zone_file_that_vanished_is_one_error_and_enqueue_resumes(tmp_path: Path) -> None:
     r = fresh_redis()
-    env = cluster_env("clickhouse://127.0.0.1:1/unused")
+    # the Internet's root anchor (the default): a real identity is required (issue 14)
+    env = cluster_env("clickhouse://127.0.0.1:1/unused", ehlo_name="scan1.dane-research.net",
+                      contact="mailto:scans@dane-research.net")
     first = tmp_path / "a.txt"
     first.write_text("".join(f"d{i}.example\n" for i in range(6)))
     gone = tmp_path / "b.txt"
