@@ -32,9 +32,13 @@ def test_missing_input_unknown_db_and_server_down(tmp_path: Path) -> None:
     r = danescan("scan", str(tmp_path / "nope.zone"), "--db", str(tmp_path / "db"))
     assert r.returncode == 2 and r.stderr.strip().endswith("nope.zone: no such file")
     assert r.stderr.count("\n") == 1
-    r = danescan("scan", str(zone), "--db", "mysql://127.0.0.1/x")
+    # past the start checks (issue 14): an identity, and no resolver asked (the default one is
+    # not on loopback)
+    env = {**os.environ, "DANESCAN_EHLO_NAME": "scan1.dane-research.net",
+           "DANESCAN_CONTACT": "mailto:scans@dane-research.net", "DANESCAN_SKIP_RESOLVER_CHECK": "1"}
+    r = danescan("scan", str(zone), "--db", "mysql://127.0.0.1/x", env=env)
     assert r.returncode == 2 and "mysql" in r.stderr and r.stderr.count("\n") == 1
-    r = danescan("scan", str(zone), "--db", "clickhouse://127.0.0.1:1/x")
+    r = danescan("scan", str(zone), "--db", "clickhouse://127.0.0.1:1/x", env=env)
     assert r.returncode == 2 and "127.0.0.1:1" in r.stderr and r.stderr.count("\n") == 1
     r = danescan("scan", str(zone), "--trust-anchor", str(tmp_path / "none.txt"), "--db",
                  str(tmp_path / "db"))
