@@ -77,7 +77,7 @@ def test_nsec_chain_is_in_canonical_order_and_closes() -> None:
     for name, node in zone.nodes.items():
         rds = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC)
         if rds is not None:
-            chain[name.to_text()] = list(rds)[0].next.to_text()
+            chain[name.to_text()] = next(iter(rds)).next.to_text()
     start = "example.com."
     seen, cur = [], start
     while True:
