@@ -213,9 +213,12 @@ sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itsel
 ),
 classified AS (  -- one row per (scan, domain with a TLSA MX host)
     SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
+           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
+           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
            multiIf(mx_kinds = ['outsourced'], 'SO',
-                   has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
-                   length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
+                   has(mx_kinds, 'unknown'), 'unknown',
+                   length(mx_kinds) > 1, 'mixed',
+                   has(ns_kinds, 'unknown'), 'unknown',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
            toUInt8(empty(invalid_hosts)) AS hosts_valid,
