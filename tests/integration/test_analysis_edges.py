@@ -85,6 +85,15 @@ class Store:
         self.db = db
         self.scans: set[int] = set()
         self.certs: set[str] = set()
+        self.pending: dict[str, list[str]] = {}  # "INSERT INTO t (cols) VALUES" -> rows, sent by q()
+
+    def _insert(self, head: str, row: str) -> None:
+        self.pending.setdefault(head, []).append(row)
+
+    def flush(self) -> None:
+        for head, rows in self.pending.items():
+            self.db.execute(f"{head} {', '.join(rows)}")
+        self.pending.clear()
 
     def reset(self) -> None:
         for t in TABLES:
@@ -135,9 +144,9 @@ class Store:
         sid = self.scan(hour)
         cert = leaf.cert_sha256.hex() if leaf else ""
         spki = leaf.spki_sha256.hex() if leaf else ""
-        self.db.execute("INSERT INTO dane_verdicts (scan_id, mx_host, ip, valid, reason, rfc_outcome, "
-                        "leaf_cert_sha256, leaf_spki_sha256, version) VALUES "
-                        f"('{sid}', '{host}', '', {valid}, {sql_string(reason)}, '{outcome}', '{cert}', '{spki}', 1)")
+        self._insert("INSERT INTO dane_verdicts (scan_id, mx_host, ip, valid, reason, rfc_outcome, "
+                     "leaf_cert_sha256, leaf_spki_sha256, version) VALUES",
+                     f"('{sid}', '{host}', '', {valid}, {sql_string(reason)}, '{outcome}', '{cert}', '{spki}', 1)")
 
     def domain(self, hour: int, domain: str, mx: list[str], ns: list[str]) -> None:
         sid = self.scan(hour)
@@ -146,19 +155,21 @@ class Store:
             return ".".join(name.split(".")[-2:])
 
         arr = lambda xs: "[" + ", ".join(sql_string(x) for x in xs) + "]"  # noqa: E731
-        self.db.execute(
+        self._insert(
             "INSERT INTO domains (scan_id, domain, tld, ns, mx, registered, mx_registered, ns_registered, "
-            f"mx_dnssec_status, version) VALUES ('{sid}', '{domain}', '{domain.rsplit('.', 1)[-1]}', "
+            "mx_dnssec_status, version) VALUES",
+            f"('{sid}', '{domain}', '{domain.rsplit('.', 1)[-1]}', "
             f"{arr(ns)}, {arr(mx)}, '{reg(domain)}', {arr([reg(h) for h in mx])}, {arr([reg(n) for n in ns])}, "
             "'secure', 1)")
 
     def address(self, hour: int, host: str, ips: list[str]) -> None:
         sid = self.scan(hour)
         recs = "[" + ", ".join(f"'{ip}'" for ip in ips) + "]"
-        self.db.execute("INSERT INTO dns_rrsets (scan_id, qname, qtype, status, records, version) VALUES "
-                        f"('{sid}', '{host}', 'A', 'NOERROR', {recs}, 1)")
+        self._insert("INSERT INTO dns_rrsets (scan_id, qname, qtype, status, records, version) VALUES",
+                     f"('{sid}', '{host}', 'A', 'NOERROR', {recs}, 1)")
 
     def q(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        self.flush()
         return execute(self.db, name, {k: str(v) for k, v in params.items()}).records()
 
     def rollovers(self, first: int, last: int) -> list[dict[str, Any]]:
