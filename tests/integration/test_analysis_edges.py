@@ -154,7 +154,9 @@ class Store:
         def reg(name: str) -> str:
             return ".".join(name.split(".")[-2:])
 
-        arr = lambda xs: "[" + ", ".join(sql_string(x) for x in xs) + "]"  # noqa: E731
+        def arr(xs: list[str]) -> str:
+            return "[" + ", ".join(sql_string(x) for x in xs) + "]"
+
         self._insert(
             "INSERT INTO domains (scan_id, domain, tld, ns, mx, registered, mx_registered, ns_registered, "
             "mx_dnssec_status, version) VALUES",
