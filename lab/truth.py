@@ -112,12 +112,16 @@ def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
             continue
         mx_kinds = {mx_side(d, h) for h in tlsa_hosts}
         ns_kinds = {ns_side(d, n) for n in d.ns}
+        # queries/DECISIONS.md: the MX side decides SO, unknown-MX and mixed whatever the NS
+        # side; self-managed MXs with self + outsourced NS are SSDS
         if mx_kinds == {"out"}:
             out[d.name] = ManagementClass.SO
-        elif "unknown" in mx_kinds or "unknown" in ns_kinds:
+        elif "unknown" in mx_kinds:
             out[d.name] = ManagementClass.UNKNOWN
-        elif len(mx_kinds) > 1 or len(ns_kinds) > 1:
+        elif len(mx_kinds) > 1:
             out[d.name] = ManagementClass.MIXED
+        elif "unknown" in ns_kinds:
+            out[d.name] = ManagementClass.UNKNOWN
         elif ns_kinds == {"out"}:
             out[d.name] = ManagementClass.SSDO
         else:

@@ -4,8 +4,22 @@
 --   1. an address of the host is shared by more than {threshold} MX host names -> outsourced;
 --   2. its registered domain equals the domain's -> self;
 --   3. its registered domain is the MX domain of more than {threshold} domains -> outsourced;
---   4. otherwise unknown.  NS side: rules 2 and 3.  SO: every MX outsourced; SSDO: MXs self,
---   NS outsourced; SSDS: both self; unknown when any side is unknown; mixed otherwise.
+--   4. otherwise unknown.  NS side: rules 2 and 3.
+-- Class, in this order (decided in queries/DECISIONS.md):
+--   SO       every TLSA MX outsourced (the NS side does not matter);
+--   unknown  an MX unknown;
+--   mixed    outsourced and self-managed MXs: reported as such whatever the NS side, unknown
+--            included (methodology: "mixed MX sets are reported as such");
+--   unknown  MXs self-managed, an NS unknown;
+--   SSDO     MXs self-managed, every NS outsourced;
+--   SSDS     MXs self-managed, NS self-managed, or self-managed and outsourced together: the
+--            domain serves its zone from a name server of its own, so the TLSA records are edited
+--            by the entity that runs the SMTP server (the paper's SSDS question); an outsourced
+--            NS beside it serves a copy (a secondary).
+-- "Or is a known large provider" (rule 3): deliberately not implemented, no provider list. Rule 1
+-- and rule 3 find large providers from the loads in the scan itself; a list would age, would
+-- differ from what the paper used, and would make a class depend on its maintenance. A scan of
+-- a small domain list (loads below the threshold) therefore yields 'unknown', not SO.
 -- Registered domain: the Public Suffix List (workers/psl.py, stored with each domain row); see
 -- registered_domain_disagreements.sql for names where it differs from the second-level label.
 -- Valid: every TLSA MX host validates (measurement view) and the MX RRset is not bogus.
@@ -76,9 +90,12 @@ sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itsel
 ),
 classified AS (  -- one row per (scan, domain with a TLSA MX host)
     SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
+           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
+           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
            multiIf(mx_kinds = ['outsourced'], 'SO',
-                   has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
-                   length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
+                   has(mx_kinds, 'unknown'), 'unknown',
+                   length(mx_kinds) > 1, 'mixed',
+                   has(ns_kinds, 'unknown'), 'unknown',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
            toUInt8(empty(invalid_hosts)) AS hosts_valid,

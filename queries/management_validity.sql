@@ -1,7 +1,9 @@
 -- management_validity: validity of DANE domains per management class (SO / SSDO / SSDS, mixed,
 -- unknown). Paper: section 4 and the validity-by-class figure ("99 % of SO domains are valid while
 -- more than 30 % are invalid when the SMTP server is self-managed"; "96.6 % of TLSA domains use
--- popular MX providers"). Same rules as management_classes.sql (methodology.md section 4).
+-- popular MX providers"). Same rules and decisions as management_classes.sql (methodology.md
+-- section 4; queries/DECISIONS.md: mixed MX sets are mixed whatever the NS side, self-managed MXs
+-- with self + outsourced NS are SSDS, no list of known large providers).
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).
 WITH
 class_scans AS (SELECT {scan_id:String} AS scan_id),
@@ -69,9 +71,12 @@ sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itsel
 ),
 classified AS (  -- one row per (scan, domain with a TLSA MX host)
     SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
+           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
+           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
            multiIf(mx_kinds = ['outsourced'], 'SO',
-                   has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
-                   length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
+                   has(mx_kinds, 'unknown'), 'unknown',
+                   length(mx_kinds) > 1, 'mixed',
+                   has(ns_kinds, 'unknown'), 'unknown',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
            toUInt8(empty(invalid_hosts)) AS hosts_valid,

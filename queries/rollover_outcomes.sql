@@ -1,8 +1,14 @@
--- rollover_outcomes: how key rollovers of DANE MX hosts went, counted by outcome, by TLSA usage
--- and by management class. Same rules as rollovers.sql (methodology.md section 5; paper section
--- 5.2: "87-92 % of MXs roll over wrongly at least once; 72-84 % ignore the TTL").
--- dimension: 'all' (every change), 'usage' (the usages of the TLSA RRset before the switch),
--- 'class' (SO / SSDO / SSDS / mixed / unknown of the domains the host serves).
+-- rollover_outcomes: how key rollovers of DANE MX hosts went, per change and per MX host. Same
+-- rules as rollovers.sql (methodology.md section 5; paper section 5.2: "87-92 % of MXs roll over
+-- wrongly at least once; 72-84 % ignore the TTL"). A change is one (MX host, switch time), its
+-- outcome the worst of the host's addresses.
+-- dimension 'all' (every change), 'usage' (the usages of the TLSA RRset before the switch),
+-- 'class' (SO / SSDO / SSDS / mixed / unknown of the domains the host serves): changes per
+-- outcome; pct is the share among the judged changes of that value (NULL for short-ttl,
+-- before-window and not-secure, which cannot be judged and are not in the denominator).
+-- dimension 'hosts' (unit 'mx hosts'), the paper's headline per host: 'judged' MX hosts with at
+-- least one judged change (the denominator), 'wrong-at-least-once' (a judged change that is not
+-- correct), 'ignored-ttl' (a same-time or too-late change), 'not-judged' (changes, none judged).
 -- Parameters: since DateTime, until DateTime (snapshot times), threshold UInt32 (50).
 WITH
 picked AS (
@@ -11,90 +17,134 @@ picked AS (
 ),
 -- BEGIN rollovers (the same text in every file that judges rollovers; tests check it)
 -- ClickHouse evaluates a CTE at every reference: each one below is read once, and the history of
--- a host is one array (one GROUP BY host), not a join of its snapshots with its changes.
--- Certificates, keys and TLSA records are compared by cityHash64 of their text (the arrays of
--- 10 M snapshots fit in memory that way); a false match needs a 64-bit collision.
-chains AS (  -- the chain each MX host presented in each snapshot (its lowest address that completed TLS)
-    SELECT scan_id, mx_host AS host, argMin(chain, ip) AS presented
+-- an address is one array, not a join of its snapshots with its changes. Certificates, keys and
+-- TLSA records are compared by cityHash64 of their text; a false match needs a 64-bit collision.
+-- Decisions (queries/DECISIONS.md): every (host, address) is judged on its own and the host's
+-- outcome at a switch is the worst of its addresses'; the TLSA timeline is the host's, whatever
+-- the probes did; a change is judged only when a record designating the old chain does not
+-- designate the new one (a renewal that keeps the key under 3 1 1 is no rollover); T is the
+-- largest TTL resolvers may still hold at the switch; only a secure TLSA RRset is judged.
+probes AS (  -- per (scan, MX host with TLSA, address) that completed TLS: the chain presented
+    SELECT scan_id, mx_host AS host, ip, chain
     FROM starttls_probes FINAL
     WHERE scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND length(chain) > 0
       AND mx_host IN (SELECT mx_host FROM tlsa_records WHERE scan_id IN (SELECT scan_id FROM picked))
-    GROUP BY scan_id, mx_host
 ),
-snapshots AS (  -- per (scan, MX host with a chain), in one GROUP BY over its chain's certificates
-                -- and its TLSA records: leaf, leaf key, issuer key, every TLSA record text
-                -- "u s m data" that would match the chain (usage 3/1 at the leaf, 2/0 above it;
-                -- selector/matching type 0 1, 1 1 and 1 2: the digests the certificates table
-                -- keeps), and the TLSA RRset, its TTL and usages
-    SELECT scan_id, host,
-           cityHash64(anyIf(cert, depth = 1)) AS leaf_cert,
-           cityHash64(anyIf(spki, depth = 1)) AS leaf_key,
-           cityHash64(anyIf(spki, depth = 2)) AS issuer_key,
-           groupArrayArray(keys) AS keys,
-           groupArrayIf(record, depth = 0) AS tlsa,
-           maxIf(ttl, depth = 0) AS ttl,
-           arrayStringConcat(arraySort(groupUniqArrayIf(usage, depth = 0)), '+') AS usages
+probe_snaps AS (  -- per (scan, host, address): leaf, leaf key, issuer key, and every TLSA record
+                  -- "u s m data" that designates a certificate of the chain (usage 3/1 at the
+                  -- leaf, 2/0 above it). Matching data as the verdict computes it
+                  -- (workers/dane/certs.py CertDigests.association): selector 0 the certificate,
+                  -- 1 its SubjectPublicKeyInfo; mtype 1 SHA-256, 2 SHA-512, 0 the full DER, which
+                  -- is compared through its SHA-256 (records are normalised the same way below)
+    SELECT cc.scan_id AS scan_id, cc.host AS host, cc.ip AS ip,
+           cityHash64(anyIf(cc.cert, cc.depth = 1)) AS leaf_cert,
+           cityHash64(anyIf(k.spki_sha256, cc.depth = 1)) AS leaf_key,
+           cityHash64(anyIf(k.spki_sha256, cc.depth = 2)) AS issuer_key,
+           groupArrayArray(arrayMap(x -> cityHash64(x), arrayFlatten(arrayMap(
+               u -> [concat(u, ' 0 1 ', cc.cert), concat(u, ' 0 2 ', k.sha512),
+                     concat(u, ' 1 1 ', k.spki_sha256), concat(u, ' 1 2 ', k.spki_sha512)],
+               if(cc.depth = 1, ['3', '1'], ['2', '0']))))) AS keys
+    FROM (SELECT scan_id, host, ip, depth, cert
+          FROM probes ARRAY JOIN chain AS cert, arrayEnumerate(chain) AS depth) AS cc
+    LEFT JOIN (
+        SELECT sha256, spki_sha256, spki_sha512, lower(hex(SHA512(der))) AS sha512 FROM certificates FINAL
+        WHERE sha256 IN (SELECT arrayJoin(chain) FROM starttls_probes WHERE scan_id IN (SELECT scan_id FROM picked))
+    ) AS k ON k.sha256 = cc.cert
+    GROUP BY scan_id, host, ip
+),
+tlsa_snaps AS (  -- per (scan, host) whose TLSA lookup answered: its records (normalised as above;
+                 -- none when the verdict says no-tlsa), TTL, usages and whether the RRset is secure
+    SELECT scan_id, host, groupArrayIf(record, record != 0) AS tlsa, max(ttl) AS ttl,
+           arrayStringConcat(arraySort(groupUniqArrayIf(usage, record != 0)), '+') AS usages,
+           toUInt8(countIf(record != 0 AND status != 'secure') = 0) AS secure
     FROM (
-        SELECT cc.scan_id AS scan_id, cc.host AS host, cc.depth AS depth, cc.cert AS cert,
-               k.spki_sha256 AS spki,
-               arrayMap(x -> cityHash64(x), arrayFlatten(arrayMap(
-                   u -> [concat(u, ' 0 1 ', cc.cert), concat(u, ' 1 1 ', k.spki_sha256),
-                         concat(u, ' 1 2 ', k.spki_sha512)],
-                   if(cc.depth = 1, ['3', '1'], ['2', '0'])))) AS keys,
-               toUInt64(0) AS record, toUInt32(0) AS ttl, '' AS usage
-        FROM (SELECT scan_id, host, depth, cert
-              FROM chains ARRAY JOIN presented AS cert, arrayEnumerate(presented) AS depth) AS cc
-        LEFT JOIN (
-            SELECT sha256, spki_sha256, spki_sha512 FROM certificates FINAL
-            WHERE sha256 IN (SELECT arrayJoin(chain) FROM starttls_probes WHERE scan_id IN (SELECT scan_id FROM picked))
-        ) AS k ON k.sha256 = cc.cert
-        UNION ALL
-        SELECT scan_id, mx_host, 0, '', '', [],
-               cityHash64(concat(toString(usage), ' ', toString(selector), ' ', toString(mtype), ' ', data)),
-               ttl, toString(usage)
+        SELECT scan_id, mx_host AS host, ttl, toString(usage) AS usage, dnssec_status AS status,
+               cityHash64(concat(toString(usage), ' ', toString(selector), ' ',
+                                 if(mtype = 0, '1', toString(mtype)), ' ',
+                                 if(mtype = 0, lower(hex(SHA256(unhex(data)))), data))) AS record
         FROM tlsa_records FINAL
         WHERE scan_id IN (SELECT scan_id FROM picked)
+        UNION ALL
+        SELECT scan_id, mx_host, toUInt32(0), '', 'secure', toUInt64(0)
+        FROM dane_verdicts FINAL
+        WHERE scan_id IN (SELECT scan_id FROM picked) AND ip = '' AND reason = 'no-tlsa'
     )
     GROUP BY scan_id, host
-    HAVING countIf(depth > 0) > 0
 ),
-hosts AS (  -- per MX host, its snapshots in time order:
-            -- (at, scan, leaf cert, leaf key, issuer key, chain digests, TLSA records, TTL, usages)
+tlsa_hist AS (  -- per host, its TLSA timeline in time order: (at, records, TTL, usages, secure)
     SELECT f.host AS host,
-           arraySort(x -> x.1, groupArray((t.at, f.scan_id, f.leaf_cert, f.leaf_key, f.issuer_key, f.keys,
-                                           f.tlsa, f.ttl, f.usages))) AS s
-    FROM snapshots AS f
+           arraySort(x -> x.1, groupArray((toUInt32(t.at), f.tlsa, f.ttl, f.usages, f.secure))) AS s
+    FROM tlsa_snaps AS f
     INNER JOIN picked AS t ON t.scan_id = f.scan_id
     GROUP BY f.host
 ),
-histories AS (  -- per change (a new leaf key, issuer key or leaf certificate between consecutive
-                -- snapshots, at index i): every snapshot of the host, whether its records matched
-                -- the new / old chain
-    SELECT host, s[i].1 AS at, s[i].2 AS scan_id, s[i - 1].1 AS prev_at,
-           multiIf(s[i].4 != s[i - 1].4, 'leaf-key', s[i].5 != s[i - 1].5, 'issuer-key', 'leaf-cert') AS change,
-           if(s[i - 1].8 > 0, s[i - 1].8, s[i].8) AS tlsa_ttl,
-           if(s[i - 1].9 != '', s[i - 1].9, s[i].9) AS usages,
-           arrayMap(x -> (toUInt32(x.1), hasAny(x.7, s[i].6), hasAny(x.7, s[i - 1].6)), s) AS hist
-    FROM hosts
-    ARRAY JOIN arrayFilter(i -> i > 1 AND (s[i].3 != s[i - 1].3 OR s[i].4 != s[i - 1].4 OR s[i].5 != s[i - 1].5)
-                                AND (length(s[i].7) > 0 OR s[i - 1].8 > 0), arrayEnumerate(s)) AS i
+addr_changes AS (  -- per (host, address), every new leaf key, issuer key or leaf certificate
+                   -- between consecutive snapshots in which the address completed TLS
+    SELECT host, ip, p[i].1 AS t, p[i].2 AS scan_id, p[i - 1].1 AS t0,
+           multiIf(p[i].4 != p[i - 1].4, 'leaf-key', p[i].5 != p[i - 1].5, 'issuer-key', 'leaf-cert') AS change,
+           p[i].6 AS new_keys, p[i - 1].6 AS old_keys
+    FROM (
+        SELECT f.host AS host, f.ip AS ip,
+               arraySort(x -> x.1, groupArray((toUInt32(t.at), f.scan_id, f.leaf_cert, f.leaf_key,
+                                               f.issuer_key, f.keys))) AS p
+        FROM probe_snaps AS f
+        INNER JOIN picked AS t ON t.scan_id = f.scan_id
+        GROUP BY f.host, f.ip
+    )
+    ARRAY JOIN arrayFilter(i -> i > 1 AND (p[i].3 != p[i - 1].3 OR p[i].4 != p[i - 1].4 OR p[i].5 != p[i - 1].5),
+                           arrayEnumerate(p)) AS i
 ),
-judged AS (  -- methodology.md section 5
-    SELECT host, at, scan_id, prev_at, change, tlsa_ttl, usages,
-           toUInt32(at) AS t, toUInt32(prev_at) AS t0,
-           arrayExists(x -> x.1 = t AND x.2, hist) AS new_at_switch,
-           arrayExists(x -> x.1 = t0 AND x.2, hist) AS new_before,
-           arrayExists(x -> x.1 > t AND x.2, hist) AS new_later,
-           arrayMax(arrayMap(x -> if(x.1 <= t AND NOT x.2, x.1, 0), hist)) AS last_miss,
-           arrayMin(arrayMap(x -> if(x.1 > last_miss AND x.1 <= t, x.1, 4294967295), hist)) AS published_at,
-           arrayAll(x -> x.3 OR x.1 < published_at OR x.1 >= t, hist) AS old_kept,
-           multiIf(2 * tlsa_ttl < t - t0, 'short-ttl',
+addr_judged AS (  -- methodology.md section 5, per (host, address, change)
+    SELECT host, ip, t, t0, scan_id, change, usages, tlsa_ttl, published_at,
+           multiIf(NOT secure, 'not-secure',
+                   2 * tlsa_ttl < t - t0, 'short-ttl',
                    NOT new_at_switch, if(new_later, 'updated-later', 'not-updated'),
+                   old_seen AND (NOT old_before OR NOT old_kept), 'early-retract',
+                   before = 0, 'before-window',
                    NOT new_before, 'same-time',
-                   NOT old_kept, 'early-retract',
+                   last_miss = 0 AND published_at + 2 * tlsa_ttl > t, 'before-window',
                    published_at + 2 * tlsa_ttl > t, 'too-late',
                    'correct') AS outcome
-    FROM histories
+    FROM (
+        SELECT host, ip, t, t0, scan_id, change,
+               -- per TLSA snapshot: (at, matches the new chain, matches the old chain, TTL, records)
+               arrayMap(x -> (x.1, hasAny(x.2, new_keys), hasAny(x.2, old_keys), x.3, length(x.2)), s) AS hist,
+               arrayLastIndex(x -> x.1 < t, s) AS before,            -- the last TLSA snapshot before t
+               arrayLastIndex(x -> x.1 < t AND notEmpty(x.2), s) AS ref,  -- the last with records
+               if(ref > 0, ref, arrayFirstIndex(x -> x.1 = t, s)) AS base,
+               s[base].4 AS usages, s[base].5 = 1 AS secure,
+               -- the TTL resolvers may hold at t: the last one before t, and any larger one
+               -- published so recently that 2 TTL has not passed by t
+               greatest(s[base].3, arrayMax(arrayMap(x -> if(x.1 < t AND x.1 + 2 * x.3 >= t, x.3, 0), s))) AS tlsa_ttl,
+               arrayExists(x -> x.1 = t AND x.2, hist) AS new_at_switch,
+               arrayExists(x -> x.1 > t AND x.2, hist) AS new_later,
+               hist[before].2 AS new_before,
+               hist[before].3 AS old_before,
+               arrayExists(x -> x.1 < t AND x.3, hist) AS old_seen,
+               arrayMax(arrayMap(x -> if(x.1 <= t AND NOT x.2, x.1, 0), hist)) AS last_miss,
+               arrayMin(arrayMap(x -> if(x.1 > last_miss AND x.1 <= t, x.1, 4294967295), hist)) AS published_at,
+               arrayAll(x -> x.3 OR x.1 < published_at OR x.1 >= t, hist) AS old_kept,
+               -- the records that designated the old chain just before t
+               arrayFilter(r -> has(old_keys, r), s[base].2) AS old_records
+        FROM addr_changes AS c
+        INNER JOIN tlsa_hist AS h ON h.host = c.host
+        WHERE base > 0 AND (length(s[base].2) > 0)
+          AND (empty(old_records) OR NOT arrayAll(r -> has(new_keys, r), old_records))
+    )
+),
+judged AS (  -- per (host, switch time): the worst outcome of its addresses (wrong before
+             -- correct, any judgement before none), with each address's outcome
+    SELECT a_host AS host, toDateTime(a_t, 'UTC') AS at, any(a_scan) AS scan_id, a_t AS t, min(a_t0) AS t0,
+           argMin(a_change, rank) AS change, argMin(a_ttl, rank) AS tlsa_ttl,
+           argMin(a_usages, rank) AS usages, argMin(a_outcome, rank) AS outcome,
+           argMin(a_published, rank) AS published_at,
+           arraySort(groupArray(concat(a_ip, ' ', a_outcome))) AS addresses
+    FROM (SELECT host AS a_host, ip AS a_ip, t AS a_t, t0 AS a_t0, scan_id AS a_scan, change AS a_change,
+                 tlsa_ttl AS a_ttl, usages AS a_usages, outcome AS a_outcome, published_at AS a_published,
+                 indexOf(['not-updated', 'updated-later', 'early-retract', 'same-time', 'too-late',
+                          'correct', 'before-window', 'short-ttl', 'not-secure'], outcome) AS rank
+          FROM addr_judged)
+    GROUP BY a_host, a_t
 )
 -- END rollovers
 ,
@@ -163,9 +213,12 @@ sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itsel
 ),
 classified AS (  -- one row per (scan, domain with a TLSA MX host)
     SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
+           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
+           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
            multiIf(mx_kinds = ['outsourced'], 'SO',
-                   has(mx_kinds, 'unknown') OR has(ns_kinds, 'unknown'), 'unknown',
-                   length(mx_kinds) > 1 OR length(ns_kinds) > 1, 'mixed',
+                   has(mx_kinds, 'unknown'), 'unknown',
+                   length(mx_kinds) > 1, 'mixed',
+                   has(ns_kinds, 'unknown'), 'unknown',
                    ns_kinds = ['outsourced'], 'SSDO',
                    'SSDS') AS class,
            toUInt8(empty(invalid_hosts)) AS hosts_valid,
@@ -180,15 +233,36 @@ classified AS (  -- one row per (scan, domain with a TLSA MX host)
     GROUP BY scan_id, host
 ),
 events AS (
-    SELECT j.outcome AS outcome, j.usages AS usages, if(h.class = '', 'unknown', h.class) AS class
+    SELECT j.host AS host, j.outcome AS outcome, j.usages AS usages,
+           if(h.class = '', 'unknown', h.class) AS class,
+           j.outcome NOT IN ('short-ttl', 'before-window', 'not-secure') AS judged
     FROM judged AS j
     LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host
+),
+per_host AS (  -- one row per host: its changes, and its verdicts as a host (read once)
+    SELECT groupArray((outcome, usages, class, judged)) AS ev,
+           max(judged) AS any_judged,
+           max(judged AND outcome != 'correct') AS wrong,
+           max(outcome IN ('same-time', 'too-late')) AS ignored_ttl
+    FROM events
+    GROUP BY host
 )
-SELECT dimension, value, outcome, changes,
-       round(100 * changes / sum(changes) OVER (PARTITION BY dimension, value), 2) AS pct
-FROM (  -- one pass over the events (a UNION ALL of three GROUP BYs would judge them three times)
-    SELECT d.1 AS dimension, d.2 AS value, outcome, count() AS changes
-    FROM events ARRAY JOIN [('all', ''), ('usage', usages), ('class', class)] AS d
-    GROUP BY dimension, value, outcome
+SELECT dimension, value, outcome, unit, changes,
+       if(judged, round(100 * changes / sum(if(dimension = 'hosts', if(outcome = 'judged', changes, 0),
+                                                if(judged, changes, 0))) OVER (PARTITION BY dimension, value), 2),
+          NULL) AS pct
+FROM (  -- one pass over the hosts (a UNION ALL of GROUP BYs would judge the changes again)
+    SELECT d.1 AS dimension, d.2 AS value, d.3 AS outcome, d.4 AS judged,
+           if(dimension = 'hosts', 'mx hosts', 'changes') AS unit, count() AS changes
+    FROM per_host ARRAY JOIN arrayConcat(
+        arrayMap(e -> ('all', '', e.1, e.4), ev),
+        arrayMap(e -> ('usage', e.2, e.1, e.4), ev),
+        arrayMap(e -> ('class', e.3, e.1, e.4), ev),
+        arrayFilter(x -> x.4 OR x.3 = 'not-judged', [
+            ('hosts', '', if(any_judged, 'judged', 'not-judged'), any_judged = 1),
+            ('hosts', '', 'wrong-at-least-once', wrong = 1),
+            ('hosts', '', 'ignored-ttl', ignored_ttl = 1)])) AS d
+    GROUP BY dimension, value, outcome, judged
 )
-ORDER BY indexOf(['all', 'usage', 'class'], dimension), value, outcome
+ORDER BY indexOf(['all', 'usage', 'class', 'hosts'], dimension), value,
+         indexOf(['judged', 'wrong-at-least-once', 'ignored-ttl', 'not-judged'], outcome), outcome
