@@ -85,6 +85,7 @@ class _Pending:
         "fut",
         "q",
         "qid",
+        "qids",
         "question",
         "sent_at",
         "start",
@@ -98,6 +99,7 @@ class _Pending:
         self.question = question
         self.fut = fut
         self.attempts = 0
+        self.qids: list[int] = []  # every attempt's id: a late answer to any of them counts
         self.timeout = timeout
         self.sent_at = 0.0
         self.start = 0.0
@@ -126,6 +128,7 @@ class QueryEngine:
         self.sent = 0
         self.socket_errors = 0
         self.late_or_foreign = 0
+        self.late_answers = 0  # answers to an earlier attempt of a query still pending
 
     async def __aenter__(self) -> QueryEngine:
         await self.open()
@@ -240,11 +243,14 @@ class QueryEngine:
         loop = self._loop
         if transport is None or loop is None:
             return
+        if p.fut.done():
+            return  # answered (late, to an earlier attempt) while waiting to be sent again
         if p.attempts == 0:
             p.sent_at = time.time()
             p.start = time.perf_counter()
         qid = self._new_id()
         p.qid = qid
+        p.qids.append(qid)
         p.attempts += 1
         self._pending[qid] = p
         p.timer = loop.call_later(p.timeout, self._expire, p, qid)
@@ -257,9 +263,10 @@ class QueryEngine:
             self._fail(p, QueryStatus.ERROR, "udp", f"socket: {exc!r}")
 
     def _expire(self, p: _Pending, qid: int) -> None:
-        if self._pending.get(qid) is not p:
+        if self._pending.get(qid) is not p or p.fut.done():
             return
-        del self._pending[qid]
+        # the attempt's id stays known: the resolver may still answer it (a slow or lame name
+        # server behind it), and that answer is as good as one to the next attempt
         p.timer = None
         if p.attempts <= self.settings.retries:
             p.timeout *= self.settings.backoff
@@ -276,10 +283,12 @@ class QueryEngine:
             return
         qid = (data[0] << 8) | data[1]
         p = self._pending.get(qid)
-        if p is None or not wire.answers_question(data, p.question):
+        if p is None or p.fut.done() or not wire.answers_question(data, p.question):
             self.late_or_foreign += 1
             return
-        del self._pending[qid]
+        if qid != p.qid:
+            self.late_answers += 1
+        self._forget(p)
         if p.timer is not None:
             p.timer.cancel()
             p.timer = None
@@ -309,7 +318,17 @@ class QueryEngine:
                                      time.perf_counter() - p.start, p.attempts, transport,
                                      error=error), None))
 
+    def _forget(self, p: _Pending) -> None:
+        """Drop every attempt's id of ``p`` (answered or given up)."""
+        for qid in p.qids:
+            if self._pending.get(qid) is p:
+                del self._pending[qid]
+
     def _done(self, p: _Pending, answer: Answer) -> None:
+        self._forget(p)
+        if p.timer is not None:
+            p.timer.cancel()
+            p.timer = None
         self._in_flight -= 1
         if not p.fut.done():
             p.fut.set_result(answer)
