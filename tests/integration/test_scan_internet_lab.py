@@ -39,7 +39,7 @@ def internet_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle
 
 
 def test_internet_lab_scan_equals_truth(internet_lab: LabHandle, tmp_path: Path) -> None:
-    db = scan_lab(internet_lab, str(tmp_path / "db"), "internet", batch_size=2000)
+    db = scan_lab(internet_lab, str(tmp_path / "db"), "internet", batch_size=DOMAINS)
     try:
         truth = internet_lab.truth()
         # the lab holds what the issue asks for, so that the comparison below means something
