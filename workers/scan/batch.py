@@ -3,13 +3,14 @@
 The same function serves the embedded scan and the cluster's DNS task (one code path). I/O is the
 two probes; the verdict and the rows are pure (workers.dane, workers.scan.rows).
 Performance model: one event loop; the DNS probe keeps up to ``max_in_flight`` queries in flight,
-then the STARTTLS probes of the batch's new DANE hosts run under per-IP and global caps.
+then the STARTTLS probes of the batch's new DANE hosts run under per-IP and global caps. Scans
+run these stages through ``workers.scan.pipeline``, which streams small groups with no barrier.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.rrset
@@ -21,6 +22,9 @@ from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
 from workers.smtp import ProbeLimits, ProbeTarget, ProbeTimeouts, StarttlsEvidence, probe_many
 from workers.smtp.outcomes import AddressOutcomes
+
+History = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[bytes]]]]
+Probe = Callable[[Sequence[ProbeTarget], "ScanContext"], Awaitable[Sequence[StarttlsEvidence]]]
 
 
 @dataclass(frozen=True)
@@ -119,19 +123,25 @@ def hosts_to_probe(result: BatchResult, ctx: ScanContext) -> list[MxHostEvidence
 
 
 async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
-                     history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
+                     history: History | None = None, probe: Probe | None = None,
                      ) -> tuple[HostOutcome, ...]:
     """Stage 2: probe every address of ``hosts`` (those that want a probe) and judge each host.
 
     ``history`` loads the earlier leaf certificates of the given hosts (matches-old-certificate).
+    ``probe`` runs the probes (the streaming pipeline's gate: per-address slots shared by every
+    group of the process, or of the cluster); by default ``probe_many`` under ``ctx.limits``.
     Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
     """
     tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
     targets = [ProbeTarget(h.host, ip) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
                for ip in h.addresses]
-    earlier = history([h.host for h in hosts if tlsa_of[h.host].records]) if history else {}
+    with_records = [h.host for h in hosts if tlsa_of[h.host].records]
+    earlier = await history(with_records) if history and with_records else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
-    if targets:
+    if targets and probe is not None:
+        for ev in await probe(targets, ctx):
+            probes.setdefault(ev.host, []).append(ev)
+    elif targets:
         async for ev in probe_many(targets, ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
                                    limits=ctx.limits, outcomes=ctx.outcomes):
             probes.setdefault(ev.host, []).append(ev)
@@ -161,6 +171,11 @@ async def run_batch(inputs: Sequence[DomainInput], ctx: ScanContext,
                     known_hosts: Collection[str] = (),
                     history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
                     ) -> BatchOutcome:
-    """Both stages in one process (the embedded scan); the cluster runs them as separate tasks."""
+    """Both stages over one batch, barrier between them (tests and tools; scans stream through
+    ``workers.scan.pipeline``)."""
     result = await dns_stage(inputs, ctx, known_hosts)
-    return BatchOutcome(result, await smtp_stage(result.hosts, ctx, history))
+
+    async def load(hosts: Sequence[str]) -> Mapping[str, Sequence[bytes]]:
+        return history(hosts) if history else {}
+
+    return BatchOutcome(result, await smtp_stage(result.hosts, ctx, load))
