@@ -117,26 +117,54 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
 
 
 @click.command("worker")
-@click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 1024),
-              help="Worker processes [number of CPUs].")
+@click.option("--concurrency", "-c", default=1, type=click.IntRange(1, 1024), show_default=True,
+              help="Worker processes (one per core): each runs one streaming pipeline.")
 @click.option("--queues", "-Q", default="dns,smtp", show_default=True)
 @click.option("--loglevel", default="warning", show_default=True)
-@click.option("--pool", default="prefork", type=click.Choice(["prefork", "solo", "threads"]))
-def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> None:
-    """Run a Celery worker for the DNS and/or STARTTLS queues."""
+@click.option("--chunks", default=None, type=click.IntRange(1, 4096),
+              help="Tasks each process holds at once [DANESCAN_CHUNKS_IN_FLIGHT].")
+def worker(concurrency: int, queues: str, loglevel: str, chunks: int | None) -> None:
+    """Run worker processes for the DNS and/or host queues.
+
+    Each process is a Celery worker with a pool of threads that hand their tasks' chunks to the
+    process's one event loop; a task is acknowledged when all of its chunk is done."""
     s = Settings.from_env()
     _redis(s)
     _server_target(s, None)
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     if not wanted or any(q not in ("dns", "smtp") for q in wanted):
         _fail(f"--queues takes dns, smtp or both, not {queues!r}")
+    in_flight = chunks or s.chunks_in_flight
+    if concurrency > 1:
+        _worker_processes(concurrency, wanted, loglevel, in_flight)
+        return
     from workers.cluster.app import app
 
-    argv = ["worker", "-Q", ",".join(wanted), "--loglevel", loglevel, "--pool", pool,
+    argv = ["worker", "-Q", ",".join(wanted), "--loglevel", loglevel, "--pool", "threads",
+            "--concurrency", str(in_flight),
             "-n", f"danescan-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)
+
+
+def _worker_processes(n: int, queues: list[str], loglevel: str, in_flight: int) -> None:
+    """``n`` one-process workers as children (same process group); SIGTERM/SIGINT go on to
+    them, and this command ends when they all have."""
+    import subprocess
+
+    argv = [sys.executable, "-c", "from danescan.cli import main; main()", "worker", "-c", "1",
+            "-Q", ",".join(queues), "--loglevel", loglevel, "--chunks", str(in_flight)]
+    children = [subprocess.Popen(argv) for _ in range(n)]
+
+    def forward(sig: int, _frame: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    if any(codes):
+        sys.exit(max(codes))
 
 
 @click.command("writer")

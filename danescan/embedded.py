@@ -280,8 +280,8 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
 
     async def main() -> None:
         nonlocal resumed
-        scan = Scan(ctx=ctx, resolver=opts.resolver, prober=GatedProber(LocalGate(ctx),
-                                                                        ctx.limits.global_),
+        scan = Scan(ctx=ctx, resolver=opts.resolver, prober=GatedProber(LocalGate(ctx), ctx.limits.global_,
+                                                                        ctx.limits.per_ip),
                     public_ca=public_subjects, psl=suffixes, history=history,
                     registry=HostRegistry(known))
         pipeline = Pipeline(window=opts.window, group=opts.group)

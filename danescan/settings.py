@@ -65,6 +65,10 @@ class Settings:
     max_mx_hosts: int = 32  # MX hosts looked up per domain, in preference order; the rest counted
     max_addresses: int = 16  # addresses probed per MX host and family; the rest counted
     address_memo_seconds: int = 3600  # how long an address's timeout/refusal spares its other names
+    # the streaming pipeline of every worker process and of the embedded scan (issue 13)
+    chunks_in_flight: int = 32  # tasks a worker process holds at once (prefetched, acked late)
+    window: int = 4000  # domains in flight in one process's pipeline
+    group: int = 16  # domains per group: a domain waiting on a lame server holds only its group
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,4 +98,7 @@ class Settings:
             max_mx_hosts=_int("MAX_MX_HOSTS", 32, least=1),
             max_addresses=_int("MAX_ADDRESSES", 16, least=1),
             address_memo_seconds=_int("ADDRESS_MEMO_SECONDS", 3600, least=1),
+            chunks_in_flight=_int("CHUNKS_IN_FLIGHT", 32, least=1),
+            window=_int("WINDOW", 4000, least=1),
+            group=_int("GROUP", 16, least=1),
         )

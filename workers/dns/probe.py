@@ -88,6 +88,9 @@ class Session:
         # shared by the groups of a streaming scan (workers.scan.pipeline), else the batch's own
         self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {} if memo is None else memo
         self.claim = claim  # a host is looked up only when claim(host) is True (scan-wide)
+        # implicit MX hosts looked up without the claim: their evidence settles the domain's
+        # mail service (workers.dns.mail_service) but belongs to the group that claimed them
+        self.unclaimed: set[str] = set()
         self.hosts: dict[str, MxHostEvidence | None] = {}
         self.domains: list[DomainEvidence | None] = []
         self._open = 0
@@ -179,10 +182,14 @@ class Session:
     def _domain_done(self, i: int, ev: DomainEvidence, records: tuple[QueryRecord, ...]) -> None:
         self.domains[i] = dataclasses.replace(ev, queries=records)
         for host in ev.mx_hosts:
-            if host not in self.hosts and host not in self.skip and (
-                    self.claim is None or self.claim(host)):
-                self.hosts[host] = None
-                self._start(host_plan(host, self.ctx), partial(self._host_done, host))
+            if host in self.hosts or host in self.skip:
+                continue
+            if self.claim is not None and not self.claim(host):
+                if not ev.implicit_mx:
+                    continue
+                self.unclaimed.add(host)
+            self.hosts[host] = None
+            self._start(host_plan(host, self.ctx), partial(self._host_done, host))
 
     def _host_done(self, host: str, ev: MxHostEvidence, records: tuple[QueryRecord, ...]) -> None:
         self.hosts[host] = dataclasses.replace(ev, queries=records)
@@ -236,6 +243,8 @@ async def probe_group(
     await session.run_all(inputs)
     done, hosts = settle_implicit_mx(tuple(d for d in session.domains if d is not None),
                                      tuple(h for h in session.hosts.values() if h is not None))
+    if session.unclaimed:
+        hosts = tuple(h for h in hosts if h.host not in session.unclaimed)
     return BatchResult(domains=done, hosts=hosts, started_at=started, finished_at=time.time(),
                        queries_sent=engine.sent - sent_before, stats={"hosts": len(hosts)})
 

@@ -25,7 +25,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,13 +41,13 @@ from danescan.psl import SuffixList
 from workers.dns import DomainInput, EngineSettings, MxHostEvidence, QueryEngine
 from workers.dns.plan import Context
 from workers.dns.probe import probe_group, probe_host_group
-from workers.scan.batch import BatchOutcome, History, ScanContext, smtp_stage
+from workers.scan.batch import BatchOutcome, History, ScanContext, smtp_stage, tlsa_evidence
 from workers.scan.rows import batch_rows
 from workers.smtp import ProbeTarget, StarttlsEvidence, client_context, probe_starttls
 from workers.smtp.outcomes import inferred
 from workers.store.rows import Row
 
-Owner = Callable[[Sequence[str], "Work"], Awaitable[set[str]]]
+Owner = Callable[[Sequence[str], "Work"], Awaitable[dict[str, str]]]  # host -> owning tag
 
 
 class Prober(Protocol):
@@ -58,45 +66,25 @@ class SlotGate(Protocol):
 
 
 class GatedProber:
-    """Every target once, under the gate's per-address slot and a global cap of ``limit``
-    probes; an address that timed out or refused for another name is not connected to again:
-    its outcome is taken, marked inferred (``workers.smtp.outcomes``)."""
+    """Every target once, at most ``per_ip`` probes per address in this process (the rest wait
+    here, in order, without polling anything), under the gate's slot (cluster: a Redis lease
+    shared by every worker) and a global cap of ``limit`` probes; an address that timed out or
+    refused for another name is not connected to again: its outcome is taken, marked inferred
+    (``workers.smtp.outcomes``)."""
 
-    def __init__(self, gate: SlotGate, limit: int) -> None:
+    def __init__(self, gate: SlotGate, limit: int, per_ip: int) -> None:
         self.gate = gate
         self.limit = asyncio.Semaphore(limit)
+        self.per_ip = max(1, per_ip)
         self.ssl = client_context()
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
     async def probe(self, targets: Sequence[ProbeTarget], ctx: ScanContext
                     ) -> list[StarttlsEvidence]:
         return list(await asyncio.gather(*(self._one(t, ctx) for t in targets)))
 
-    async def _one(self, t: ProbeTarget, ctx: ScanContext) -> StarttlsEvidence:
-        known = await self.gate.known(t.ip, t.port)
-        if known is None:
-            async with self.gate.hold(t.ip):
-                known = await self.gate.known(t.ip, t.port)  # decided while this one waited
-                if known is None:
-                    async with self.limit:
-                        ev = await probe_starttls(t.host, t.ip, port=t.port,
-                                                  ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
-                                                  ssl_context=self.ssl)
-                    await self.gate.record(ev)  # before the slot goes to the next name
-                    return ev
-        return inferred(known, t, dt.datetime.now(dt.UTC))
-
-
-class LocalGate:
-    """The embedded scan's gate: ``per_ip`` probes per address in this process, outcomes in
-    the scan's :class:`AddressOutcomes`."""
-
-    def __init__(self, ctx: ScanContext) -> None:
-        self.ctx = ctx
-        self.per_ip = ctx.limits.per_ip
-        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
-
     @contextlib.asynccontextmanager
-    async def _hold(self, ip: str) -> Any:
+    async def _local(self, ip: str) -> AsyncIterator[None]:
         entry = self._slots.get(ip)
         if entry is None:
             entry = self._slots[ip] = (asyncio.Semaphore(self.per_ip), [0])
@@ -110,8 +98,32 @@ class LocalGate:
             if not users[0]:
                 del self._slots[ip]
 
+    async def _one(self, t: ProbeTarget, ctx: ScanContext) -> StarttlsEvidence:
+        known = await self.gate.known(t.ip, t.port)
+        if known is None:
+            async with self._local(t.ip):
+                known = await self.gate.known(t.ip, t.port)  # decided while this one waited
+                if known is None:
+                    async with self.gate.hold(t.ip), self.limit:
+                        known = await self.gate.known(t.ip, t.port)
+                        if known is None:
+                            ev = await probe_starttls(t.host, t.ip, port=t.port,
+                                                      ehlo_name=ctx.ehlo_name,
+                                                      timeouts=ctx.timeouts, ssl_context=self.ssl)
+                            await self.gate.record(ev)  # before the slot goes to the next name
+                            return ev
+        return inferred(known, t, dt.datetime.now(dt.UTC))
+
+
+class LocalGate:
+    """The embedded scan's gate: no slot beyond the prober's own per-address cap; outcomes in
+    the scan's :class:`AddressOutcomes`."""
+
+    def __init__(self, ctx: ScanContext) -> None:
+        self.ctx = ctx
+
     def hold(self, ip: str) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._hold(ip)
+        return contextlib.nullcontext()
 
     async def known(self, ip: str, port: int) -> StarttlsEvidence | None:
         return self.ctx.outcomes.get(ip, port)
@@ -120,35 +132,64 @@ class LocalGate:
         self.ctx.outcomes.record(ev)
 
 
+class _Claim:
+    """A host claimed by a group: ``decided`` when its owner is known (cluster: after the Redis
+    claim), ``emitted`` when its rows were handed to the sink (or the claim was given up)."""
+
+    __slots__ = ("decided", "emitted")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.decided: asyncio.Future[None] = loop.create_future()
+        self.emitted: asyncio.Future[None] = loop.create_future()
+
+
+def _set(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class HostRegistry:
-    """The MX hosts of one scan in this process: claimed by a group (a future, set when the
-    group handed their rows to the sink) or done (None)."""
+    """The MX hosts of one scan in this process: claimed by a group (looked up once here), or
+    done (None)."""
 
     def __init__(self, done: Iterable[str] = ()) -> None:
-        self._hosts: dict[str, asyncio.Future[None] | None] = dict.fromkeys(done)
+        self._hosts: dict[str, _Claim | None] = dict.fromkeys(done)
 
     def claim(self, host: str) -> bool:
         if host in self._hosts:
             return False
-        self._hosts[host] = asyncio.get_running_loop().create_future()
+        self._hosts[host] = _Claim(asyncio.get_running_loop())
         return True
+
+    def decide(self, hosts: Iterable[str]) -> None:
+        for h in hosts:
+            c = self._hosts.get(h)
+            if c is not None:
+                _set(c.decided)
 
     def finish(self, hosts: Iterable[str]) -> None:
         for h in hosts:
-            fut = self._hosts.get(h)
+            c = self._hosts.get(h)
             self._hosts[h] = None
-            if fut is not None and not fut.done():
-                fut.set_result(None)
+            if c is not None:
+                _set(c.decided)
+                _set(c.emitted)
 
     def release(self, hosts: Iterable[str]) -> None:
         """Claims of a group that failed: the hosts can be claimed again; waiters go on."""
         for h in hosts:
-            fut = self._hosts.pop(h, None)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
+            c = self._hosts.pop(h, None)
+            if c is not None:
+                _set(c.decided)
+                _set(c.emitted)
+
+    async def wait_decided(self, hosts: Iterable[str]) -> None:
+        pending = [c.decided for h in hosts if (c := self._hosts.get(h)) is not None]
+        if pending:
+            await asyncio.gather(*pending)
 
     async def wait(self, hosts: Iterable[str]) -> None:
-        pending = [f for h in hosts if (f := self._hosts.get(h)) is not None and not f.done()]
+        pending = [c.emitted for h in hosts if (c := self._hosts.get(h)) is not None]
         if pending:
             await asyncio.gather(*pending)
 
@@ -167,6 +208,9 @@ class Scan:
     psl: SuffixList | None = None
     history: History | None = None
     own: Owner | None = None  # cluster: which of the hosts this process looked up it owns
+    # cluster: hosts whose earlier certificates cannot be read now (``defer_on``) are handed on
+    defer: Callable[[Sequence[MxHostEvidence], Work], Awaitable[None]] | None = None
+    defer_on: tuple[type[BaseException], ...] = ()
     registry: HostRegistry = field(default_factory=HostRegistry)
     memo_limit: int = 200_000  # shared query memo entries before it starts afresh
     memo: dict[Any, Any] = field(default_factory=dict)
@@ -308,20 +352,71 @@ class Pipeline:
             result = await probe_host_group(list(part), engine, scan.dns_context(), scan.memo,
                                             claim)
         work.claimed.extend(claimed)
+        # the hosts the group's rows name (an implicit MX host without address is not one)
+        named = {h for d in result.domains for h in d.mx_hosts} | {h.host for h in result.hosts}
+        if not work.domains:
+            named.update(part)  # a host chunk names its hosts
         hosts: Sequence[MxHostEvidence] = result.hosts
-        if scan.own is not None and hosts:
-            mine = await scan.own([h.host for h in hosts], work)
-            hosts = [h for h in hosts if h.host in mine]
-        judged = await smtp_stage(hosts, ctx, scan.history, scan.prober.probe)
+        if scan.own is not None:
+            hosts = await self._owned(work, result.hosts, named, claimed, engine)
+        scan.registry.decide(claimed)
+        history = scan.history
+        if scan.defer is not None and history is not None and work.domains and hosts:
+            hosts, history = await self._history_or_defer(work, hosts, history)
+        judged = await smtp_stage(hosts, ctx, history, scan.prober.probe)
         host_rows, domain_rows = batch_rows(ctx.scan_id, BatchOutcome(result, judged),
                                             scan.resolver, ctx.now, attempt=work.attempt,
                                             public_ca=scan.public_ca, psl=scan.psl)
         work.sink.hosts(work, host_rows)
-        scan.registry.finish(h.host for h in result.hosts)
-        scan.registry.finish(claimed)  # claimed but dropped (implicit MX without address)
-        await scan.registry.wait({h for d in result.domains for h in d.mx_hosts})
+        scan.registry.finish(claimed)
+        await scan.registry.wait(named)
         work.sink.domains(work, domain_rows, len(part))
         self.domains_done += len(part)
+
+    @staticmethod
+    async def _history_or_defer(work: Work, hosts: Sequence[MxHostEvidence], history: History
+                                ) -> tuple[Sequence[MxHostEvidence], History]:
+        """The earlier certificates of the hosts with TLSA, read now; when they cannot be
+        (``Scan.defer_on``), those hosts are deferred and the others judged."""
+        scan = work.scan
+        assert scan.defer is not None
+        with_records = [h for h in hosts if tlsa_evidence(h).records]
+        try:
+            earlier = await history([h.host for h in with_records]) if with_records else {}
+        except scan.defer_on:
+            await scan.defer(with_records, work)
+            deferred = {h.host for h in with_records}
+            hosts, earlier = [h for h in hosts if h.host not in deferred], {}
+
+        async def known(_names: Sequence[str]) -> Mapping[str, Sequence[bytes]]:
+            return earlier
+
+        return hosts, known
+
+    async def _owned(self, work: Work, looked_up: Sequence[MxHostEvidence], named: set[str],
+                     claimed: list[str], engine: QueryEngine) -> list[MxHostEvidence]:
+        """The cluster: the hosts this Work owns scan-wide among those its domains name. Its own
+        lookups are claimed in Redis first (and their owners made known here), then the hosts
+        that other groups of this process looked up, once those groups' owners are known; an
+        owned host this group did not look up (its chunk was delivered again, here) is looked
+        up again."""
+        scan = work.scan
+        assert scan.own is not None
+        mine_here = sorted(named.intersection(claimed))
+        owners = await scan.own(mine_here, work) if mine_here else {}
+        scan.registry.decide(claimed)
+        others = sorted(named.difference(claimed))
+        if others:
+            await scan.registry.wait_decided(others)
+            owners.update(await scan.own(others, work))
+        mine = {h for h in named if owners.get(h) == work.tag}
+        found = [h for h in looked_up if h.host in mine]
+        missing = sorted(mine - {h.host for h in found})
+        if missing:
+            again = await probe_host_group(missing, engine, scan.dns_context(), scan.memo,
+                                           lambda _h: True)
+            found.extend(again.hosts)
+        return found
 
 
 class BufferedSink:
