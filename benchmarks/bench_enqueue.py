@@ -1,7 +1,7 @@
 """Enqueue rate: domains per second from a zone file into Redis as Celery tasks (goal >= 50,000/s).
 
 Writes a synthetic zone file of --domains delegations (NS + some DS), then for each chunk size:
-* ``read``: the inputs streamed alone (``danescan.embedded.iter_inputs``), the ceiling;
+* ``read``: the inputs streamed alone (``producer.inputs.iter_inputs``), the ceiling;
 * ``enqueue``: the same through ``producer.enqueue`` (chunk SADD + one Celery message per chunk);
 * ``publish``: the parsed domains (held in memory) through ``publish_chunks`` alone: the Redis and
   Celery side without the zone parser;
@@ -26,16 +26,16 @@ os.environ["DANESCAN_REDIS_URL"] = URL  # before the Celery app reads the settin
 
 import redis  # noqa: E402
 
-from danescan.embedded import (  # noqa: E402
-    InputStats,
-    chunks,
-    iter_inputs,
-)
 from producer.enqueue import (  # noqa: E402
     EnqueueOptions,
     celery_publisher,
     enqueue,
     publish_chunks,
+)
+from producer.inputs import (  # noqa: E402
+    InputStats,
+    chunks,
+    iter_inputs,
 )
 
 

@@ -1,3 +1,5 @@
 """danescan: DANE for SMTP, measured at Internet scale."""
 
-__version__ = "0.1.0"
+from workers.version import __version__
+
+__all__ = ["__version__"]

@@ -7,7 +7,7 @@ import sys
 import click
 
 from danescan import __version__
-from danescan.settings import SettingsError
+from workers.settings import SettingsError
 
 
 class _Main(click.Group):

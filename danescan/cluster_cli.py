@@ -1,6 +1,6 @@
 """Cluster commands: ``enqueue``, ``worker``, ``writer``, ``status``, ``schedule``, ``deadletter``.
 
-Settings come from danescan.settings (environment ``DANESCAN_*``); options override some of them.
+Settings come from workers.settings (environment ``DANESCAN_*``); options override some of them.
 Every command first reaches Redis, retrying with back-off, and fails with one line when it cannot.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from danescan.settings import Settings
+from workers.settings import Settings
 
 
 def _fail(message: str) -> None:
@@ -51,8 +51,8 @@ def _server_target(settings: Settings, target: str | None) -> str:
 def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk: int,
                 resolver: str, trust_anchor: str, public_roots: str, probe_all: bool, kind: str,
                 now: dt.datetime | None) -> Any:
-    from danescan.embedded import ScanError
     from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
+    from producer.inputs import InputError
     from workers.cluster.state import ClusterError
 
     r = _redis(settings)
@@ -62,7 +62,7 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
     try:
         with celery_publisher() as publish:
             return enqueue(r, list(inputs), opts, publish)
-    except (ScanError, ClusterError) as exc:
+    except (InputError, ClusterError) as exc:
         _fail(f"{exc} (chunks published so far stay queued; enqueue again to resume)")
     except OSError as exc:
         _fail(f"reading the inputs failed: {exc} (enqueue again to resume)")

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from danescan import __version__, psl
-from danescan.settings import Settings
-from workers.dns import DomainInput, EngineSettings, load_trust_anchor
+from producer.inputs import InputStats, chunks, iter_inputs
+from workers import psl
+from workers.dns import EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.dns.probe import run_async
 from workers.scan.batch import ScanContext
@@ -38,132 +37,13 @@ from workers.scan.pipeline import (
     Scan,
     Work,
 )
+from workers.settings import Settings
 from workers.smtp import ProbeTimeouts
-from workers.store.backend import Database, sql_string
+from workers.store.backend import Database
+from workers.store.history import done_domains, done_hosts, history_loader
 from workers.store.rows import Row, ScanRow
 from workers.store.writer import Writer
-
-
-class ScanError(Exception):
-    """A one-line reason why the scan cannot start or go on."""
-
-
-# malformed-line examples kept per input: every damaged input gets its own among those shown
-EXAMPLES_PER_INPUT = 3
-
-@dataclass(frozen=True)
-class Damage:
-    """A damaged input: the one-line description, and the domains read from it before."""
-
-    text: str
-    domains: int
-
-
-@dataclass
-class InputStats:
-    files: list[str] = field(default_factory=list)
-    domains: int = 0
-    malformed: int = 0
-    malformed_examples: list[str] = field(default_factory=list)
-    damage: list[Damage] = field(default_factory=list)
-    ns_cut: int = 0  # NS records beyond the bound per delegation (producer.zonefile)
-
-    def damage_reason(self, limit: int = 2000) -> str:
-        """The damage of every damaged input, for the scan's status_reason."""
-        text = "; ".join(d.text for d in self.damage)
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def iter_inputs(paths: Sequence[str], stats: InputStats) -> Iterator[DomainInput]:
-    """Domains of zone files (plain or gzip) or domain lists, in order, streamed.
-
-    A damaged input yields what was read before the damage, which goes to ``stats.damage``;
-    the next input is read then. Text from the inputs (examples, names) is printable.
-    """
-    from producer.domains import DomainListStats, InputFormat, detect_format, read_domains
-    from producer.inputfile import InputDamaged
-    from producer.printable import printable
-    from producer.zonefile import read_zone
-
-    for path in paths:
-        p = Path(path)
-        shown = printable(path, 300)
-        if not p.exists():
-            raise ScanError(f"{shown}: no such file")
-        if not os.access(p, os.R_OK) or p.is_dir():
-            raise ScanError(f"{shown}: not a readable file")
-        stats.files.append(path)
-        before = stats.domains
-        try:
-            if detect_format(p) == InputFormat.ZONE:
-                parser, delegations = read_zone(p)
-                try:
-                    for d in delegations:
-                        stats.domains += 1
-                        yield DomainInput(d.name, d.ns, d.has_ds)
-                finally:
-                    zs = parser.stats()
-                    stats.malformed += zs.malformed
-                    stats.ns_cut += zs.ns_cut
-                    stats.malformed_examples += [f"{shown}:{m.line}: {m.reason}: {m.text}"
-                                                 for m in zs.examples[:EXAMPLES_PER_INPUT]]
-            else:
-                ls = DomainListStats()
-                try:
-                    for d in read_domains(p, ls):
-                        stats.domains += 1
-                        yield DomainInput(d.name)
-                finally:
-                    stats.malformed += ls.invalid
-                    stats.malformed_examples += [f"{shown}:{e.line}: {e.problem}: {e.text}"
-                                                 for e in ls.examples[:EXAMPLES_PER_INPUT]]
-        except InputDamaged as damage:
-            stats.damage.append(Damage(str(damage), stats.domains - before))
-
-
-def chunks(items: Iterable[DomainInput], size: int) -> Iterator[list[DomainInput]]:
-    batch: list[DomainInput] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def done_domains(db: Database, scan_id: str) -> set[str]:
-    rows = db.query(f"SELECT DISTINCT domain FROM domains WHERE scan_id = {sql_string(scan_id)}")
-    return {r[0] for r in rows}
-
-
-def done_hosts(db: Database, scan_id: str) -> set[str]:
-    rows = db.query(f"SELECT DISTINCT mx_host FROM dane_verdicts WHERE scan_id = {sql_string(scan_id)}"
-                    " AND ip = ''")
-    return {r[0] + "." for r in rows}
-
-
-def history_loader(db: Database, scan_id: str, before: dt.datetime
-                   ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
-    """Earlier leaf certificates of MX hosts (other scans, probed before this one)."""
-
-    def load(hosts: Sequence[str]) -> dict[str, list[bytes]]:
-        names = [h.rstrip(".").lower() for h in hosts]
-        if not names:
-            return {}
-        in_list = ", ".join(sql_string(n) for n in names)
-        rows = db.query(
-            "SELECT p.mx_host, c.der FROM (SELECT DISTINCT mx_host, chain[1] AS leaf "
-            f"FROM starttls_probes WHERE scan_id != {sql_string(scan_id)} AND mx_host IN ({in_list}) "
-            f"AND length(chain) > 0 AND probed_at < toDateTime({int(before.timestamp())}, 'UTC')) "
-            "AS p INNER JOIN (SELECT DISTINCT sha256, der FROM certificates) AS c "
-            "ON p.leaf = c.sha256")
-        out: dict[str, list[bytes]] = {}
-        for host, der in rows:
-            out.setdefault(host + ".", []).append(der if isinstance(der, bytes) else der.encode("latin-1"))
-        return out
-
-    return load
+from workers.version import __version__
 
 
 class Progress:

@@ -13,8 +13,8 @@ from typing import NoReturn
 
 import click
 
-from danescan.settings import Settings
 from producer.zonetypes import ParserOptions
+from workers.settings import Settings
 from workers.store.backend import Database
 
 ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
@@ -55,8 +55,9 @@ def open_db(target: str) -> Database:
 def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: str, scan_id: str,
             batch: int, probe_all: bool, kind: str, public_roots: str | None,
             scan_time: dt.datetime | None, progress: bool) -> str:
-    from danescan.embedded import ScanError, ScanOptions, run_scan
+    from danescan.embedded import ScanOptions, run_scan
     from danescan.summary import render, summarize
+    from producer.inputs import InputError
     from producer.printable import printable
 
     for path in inputs:
@@ -75,7 +76,7 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
                            progress_tty=sys.stderr.isatty())
         try:
             facts = run_scan(db, list(inputs), opts)
-        except ScanError as exc:
+        except InputError as exc:
             _fail(str(exc))
             return ""
         except KeyboardInterrupt:

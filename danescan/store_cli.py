@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from danescan.settings import Settings
+from workers.settings import Settings
 
 
 def _fail(message: str) -> None:

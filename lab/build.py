@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,20 @@ class LabPaths:
     def hashes(self) -> Path:
         return self.root / "nsd" / "zone-hashes.json"
 
+    @property
+    def pdns(self) -> Path:
+        return self.root / "pdns"
+
+    @property
+    def pdns_db(self) -> Path:
+        return self.root / "pdns" / "zones.sqlite3"
+
+
+def on_nsd(plan: pl.Plan, d: pl.Domain) -> bool:
+    """Whether NSD serves the zone (pre-signed); else PowerDNS from its database (the internet
+    shape's unsigned zones: most of them, and the ones that never change between hours)."""
+    return plan.shape == "scenario" or d.signed
+
 
 def zone_key(seed: int, zone: str, wrong: bool = False) -> SigningKey:
     return SigningKey.from_private(derive_key(seed, f"dnssec{'-wrong' if wrong else ''}:{zone}"))
@@ -70,47 +85,38 @@ def _records_hash(records: list[Record]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-# ---- worker side: one process signs a slice of the second-level zones --------------------------
+# ---- worker side: signing; the records come from the parent (no plan is built here) ----------
 
-_WORLD: World | None = None
-
-
-def _init_worker(n: int, seed: int, slot: int, hour: int) -> None:
-    global _WORLD
-    _WORLD = World(pl.build_plan(n, seed, slot), hour)
+# a zone to sign: (name, records, signed, ds_mismatch, tlsa breakage)
+ZoneJob = tuple[str, list[Record], bool, bool, str]
 
 
-def _sign_slice(args: tuple[list[str], str, int, dict[str, str]]) -> dict[str, tuple[str, str]]:
-    names, outdir, now, old_hashes = args
-    assert _WORLD is not None
-    world = _WORLD
+def _sign_slice(args: tuple[list[ZoneJob], str, int, dict[str, str], int]
+                ) -> dict[str, tuple[str, str]]:
+    jobs, outdir, now, old_hashes, seed = args
     out: dict[str, tuple[str, str]] = {}  # zone -> (records hash, DS text)
-    for name in names:
-        d = world.plan.domain_index[name]
-        recs = world.sld_records(d)
+    for name, recs, signed, ds_mismatch, breakage in jobs:
         h = _records_hash(recs)
-        ds = zone_key(world.plan.seed, name, wrong=d.ds_mismatch).ds(f"{name}.") if d.signed else ""
+        ds = zone_key(seed, name, wrong=ds_mismatch).ds(f"{name}.") if signed else ""
         if old_hashes.get(name) != h or not (Path(outdir) / f"{name}.zone").exists():
-            key = zone_key(world.plan.seed, name) if d.signed else None
-            text = render_zone(f"{name}.", recs, key, now, world.tlsa_breakage(d))
+            key = zone_key(seed, name) if signed else None
+            text = render_zone(f"{name}.", recs, key, now, breakage)
             (Path(outdir) / f"{name}.zone").write_text(text)
         out[name] = (h, ds)
     return out
 
 
-def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tuple[str, str]:
+def _sign_tld(args: tuple[str, list[Record], str, str, int, str | None, int]) -> tuple[str, str]:
     """Sign one TLD zone (in a worker) unless its records are unchanged, the way
     ``plan.TLD_SIGNING`` says: the lab's NSEC signer, or BIND's or ldns's NSEC3 signer (lab.extsign,
     work files in nsd/signer/<tld>/). A copy of the signed file, as the signer wrote it, goes to
     zones/ (the scan's input)."""
-    tld, ds_of, signed_dir, zones_dir, now, old_hash = args
-    assert _WORLD is not None
-    recs = _WORLD.tld_records(tld, ds_of)
+    tld, recs, signed_dir, zones_dir, now, old_hash, seed = args
     method = pl.TLD_SIGNING[tld]
     h = f"{method}:{_records_hash(recs)}"
     target = Path(signed_dir) / f"{tld}.zone"
     if old_hash != h or not target.exists():
-        key = zone_key(_WORLD.plan.seed, tld)
+        key = zone_key(seed, tld)
         if method == "nsec":
             target.write_text(render_zone(f"{tld}.", recs, key, now))
         else:
@@ -121,30 +127,53 @@ def _sign_tld(args: tuple[str, dict[str, str], str, str, int, str | None]) -> tu
 
 
 def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: dt.datetime,
-               now: int, workers: int = 0) -> dict[str, Any]:
-    """Write every file of ``hour``; returns facts for the manifest."""
-    world = World(pl.build_plan(n, seed, slot), hour)
+               now: int, workers: int = 0, shape: str = "scenario",
+               plan: pl.Plan | None = None) -> dict[str, Any]:
+    """Write every file of ``hour``; returns facts for the manifest. ``plan``: the plan of
+    (n, seed, slot, shape) when the caller has it already."""
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+    world = World(plan or pl.build_plan(n, seed, slot, shape), hour)
     plan = world.plan
+    timings["plan"] = time.monotonic() - t0
     paths.signed.mkdir(parents=True, exist_ok=True)
     paths.zones.mkdir(parents=True, exist_ok=True)
     old_hashes: dict[str, str] = json.loads(paths.hashes.read_text()) if paths.hashes.exists() else {}
-    names = [d.name for d in plan.domains]
+    nsd_domains = [d for d in plan.domains if on_nsd(plan, d)]
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
-    chunks = [names[i::workers * 4] for i in range(workers * 4)]
+    size = max(1, min(2000, len(nsd_domains) // (workers * 4) + 1))
     results: dict[str, tuple[str, str]] = {}
+    pdns_zones = 0
     # forkserver: the caller may hold chdb, which hangs in a forked child (lab-notes)
     ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(n, seed, slot, hour)) as ex:
-        for part in ex.map(_sign_slice, [(c, str(paths.signed), now, old_hashes) for c in chunks]):
-            results.update(part)
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        futures = []
+        for i in range(0, len(nsd_domains), size):
+            jobs = [(d.name, world.sld_records(d), d.signed, d.ds_mismatch,
+                     world.tlsa_breakage(d)) for d in nsd_domains[i:i + size]]
+            futures.append(ex.submit(_sign_slice, (jobs, str(paths.signed), now, old_hashes, seed)))
+        if plan.shape != "scenario" and not paths.pdns_db.exists():
+            # while the workers sign: the unsigned zones into PowerDNS's database (written once:
+            # they do not change between hours)
+            from lab import pdns
+
+            paths.pdns.mkdir(parents=True, exist_ok=True)
+            pdns_zones = pdns.write_db(paths.pdns_db, ((f"{d.name}.", world.sld_records(d))
+                                                       for d in plan.domains if not on_nsd(plan, d)))
+            pdns.break_zones(paths.pdns_db, [f"{d.name}." for d in plan.domains
+                                             if d.fault == "servfail-all"])
+            timings["pdns_db"] = time.monotonic() - t0 - timings["plan"]
+        for fut in futures:
+            results.update(fut.result())
         ds_of = {name: ds for name, (_h, ds) in results.items() if ds}
         new_hashes = {name: h for name, (h, _ds) in results.items()}
         # the TLD zones need every DS of their children; each is signed in a worker too
-        jobs = [(tld, ds_of, str(paths.signed), str(paths.zones), now, old_hashes.get(f"{tld}."))
-                for tld in pl.TLDS]
-        for tld, h in ex.map(_sign_tld, jobs):
+        tld_jobs = [(tld, world.tld_records(tld, ds_of), str(paths.signed), str(paths.zones), now,
+                     old_hashes.get(f"{tld}."), seed) for tld in pl.TLDS]
+        timings["sign_slds"] = time.monotonic() - t0 - timings["plan"]
+        for tld, h in ex.map(_sign_tld, tld_jobs):
             new_hashes[f"{tld}."] = h
+        timings["sign_tlds"] = time.monotonic() - t0 - timings["plan"] - timings["sign_slds"]
     tld_ds = {tld: zone_key(seed, tld).ds(f"{tld}.") for tld in pl.TLDS}
     root_key = zone_key(seed, ".")
     root_recs = world.root_records(tld_ds)
@@ -155,14 +184,19 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
     paths.trust_anchor.write_text(f". 86400 IN DS {root_key.ds('.')}\n")
     paths.hashes.write_text(json.dumps(new_hashes))
 
+    t1 = time.monotonic()
     listeners = write_smtp_config(paths, world)
+    timings["mail_servers"] = time.monotonic() - t1
+    t1 = time.monotonic()
     with paths.truth.open("a") as fh:
         for rec in truth.records(world, epoch):
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    timings["truth"] = time.monotonic() - t1
     write_public_roots(paths, world)
     changed = sorted(k for k, v in new_hashes.items() if old_hashes.get(k) != v)
-    return {"zones": len(new_hashes), "listeners": listeners, "changed_zones": len(changed),
-            "changed": changed}
+    return {"zones": len(new_hashes) + pdns_zones, "nsd_zones": len(new_hashes),
+            "pdns_zones": pdns_zones, "listeners": listeners, "changed_zones": len(changed),
+            "changed": changed, "timings": {k: round(v, 1) for k, v in timings.items()}}
 
 
 def write_public_roots(paths: LabPaths, world: World) -> None:

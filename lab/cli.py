@@ -27,22 +27,30 @@ def lab() -> None:
 @lab.command()
 @DIR_OPTION
 @click.option("--domains", default=1000, show_default=True, help="Second-level domains.")
+@click.option("--shape", type=click.Choice(["scenario", "internet"]), default="scenario",
+              show_default=True,
+              help="scenario: every outcome, dense; internet: shaped like .com/.se (mostly "
+                   "unsigned, ~1 % TLSA in .com, heavy-tailed hosting, lame and slow name "
+                   "servers; at least 1,000 domains; lab/TRUTH.md).")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same lab.")
 @click.option("--workers", default=0, help="Signing processes (default: one per core).")
 @click.option("--slot", default="0", show_default=True,
               help="Address block 0-9 (slot k>0: DNS on 127.(53+k).x.y, mail on 127.(100+5k).x.y), "
                    "or 'auto' for the first free one; labs in different slots run side by side.")
-def up(lab_dir: Path, domains: int, seed: int, workers: int, slot: str) -> None:
+def up(lab_dir: Path, domains: int, seed: int, workers: int, slot: str, shape: str) -> None:
     """Build the lab in DIR, start it in the background and wait until it answers."""
     if slot != "auto" and not slot.isdigit():
         raise click.BadParameter(f"{slot!r} is not a slot number or 'auto'", param_hint="--slot")
     try:
-        r = control.up(lab_dir, domains, seed, workers, None if slot == "auto" else int(slot))
+        r = control.up(lab_dir, domains, seed, workers, None if slot == "auto" else int(slot),
+                       shape)
     except LabError as exc:
         _fail(exc)
         return
-    click.echo(f"lab up in {r.seconds:.1f} s: {domains} domains, "
-               f"{r.facts['zones']} zones, {r.facts['listeners']} mail listeners")
+    served = (f" ({r.facts['nsd_zones']} on NSD, {r.facts['pdns_zones']} on PowerDNS)"
+              if r.facts.get("pdns_zones") else "")
+    click.echo(f"lab up in {r.seconds:.1f} s: {domains} domains, {shape} shape, "
+               f"{r.facts['zones']} zones{served}, {r.facts['listeners']} mail listeners")
     click.echo(f"resolver:     {r.resolver}")
     click.echo(f"trust anchor: {r.trust_anchor}")
     click.echo("zone files:   " + " ".join(str(z) for z in r.zone_files))
@@ -70,7 +78,8 @@ def status(lab_dir: Path) -> None:
     except LabError as exc:
         _fail(exc)
         return
-    click.echo(f"lab {st['dir']}: hour {st['hour']}, {st['domains']} domains, seed {st['seed']}")
+    click.echo(f"lab {st['dir']}: hour {st['hour']}, {st['domains']} domains, "
+               f"{st['shape']} shape, seed {st['seed']}")
     click.echo(f"resolver {st['resolver']}:53, authoritative {', '.join(st['authoritative'])}:53, "
                f"{st['mail_listeners']} mail listeners on port 25")
     for name, (pid, up_) in st["processes"].items():

@@ -15,9 +15,13 @@ import dns.rdatatype
 from lab import plan as pl
 from lab import servers as srv
 from lab import slots
-from lab.build import LabPaths, write_hour
+from lab.build import LabPaths, on_nsd, write_hour
 from lab.extsign import SignerError
+from lab.internet import MIN_DOMAINS as MIN_INTERNET
 from lab.servers import LabError
+from workers.names import absolute
+
+SLOW = (1.0, 3.0)  # seconds a slow name server of the internet shape takes to answer [I]
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,35 @@ def _save(paths: LabPaths, data: dict[str, Any]) -> None:
 
 def _all_pids(data: dict[str, Any]) -> list[int]:
     pids = data.get("pids", {})
-    return [p for p in [pids.get("nsd"), pids.get("unbound"), *pids.get("smtpd", [])] if p]
+    return [p for p in [pids.get("nsd"), pids.get("nsd-refused"), pids.get("pdns"),
+                        pids.get("dnsfault"),
+                        pids.get("unbound"), *pids.get("smtpd", [])] if p]
+
+
+def _nsd_ips(plan: pl.Plan) -> tuple[str, ...]:
+    return plan.server_ips["nsd"]
+
+
+def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]) -> None:
+    """PowerDNS with the unsigned zones (some of them unreadable: SERVFAIL), and the fault
+    injectors: addresses that drop queries, and slow relays in front of PowerDNS."""
+    from lab import dnsfault, pdns
+
+    ips = plan.server_ips
+    data["pids"]["nsd-refused"] = srv.start_refusing_nsd(paths, plan.net, ips["refused"])
+    _save(paths, data)
+    probe = next(f"{d.name}." for d in reversed(plan.domains) if not on_nsd(plan, d))
+    data["pids"]["pdns"] = pdns.start(paths.pdns, ips["pdns"], paths.pdns_db, probe)
+    _save(paths, data)
+    fault_dir = paths.root / "dnsfault"
+    fault_dir.mkdir(parents=True, exist_ok=True)
+    upstream = ips["pdns"][0]
+    cfg = dnsfault.write_config(fault_dir / "dnsfault.json", drop=list(ips["drop"]),
+                                slow=[{"ip": ip, "upstream": upstream, "min": SLOW[0],
+                                       "max": SLOW[1]} for ip in ips["slow"]])
+    data["pids"]["dnsfault"] = dnsfault.start(cfg, fault_dir / "dnsfault.pid",
+                                              fault_dir / "dnsfault.log")
+    _save(paths, data)
 
 
 def running(paths: LabPaths) -> list[int]:
@@ -57,9 +89,10 @@ def running(paths: LabPaths) -> list[int]:
     return [p for p in _all_pids(_manifest(paths)) if srv.alive(p)]
 
 
-def needed_addresses(net: pl.Net, data_listeners: list[str]) -> list[tuple[str, int, int]]:
+def needed_addresses(net: pl.Net, data_listeners: list[str],
+                     dns_ips: tuple[str, ...] = ()) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
-    for ip in (*net.nsd_ips, net.resolver):
+    for ip in dict.fromkeys((*net.nsd_ips, *dns_ips, net.resolver)):
         out += [(ip, 53, socket.SOCK_DGRAM), (ip, 53, socket.SOCK_STREAM)]
     out += [(ip, 25, socket.SOCK_STREAM) for ip in data_listeners]
     return out
@@ -86,19 +119,24 @@ def free_slot(lab_dir: Path) -> int:
 
 
 def up(root: Path, n_domains: int, seed: int, workers: int = 0,
-       slot: int | None = 0) -> UpResult:
-    """Build and start a lab; ``slot`` picks its addresses (None: the first free slot)."""
+       slot: int | None = 0, shape: str = "scenario") -> UpResult:
+    """Build and start a lab; ``slot`` picks its addresses (None: the first free slot);
+    ``shape`` is one of ``plan.SHAPES``."""
     paths = LabPaths(root.resolve())
     if running(paths):
         raise LabError(f"a lab is already running in {paths.root} (pids {running(paths)}); "
                        f"run 'danescan lab down --dir {root}' first")
     srv.require_tools()
-    if n_domains < 100:
-        raise LabError(f"--domains must be at least 100, got {n_domains}")
+    if shape not in pl.SHAPES:
+        raise LabError(f"--shape must be one of {', '.join(pl.SHAPES)}, got {shape!r}")
+    minimum = 100 if shape == "scenario" else MIN_INTERNET
+    if n_domains < minimum:
+        raise LabError(f"--domains must be at least {minimum} for the {shape} shape, "
+                       f"got {n_domains}")
     t0 = time.monotonic()
     # start clean: the lab is rebuilt from the seed
     if paths.root.exists():
-        for sub in ("nsd", "unbound", "smtp", "pki", "zones"):
+        for sub in ("nsd", "nsd-refused", "unbound", "smtp", "pki", "zones", "pdns", "dnsfault"):
             _rmtree(paths.root / sub)
         paths.truth.unlink(missing_ok=True)
         paths.manifest.unlink(missing_ok=True)
@@ -110,35 +148,49 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
         raise LabError(f"lab slot {slot} is claimed by another lab; pick another or --slot auto")
     net = pl.Net(slot)
     try:
-        return _up(paths, n_domains, seed, workers, slot, net, epoch, t0)
+        return _up(paths, n_domains, seed, workers, slot, net, epoch, t0, shape)
     except BaseException:
         slots.release(slot, paths.root)
         raise
 
 
 def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net: pl.Net,
-        epoch: dt.datetime, t0: float) -> UpResult:
+        epoch: dt.datetime, t0: float, shape: str) -> UpResult:
+    plan = pl.build_plan(n_domains, seed, slot, shape)
     try:
-        facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers)
+        facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers,
+                           shape, plan)
     except SignerError as exc:
         raise LabError(str(exc)) from None
-    listener_ips = _listener_ips(paths)
-    srv.check_free(needed_addresses(net, listener_ips))
-    plan = pl.build_plan(n_domains, seed, slot)
+    mail_ips = listener_ips(paths)
+    dns_ips = tuple(ip for ips in plan.server_ips.values() for ip in ips)
+    srv.check_free(needed_addresses(net, mail_ips, dns_ips))
     zones = _zones(plan)
     data: dict[str, Any] = {
         "seed": seed, "domains": n_domains, "hour": 0, "epoch": epoch.isoformat(),
-        "slot": slot, "resolver": net.resolver, "trust_anchor": str(paths.trust_anchor),
-        "truth": str(paths.truth), "zone_files": [str(paths.zones / f"{t}.zone") for t in pl.TLDS],
-        "pids": {},
+        "slot": slot, "shape": shape, "resolver": net.resolver,
+        "trust_anchor": str(paths.trust_anchor), "truth": str(paths.truth),
+        "zone_files": [str(paths.zones / f"{t}.zone") for t in pl.TLDS], "pids": {},
+        "servers": {role: list(ips) for role, ips in plan.server_ips.items()},
     }
+    nsd_domains = [d for d in plan.domains if on_nsd(plan, d)]
+    timings = facts.setdefault("timings", {})
     try:
-        data["pids"]["nsd"] = srv.start_nsd(paths, net, zones, f"{plan.domains[-1].name}.")
+        t1 = time.monotonic()
+        data["pids"]["nsd"] = srv.start_nsd(paths, net, zones, f"{nsd_domains[-1].name}.",
+                                            _nsd_ips(plan))
         _save(paths, data)
+        timings["start_nsd"] = round(time.monotonic() - t1, 1)
+        if plan.shape != "scenario":
+            t1 = time.monotonic()
+            _start_internet_servers(paths, plan, data)
+            timings["start_pdns_faults"] = round(time.monotonic() - t1, 1)
+        t1 = time.monotonic()
         data["pids"]["unbound"] = srv.start_unbound(paths, net)
         _save(paths, data)
         data["pids"]["smtpd"] = srv.start_smtpd(paths)
         _save(paths, data)
+        timings["start_unbound_smtpd"] = round(time.monotonic() - t1, 1)
     except BaseException:
         srv.stop(_all_pids(data) + _pidfile_pids(paths))
         data["pids"] = {}
@@ -160,7 +212,7 @@ def advance(root: Path) -> dict[str, Any]:
     net = pl.Net(int(data.get("slot", 0)))
     try:
         facts = write_hour(paths, int(data["domains"]), int(data["seed"]), net.slot, hour, epoch,
-                           int(time.time()))
+                           int(time.time()), shape=str(data.get("shape", "scenario")))
     except SignerError as exc:
         raise LabError(str(exc)) from None
     pids = data["pids"]
@@ -168,7 +220,7 @@ def advance(root: Path) -> dict[str, Any]:
     # wait until NSD serves the new serial, then drop unbound's cache with a reload
     if facts["changed"]:
         zone = facts["changed"][0]
-        _wait_serial(paths, net, zone if zone.endswith(".") else f"{zone}.", hour)
+        _wait_serial(paths, net, absolute(zone), hour)
     srv.reload([pids["unbound"], *pids.get("smtpd", [])])
     time.sleep(0.5)
     data["hour"] = hour
@@ -210,19 +262,22 @@ def status(root: Path) -> dict[str, Any]:
     paths = LabPaths(root.resolve())
     data = _manifest(paths)
     pids = data.get("pids", {})
-    procs = {"nsd": pids.get("nsd"), "unbound": pids.get("unbound")}
+    procs = {name: pids.get(name) for name in ("nsd", "nsd-refused", "pdns", "dnsfault", "unbound")
+             if name in pids or name in ("nsd", "unbound")}
     for i, p in enumerate(pids.get("smtpd", [])):
         procs[f"smtpd-{i}"] = p
     state = {name: (pid, bool(pid) and srv.alive(pid)) for name, pid in procs.items()}
     return {"dir": str(paths.root), "hour": data.get("hour"), "domains": data.get("domains"),
+            "shape": data.get("shape", "scenario"),
             "seed": data.get("seed"), "resolver": data.get("resolver"),
             "trust_anchor": data.get("trust_anchor"), "truth": data.get("truth"),
             "zone_files": data.get("zone_files"), "processes": state,
-            "authoritative": list(pl.Net(int(data.get("slot", 0))).nsd_ips),
-            "slot": data.get("slot", 0), "mail_listeners": len(_listener_ips(paths))}
+            "authoritative": [ip for ips in data.get("servers", {}).values() for ip in ips]
+            or list(pl.Net(int(data.get("slot", 0))).nsd_ips),
+            "slot": data.get("slot", 0), "mail_listeners": len(listener_ips(paths))}
 
 
-def _listener_ips(paths: LabPaths) -> list[str]:
+def listener_ips(paths: LabPaths) -> list[str]:
     ips = []
     for cfg in sorted(paths.smtp.glob("smtpd-*.json")):
         ips += [ls["ip"] for ls in json.loads(cfg.read_text())["listeners"]]
@@ -232,6 +287,8 @@ def _listener_ips(paths: LabPaths) -> list[str]:
 def _pidfile_pids(paths: LabPaths) -> list[int]:
     out = []
     for f in [paths.root / "nsd" / "nsd.pid", paths.root / "unbound" / "unbound.pid",
+              paths.root / "nsd-refused" / "nsd.pid", paths.pdns / "pdns.pid",
+              paths.root / "dnsfault" / "dnsfault.pid",
               *paths.smtp.glob("smtpd-*.pid")]:
         try:
             out.append(int(f.read_text().split()[0]))
@@ -241,7 +298,9 @@ def _pidfile_pids(paths: LabPaths) -> list[int]:
 
 
 def _zones(plan: pl.Plan) -> list[str]:
-    return [".", *(f"{t}." for t in pl.TLDS), *(f"{d.name}." for d in plan.domains)]
+    """The zones NSD serves."""
+    return [".", *(f"{t}." for t in pl.TLDS),
+            *(f"{d.name}." for d in plan.domains if on_nsd(plan, d))]
 
 
 def _rmtree(p: Path) -> None:

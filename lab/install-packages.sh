@@ -4,7 +4,7 @@
 # instances on its own loopback addresses, and a packaged nsd/unbound/postfix on 0.0.0.0:53/25
 # would take the ports the lab needs.
 set -euo pipefail
-PKGS="nsd unbound unbound-anchor ldnsutils bind9-utils bind9-dnsutils dnsperf postfix clickhouse-server clickhouse-client openssl util-linux"
+PKGS="nsd unbound pdns-server pdns-backend-sqlite3 unbound-anchor ldnsutils bind9-utils bind9-dnsutils dnsperf postfix clickhouse-server clickhouse-client openssl util-linux"
 if [ "$(id -u)" != 0 ]; then
   echo "install-system-packages: must run as root (apt-get); run: sudo $0" >&2
   exit 1
@@ -23,7 +23,7 @@ if [ -n "$missing" ]; then
   apt-get install -y -q --no-install-recommends $missing
 fi
 # Whatever a package script may have started anyway must not hold port 25 or 53.
-for d in postfix/master nsd unbound clickhouse-server; do
+for d in postfix/master nsd unbound clickhouse-server pdns_server; do
   pkill -x "$(basename $d)" 2>/dev/null || true
 done
 exit 0

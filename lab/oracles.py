@@ -19,8 +19,8 @@ from pathlib import Path
 import dns.flags
 import dns.rcode
 
-from danescan.vocab import DnssecReason, DnssecStatus, RfcOutcome
 from lab.servers import query_header
+from workers.vocab import DnssecReason, DnssecStatus, RfcOutcome
 
 MARK = "=== danescan-oracle "
 

@@ -6,7 +6,7 @@ Pure and deterministic: the same (seed, number of domains) always gives the same
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from lab import scenarios as sc
@@ -24,6 +24,8 @@ DNS_OPERATORS = ("dnsop.net", "cloudns.se")
 HOSTER_SLOTS = {"bighost.net": (10, 11), "perhost.net": (20, 21), "megamail.org": (30,),
                 "plainmail.org": (40,)}
 SLOTS = 10  # labs that can run side by side, each on its own addresses
+# internet shape (lab.internet.FAULTS): faults that break every name server of a delegation
+FAILING_FAULTS = frozenset({"lame-all", "refused-all", "gone-all", "servfail-all"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ class MxHost:
     ips: tuple[str, ...]
     cname_target: str | None = None  # the MX name is a CNAME to this name (same zone)
     shared_cert: str = ""  # hosters: all their names present one certificate with this label
+    listen: bool = True  # a mail server answers on its addresses (no-TLSA hosts of the
+    # internet shape have none: a scan probes DANE hosts only)
+    ipv6: tuple[str, ...] = ()  # AAAA records (::1: the only IPv6 loopback address)
+    in_lab: bool = True  # its records are in a lab zone (not: localhost., an address literal)
 
     @property
     def tlsa_host(self) -> str:
@@ -118,6 +124,12 @@ class Domain:
     ds_in_parent: bool
     ds_mismatch: bool
     hoster: str = ""
+    fault: str = ""  # internet shape: the DNS fault of its delegation (lab.internet.FAULTS)
+
+    @property
+    def lookup_fails(self) -> bool:
+        """Every name server of the delegation is broken: the MX lookup fails."""
+        return self.fault in FAILING_FAULTS
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,47 @@ class Plan:
     domains: tuple[Domain, ...]
     hosts: dict[str, MxHost]  # by MX name
     infra_zones: tuple[str, ...]  # hoster and DNS operator zones (each also a Domain)
+    shape: str = "scenario"  # "scenario" (every outcome, dense) or "internet" (lab.internet)
+    # name server name -> its addresses, where not Net.ns_ip's (internet shape); a name absent
+    # here and outside the scenario lab's operators does not resolve
+    ns_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # multi-label public suffixes whose names the lab uses (registered domains one label below)
+    suffixes: tuple[str, ...] = ()
+    # server role -> its addresses (internet shape: "nsd", "refused" (NSD, holding none of the
+    # zones delegated there), "pdns", "drop", "slow", "servfail"); the scenario lab: NSD only
+    servers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def server_ips(self) -> dict[str, tuple[str, ...]]:
+        return self.servers or {"nsd": self.net.nsd_ips}
+
+    def zone_of(self, name: str) -> str:
+        """The lab zone holding ``name`` (the closest enclosing domain), '' when none does."""
+        labels = name.rstrip(".").split(".")
+        for i in range(len(labels) - 1):
+            cand = ".".join(labels[i:])
+            if cand in self.domain_index:
+                return cand
+        return ""
+
+    def ns_ips(self, ns: str) -> tuple[str, ...]:
+        if self.shape == "scenario":
+            return (self.net.ns_ip(ns),)
+        return self.ns_addresses.get(ns, ())
+
+    def registered(self, name: str) -> str:
+        """The registered domain of a lab name, by construction: one label below the public
+        suffix (the lab's multi-label suffixes, else the TLD); '' for a suffix itself. Names
+        outside the lab's TLDs follow the PSL's implicit rule (``127.0.0.1`` -> ``0.1``)."""
+        if not self.suffixes:
+            labels = name.rstrip(".").split(".")
+            return ".".join(labels[-2:]) if len(labels) > 1 else ""
+        labels = name.rstrip(".").lower().split(".")
+        for suffix in self.suffixes:
+            n = suffix.count(".") + 1
+            if labels[-n:] == suffix.split("."):
+                return ".".join(labels[-n - 1:]) if len(labels) > n else ""
+        return ".".join(labels[-2:]) if len(labels) > 1 else ""
 
     @cached_property
     def domain_index(self) -> dict[str, Domain]:
@@ -144,7 +197,21 @@ def _label(rng: random.Random, used: set[str], prefix: str) -> str:
             return name
 
 
-def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
+SHAPES = ("scenario", "internet")
+
+
+def build_plan(n_domains: int, seed: int, slot: int = 0, shape: str = "scenario") -> Plan:
+    """The lab's plan in one of ``SHAPES``."""
+    if shape == "internet":
+        from lab.internet import build_internet_plan
+
+        return build_internet_plan(n_domains, seed, slot)
+    if shape != "scenario":
+        raise ValueError(f"unknown lab shape {shape!r} (one of {', '.join(SHAPES)})")
+    return build_scenario_plan(n_domains, seed, slot)
+
+
+def build_scenario_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
     """Spread ``n_domains`` second-level domains over scenarios, hosters and management shapes."""
     if n_domains < 100:
         raise ValueError(f"a lab needs at least 100 domains, got {n_domains}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from danescan.vocab import DaneReason, RfcOutcome, RolloverOutcome
+from workers.vocab import DaneReason, RfcOutcome, RolloverOutcome
 
 # Certificate profiles. A profile names who issued the leaf and what the server sends.
 #   self       self-signed leaf, sent alone

@@ -64,10 +64,12 @@ def check_free(addresses: Iterable[tuple[str, int, int]]) -> None:
             s.close()
 
 
-def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str]) -> Path:
-    d = paths.root / "nsd"
+def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str],
+             ips: tuple[str, ...] = (), name: str = "nsd") -> Path:
+    d = paths.root / name
+    d.mkdir(parents=True, exist_ok=True)
     lines = ["server:"]
-    lines += [f"    ip-address: {ip}" for ip in net.nsd_ips]
+    lines += [f"    ip-address: {ip}" for ip in ips or net.nsd_ips]
     lines += [
         "    port: 53", "    server-count: 1", "    username: \"\"", "    chroot: \"\"",
         f"    zonesdir: \"{paths.signed}\"", f"    pidfile: \"{d / 'nsd.pid'}\"",
@@ -82,6 +84,26 @@ def nsd_conf(paths: LabPaths, net: pl.Net, zones: list[str]) -> Path:
     conf = d / "nsd.conf"
     conf.write_text("\n".join(lines) + "\n")
     return conf
+
+
+def start_refusing_nsd(paths: LabPaths, net: pl.Net, ips: tuple[str, ...]) -> int:
+    """An NSD holding no zone at all on ``ips``: a real server answering REFUSED to every query,
+    as one does for a zone delegated to it that it does not serve (a lame delegation). Apart from
+    the main NSD, which holds the root and the TLDs and would answer with their referrals."""
+    name = "nsd-refused"
+    conf = nsd_conf(paths, net, [], ips, name)
+    log = paths.root / name / "nsd.log"
+    subprocess.run([_tool("nsd"), "-c", str(conf)], check=False, capture_output=True)
+
+    def ready() -> bool:
+        r = query_header(ips[0], "example.", "SOA", timeout=0.5)
+        return r is not None and r[0] == dns.rcode.REFUSED
+
+    _wait(ready, 30, "nsd (refusing)", log)
+    pid = _pid(paths.root / name / "nsd.pid")
+    if pid is None:
+        raise LabError(f"nsd (refusing) started but left no pid file; see {log}")
+    return pid
 
 
 def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
@@ -106,6 +128,10 @@ def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
         "    harden-referral-path: no", "    target-fetch-policy: \"0 0 0 0 0\"",
         "    val-clean-additional: yes", "    serve-expired: no", "    prefetch: no",
         "    infra-host-ttl: 60", "    module-config: \"validator iterator\"",
+        # Debian's 1.17.1 (CVE-2024-33655 backport) drops a client's query still unanswered
+        # after 1.9 s; a slow or lame name server then looks to the client like a dead
+        # resolver. The lab's clients wait for the answer or the SERVFAIL instead.
+        "    discard-timeout: 0",
         "remote-control:", "    control-enable: no", "",
     ]))
     return conf
@@ -181,8 +207,9 @@ def query_header(server: str, name: str, rtype: str, *, cd: bool = False,
             return None
 
 
-def start_nsd(paths: LabPaths, net: pl.Net, zones: list[str], last_zone: str) -> int:
-    conf = nsd_conf(paths, net, zones)
+def start_nsd(paths: LabPaths, net: pl.Net, zones: list[str], last_zone: str,
+              ips: tuple[str, ...] = ()) -> int:
+    conf = nsd_conf(paths, net, zones, ips)
     log = paths.root / "nsd" / "nsd.log"
     subprocess.run([_tool("nsd"), "-c", str(conf)], check=False, capture_output=True)
 

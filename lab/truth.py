@@ -9,14 +9,15 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
 from lab import plan as pl
 from lab import scenarios as sc
 from lab.world import World
+from workers.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
 
 BREAKAGE_REASON = {
     "expired": DnssecReason.SIGNATURE_EXPIRED,
@@ -42,18 +43,26 @@ def zone_status(d: pl.Domain) -> dict[str, str]:
 
 
 def registered(name: str) -> str:
-    """Registered domain: every lab name sits under a one-label public suffix."""
+    """Registered domain in the scenario lab: every name sits under a one-label public suffix
+    (the internet shape has multi-label ones: ``Plan.registered``)."""
     return ".".join(name.split(".")[-2:])
 
 
-def no_mail(d: pl.Domain) -> bool:
-    return d.scenario == "no-mail"
+def lookup_fails(d: pl.Domain) -> bool:
+    """Every name server of the delegation is broken (internet shape): the MX lookup fails."""
+    return d.fault in pl.FAILING_FAULTS
 
 
-def mail_hosts(d: pl.Domain) -> list[str]:
+def no_mail(d: pl.Domain, plan: pl.Plan) -> bool:
+    """Neither MX nor an address at the apex: no mail service (RFC 5321 5.1)."""
+    return not d.mx and not d.null_mx and d.name not in plan.hosts and not lookup_fails(d)
+
+
+def mail_hosts(d: pl.Domain, plan: pl.Plan) -> list[str]:
     """The MX host names of a domain in preference order; the domain itself when implicit
-    (only when it has an address: a domain with neither MX nor address has no mail service)."""
-    if d.null_mx or no_mail(d):
+    (only when it has an address: a domain with neither MX nor address has no mail service);
+    none when its lookup fails."""
+    if d.null_mx or no_mail(d, plan) or lookup_fails(d):
         return []
     if not d.mx:
         return [d.name]
@@ -65,19 +74,22 @@ def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
     names_per_ip: dict[str, set[str]] = defaultdict(set)
     mx_domains: dict[str, set[str]] = defaultdict(set)
     ns_domains: dict[str, set[str]] = defaultdict(set)
+    registered = cache(plan.registered)
     for d in plan.domains:
-        for h in mail_hosts(d):
+        for h in mail_hosts(d, plan):
             host = plan.hosts.get(h)
             if host:
-                for ip in host.ips:
+                for ip in (*host.ips, *host.ipv6):
                     names_per_ip[ip].add(h)
             mx_domains[registered(h)].add(d.name)
+        if lookup_fails(d):
+            continue  # its NS RRset is not seen either
         for ns in d.ns:
             ns_domains[registered(ns)].add(d.name)
 
     def mx_side(d: pl.Domain, h: str) -> str:
         host = plan.hosts[h]
-        if any(len(names_per_ip[ip]) > threshold for ip in host.ips):
+        if any(len(names_per_ip[ip]) > threshold for ip in (*host.ips, *host.ipv6)):
             return "out"
         if registered(h) == d.name:
             return "self"
@@ -94,7 +106,7 @@ def classify(plan: pl.Plan, threshold: int = THRESHOLD) -> dict[str, str]:
 
     out: dict[str, str] = {}
     for d in plan.domains:
-        tlsa_hosts = [h for h in mail_hosts(d) if h in plan.hosts and plan.hosts[h].scenario]
+        tlsa_hosts = [h for h in mail_hosts(d, plan) if h in plan.hosts and plan.hosts[h].scenario]
         if not tlsa_hosts:
             out[d.name] = ""
             continue
@@ -120,20 +132,22 @@ def _sha256(data: bytes) -> str:
 def host_truth(world: World, host: pl.MxHost, domains_served: int, time: str) -> dict[str, Any]:
     plan = world.plan
     st = world.host_state(host)
-    zone = plan.domain(host.zone)
-    zstat = zone_status(zone)
-    tlsa_stat = dict(zstat)
-    breakage = world.tlsa_breakage(zone)
-    if breakage and zstat["status"] == DnssecStatus.SECURE:
-        tlsa_stat = _st(DnssecStatus.BOGUS, BREAKAGE_REASON[breakage])
+    zstat, tlsa_stat = {}, {}
+    if host.in_lab:  # not: localhost. (the resolver's own zone), an address literal (NXDOMAIN)
+        zone = plan.domain(host.zone)
+        zstat = zone_status(zone)
+        tlsa_stat = dict(zstat)
+        breakage = world.tlsa_breakage(zone)
+        if breakage and zstat["status"] == DnssecStatus.SECURE:
+            tlsa_stat = _st(DnssecStatus.BOGUS, BREAKAGE_REASON[breakage])
     rec: dict[str, Any] = {
         "kind": "mx", "hour": world.hour, "time": time, "host": host.name,
         "scenario": host.scenario, "cname_target": host.cname_target,
-        "addresses": list(host.ips),
+        "addresses": list(host.ips), "addresses_v6": list(host.ipv6),
         "tlsa": [{"usage": u, "selector": s, "mtype": m, "data": data.hex()}
                  for u, s, m, data in st.tlsa],
         "tlsa_ttl": st.tlsa_ttl,
-        "dnssec": {"A": zstat},
+        "dnssec": {"A": zstat} if zstat else {},
         "smtp": "connect-refused" if st.smtp == "none" else _smtp_status(st.smtp),
         "domains_served": domains_served,
     }
@@ -148,7 +162,12 @@ def host_truth(world: World, host: pl.MxHost, domains_served: int, time: str) ->
         rec["leaf_key_pem_sha256"] = _sha256(leaf.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
     scen = st.scenario
-    if scen is None or not st.tlsa:
+    if not st.tlsa and not host.ips and not host.ipv6:
+        # no address, no TLSA: nothing to connect to, DANE not in effect
+        rec["verdict"] = {"valid": False, "reason": str(DaneReason.NO_ADDRESS),
+                          "rfc": str(RfcOutcome.NO_DANE), "paper_valid": False,
+                          "reason_first_scan": str(DaneReason.NO_ADDRESS)}
+    elif scen is None or not st.tlsa:
         rec["verdict"] = {"valid": False, "reason": str(DaneReason.NO_TLSA),
                           "rfc": str(RfcOutcome.NO_DANE), "paper_valid": False,
                           "reason_first_scan": str(DaneReason.NO_TLSA)}
@@ -172,20 +191,24 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
     plan = world.plan
     time = (epoch + dt.timedelta(hours=world.hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
     classes = classify(plan)
+    registered = cache(plan.registered)
     served: dict[str, int] = defaultdict(int)
     for d in plan.domains:
-        for h in mail_hosts(d):
+        for h in mail_hosts(d, plan):
             served[h] += 1
     host_recs: dict[str, dict[str, Any]] = {}
     for host in plan.hosts.values():
         host_recs[host.name] = host_truth(world, host, served[host.name], time)
         yield host_recs[host.name]
     for d in plan.domains:
-        zstat = zone_status(d)
-        hosts = mail_hosts(d)
+        zstat = (_st(DnssecStatus.INDETERMINATE, DnssecReason.LOOKUP_FAILED) if lookup_fails(d)
+                 else zone_status(d))
+        hosts = mail_hosts(d, plan)
         tlsa_hosts = [h for h in hosts if h in host_recs and host_recs[h]["tlsa"]]
         dane: dict[str, Any]
-        if zstat["status"] == DnssecStatus.BOGUS:
+        if lookup_fails(d):
+            dane = {"valid": None, "reason": str(DaneReason.NONE), "rfc": str(RfcOutcome.UNKNOWN)}
+        elif zstat["status"] == DnssecStatus.BOGUS:
             dane = {"valid": False if tlsa_hosts else None, "reason": str(DaneReason.DNSSEC_BOGUS),
                     "rfc": str(RfcOutcome.DEFER)}
         elif not tlsa_hosts:
@@ -200,8 +223,13 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
         yield {
             "kind": "domain", "hour": world.hour, "time": time, "domain": d.name, "tld": d.tld,
             "scenario": d.scenario, "shape": d.shape, "class": classes[d.name],
-            "mx": hosts, "implicit_mx": not d.mx and not d.null_mx and not no_mail(d),
-            "null_mx": d.null_mx, "no_mail": no_mail(d),
+            "mx": hosts,
+            "implicit_mx": not d.mx and not d.null_mx and not no_mail(d, plan)
+            and not lookup_fails(d),
+            "null_mx": d.null_mx and not lookup_fails(d), "no_mail": no_mail(d, plan),
+            "lookup_failed": lookup_fails(d), "fault": d.fault,
+            "registered": plan.registered(d.name),
+            "mx_registered": [registered(h) for h in hosts],
             "ns": list(d.ns), "ds_in_parent": d.ds_in_parent,
             "dnssec": {"MX": zstat, "DNSKEY": zstat}, "dane": dane,
         }

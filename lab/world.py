@@ -71,6 +71,8 @@ class World:
         names = self.cert_names(host)
         label = self._key_label(host)
         seed = self.plan.seed
+        if scen is None and not host.listen:  # no mail server at all (not probed: no TLSA)
+            return HostState(host, None, None, (), 3600, "none")
         if scen is None:  # a mail host without DANE: self-signed certificate, no TLSA
             return HostState(host, None, present(seed, self.cas, "self", names, label, 0), (),
                              3600, "ok")
@@ -94,9 +96,8 @@ class World:
         z = f"{domain.name}."
         recs: list[Record] = [self._soa(z)]
         recs += [(z, 3600, "NS", f"{ns}.") for ns in domain.ns]
-        for ns in domain.ns:
-            if ns.endswith(f".{domain.name}"):
-                recs.append((f"{ns}.", 3600, "A", self.plan.net.ns_ip(ns)))
+        for ns in self.ns_by_zone.get(domain.name, ()):
+            recs += [(f"{ns}.", 3600, "A", ip) for ip in self.plan.ns_ips(ns)]
         if domain.null_mx:
             recs.append((z, 3600, "MX", "0 ."))
         for pref, mx in domain.mx:
@@ -104,6 +105,20 @@ class World:
         for host in self.hosts_by_zone.get(domain.name, ()):
             recs += self.host_records(host)
         return recs
+
+    @cached_property
+    def ns_by_zone(self) -> dict[str, list[str]]:
+        """Name server names whose address records a zone holds."""
+        out: dict[str, list[str]] = {}
+        if self.plan.shape == "scenario":
+            for d in self.plan.domains:
+                out[d.name] = [ns for ns in d.ns if ns.endswith(f".{d.name}")]
+            return out
+        for ns in self.plan.ns_addresses:
+            zone = self.plan.zone_of(ns)
+            if zone:
+                out.setdefault(zone, []).append(ns)
+        return out
 
     @cached_property
     def hosts_by_zone(self) -> dict[str, list[pl.MxHost]]:
@@ -119,6 +134,7 @@ class World:
             recs.append((f"{host.name}.", 3600, "CNAME", f"{host.cname_target}."))
         target = f"{host.tlsa_host}."
         recs += [(target, 3600, "A", ip) for ip in host.ips]
+        recs += [(target, 3600, "AAAA", ip) for ip in host.ipv6]
         for usage, selector, mtype, data in st.tlsa:
             recs.append((f"_25._tcp.{target}", st.tlsa_ttl, "TLSA",
                          f"{usage} {selector} {mtype} {data.hex() or '00'}"))
@@ -136,8 +152,8 @@ class World:
             owner = f"{d.name}."
             recs += [(owner, 86400, "NS", f"{ns}.") for ns in d.ns]
             for ns in d.ns:
-                if ns.endswith(f".{d.name}"):
-                    recs.append((f"{ns}.", 86400, "A", self.plan.net.ns_ip(ns)))
+                if ns.endswith(f".{d.name}"):  # glue
+                    recs += [(f"{ns}.", 86400, "A", ip) for ip in self.plan.ns_ips(ns)]
             if d.ds_in_parent and d.name in ds_of:
                 recs.append((owner, 86400, "DS", ds_of[d.name]))
         return recs

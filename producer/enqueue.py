@@ -1,6 +1,6 @@
 """Zone files in, Celery tasks out: chunks of domains on queue ``dns``, idempotent per scan.
 
-The inputs are streamed (``danescan.embedded.iter_inputs``, constant memory) and cut into chunks
+The inputs are streamed (``producer.inputs.iter_inputs``, constant memory) and cut into chunks
 numbered from 0 in input order. Before a chunk is published its number is added to the scan's set
 of enqueued chunks (SADD): a chunk already there is skipped, so enqueueing the same scan again (after
 an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
@@ -28,12 +28,12 @@ from typing import Any
 
 import redis
 
-from danescan import __version__
-from danescan.embedded import Damage, InputStats, chunks, iter_inputs
+from producer.inputs import Damage, InputStats, chunks, iter_inputs
 from workers.cluster import codec
 from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
 from workers.dns import DomainInput
 from workers.store.rows import ScanRow
+from workers.version import __version__
 
 Publish = Callable[[str, int, list[Any]], None]
 
@@ -71,8 +71,8 @@ def celery_publisher() -> Iterator[Publish]:
 
     The app is made from the settings read now, not the module-level app of workers.cluster.app
     (made at its first import, perhaps under other settings in a long-lived process)."""
-    from danescan.settings import Settings
     from workers.cluster.app import make_app
+    from workers.settings import Settings
 
     app = make_app(Settings.from_env())
 

@@ -1,15 +1,17 @@
-"""Domain-name normalisation for the producer: presentation text in, canonical absolute name out.
+"""Zone-file and domain-list name tokens for the producer: presentation text in, canonical name out.
 
-The canonical form used everywhere downstream is: lowercase, absolute (trailing dot), A-labels for
-internationalised names, and RFC 1035 presentation escapes only where a label holds a byte that
-cannot be written plainly (``\\.`` ``\\\\`` ``\\"`` ``\\(`` ``\\)`` ``\\;`` ``\\@`` ``\\$`` and
-``\\DDD`` for bytes outside printable ASCII). The root is ``"."``.
+The canonical form is :mod:`workers.names`' (lower case, A-labels by IDNA 2008 with UTS #46, a
+label IDNA 2008 refuses kept as raw octets), absolute here (trailing dot), with RFC 1035
+presentation escapes only where a label holds a byte that cannot be written plainly (``\\.``
+``\\\\`` ``\\"`` ``\\(`` ``\\)`` ``\\;`` ``\\@`` ``\\$`` and ``\\DDD`` for bytes outside printable
+ASCII). The root is ``"."``. This module adds what only master files have: escapes, origins,
+``@``, and errors as data.
 
 Errors are data: every function returns either the name or a :class:`BadName` carrying the
 offending text and a :class:`NameProblem`; nothing here raises on bad input.
 
-Unicode labels are converted with Python's standard ``idna`` codec (IDNA 2003 with nameprep);
-labels it refuses are :attr:`NameProblem.BAD_IDN`.
+Unicode labels are converted by :func:`workers.names.canonical_label`, so a name comes out of the
+producer exactly as the DNS stage writes it (``faß.de`` is ``xn--fa-hia.de`` at both).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from workers.names import absolute, canonical, is_absolute, render_label
+
 MAX_LABEL = 63
 MAX_NAME = 255  # wire length, including the length octets and the root label
 
-# Characters that must be escaped in a label's presentation form.
-_SPECIAL = frozenset('."\\();@$')
 # Characters that may not appear unescaped in a name token of a master file.
 _FORBIDDEN_PLAIN = frozenset('"();')
 
@@ -34,7 +36,7 @@ class NameProblem(StrEnum):
     NAME_TOO_LONG = "name-too-long"  # over 255 octets in wire form
     BAD_ESCAPE = "bad-escape"  # ``\\`` at the end, or ``\\DDD`` over 255 / not three digits
     BAD_CHAR = "bad-char"  # an unescaped character that is not allowed in a name token
-    BAD_IDN = "bad-idn"  # a non-ASCII label the idna codec refuses
+    BAD_IDN = "bad-idn"  # a non-ASCII label mixed with escapes (``\\046♥.example``)
     NO_ORIGIN = "no-origin"  # a relative name (or ``@``) with no origin to complete it
 
 
@@ -63,21 +65,6 @@ def _check_plain(name: str, text: str) -> str | BadName:
         if len(label) > MAX_LABEL:
             return BadName(text, NameProblem.LABEL_TOO_LONG)
     return name
-
-
-def _alabels(text: str) -> str | BadName:
-    """Convert the non-ASCII labels of ``text`` (no escapes) to A-labels, lowercase."""
-    out: list[str] = []
-    for label in text.split("."):
-        if label.isascii():
-            out.append(label.lower())
-            continue
-        try:
-            encoded = label.encode("idna")
-        except UnicodeError:
-            return BadName(text, NameProblem.BAD_IDN)
-        out.append(encoded.decode("ascii").lower())
-    return ".".join(out)
 
 
 def _unescape_labels(text: str) -> list[bytes] | BadName:
@@ -120,19 +107,6 @@ def _unescape_labels(text: str) -> list[bytes] | BadName:
     return labels
 
 
-def _render_label(label: bytes) -> str:
-    parts: list[str] = []
-    for b in label:
-        ch = chr(b)
-        if b <= 0x20 or b >= 0x7F:
-            parts.append(f"\\{b:03d}")
-        elif ch in _SPECIAL:
-            parts.append("\\" + ch)
-        else:
-            parts.append(ch)
-    return "".join(parts)
-
-
 def _escaped_name(text: str, origin: str | None) -> str | BadName:
     split = _unescape_labels(text)
     if isinstance(split, BadName):
@@ -144,7 +118,7 @@ def _escaped_name(text: str, origin: str | None) -> str | BadName:
             return BadName(text, NameProblem.EMPTY)
         if len(label) > MAX_LABEL:
             return BadName(text, NameProblem.LABEL_TOO_LONG)
-    rendered = ".".join(_render_label(label.lower()) for label in labels) + "."
+    rendered = ".".join(render_label(label.lower()) for label in labels) + "."
     wire = sum(len(label) + 1 for label in labels) + 1
     if not absolute:
         if origin is None:
@@ -171,21 +145,20 @@ def absolute_name(text: str, origin: str | None) -> str | BadName:
         return origin
     if "\\" in text:
         return _escaped_name(text, origin)
-    if not text.isascii():
-        converted = _alabels(text)
-        if isinstance(converted, BadName):
-            return converted
-        name = converted
-    else:
-        name = text.lower()
-    if not _FORBIDDEN_PLAIN.isdisjoint(name) or not name.isprintable():
+    if not _FORBIDDEN_PLAIN.isdisjoint(text):
+        return BadName(text, NameProblem.BAD_CHAR)
+    name = canonical(text)
+    if "\\" in name:  # a label IDNA 2008 refuses, kept as raw octets
+        result = _escaped_name(name, origin)
+        return BadName(text, result.problem) if isinstance(result, BadName) else result
+    if not name.isprintable():
         return BadName(text, NameProblem.BAD_CHAR)
     if name == ".":
         return name
-    if not name.endswith("."):
+    if not is_absolute(name):
         if origin is None:
             return BadName(text, NameProblem.NO_ORIGIN)
-        name = name + "." + origin if origin != "." else name + "."
+        name = name + "." + origin if origin != "." else absolute(name)
     result = _check_plain(name, text)
     if isinstance(result, BadName):
         return BadName(text, result.problem)
@@ -197,9 +170,7 @@ def normalise_origin(text: str) -> str | BadName:
 
     A missing trailing dot is added, since a user typing ``com`` means ``com.``.
     """
-    if text and not text.endswith(".") and not text.endswith("\\."):
-        text = text + "."
-    return absolute_name(text, None)
+    return absolute_name(absolute(text) if text else text, None)
 
 
 def _labels(name: str) -> list[bytes]:

@@ -6,7 +6,7 @@
 --   3. its registered domain is the MX domain of more than {threshold} domains -> outsourced;
 --   4. otherwise unknown.  NS side: rules 2 and 3.  SO: every MX outsourced; SSDO: MXs self,
 --   NS outsourced; SSDS: both self; unknown when any side is unknown; mixed otherwise.
--- Registered domain: the Public Suffix List (danescan/psl.py, stored with each domain row); see
+-- Registered domain: the Public Suffix List (workers/psl.py, stored with each domain row); see
 -- registered_domain_disagreements.sql for names where it differs from the second-level label.
 -- Valid: every TLSA MX host validates (measurement view) and the MX RRset is not bogus.
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).

@@ -15,30 +15,9 @@ from pathlib import Path
 
 import redis
 
+from tests.integration.redis_dbs import claim
 
-
-def _claim_db() -> int:
-    """A Redis database of its own for this test session (or benchmark): runs side by side
-    (other worktrees) would otherwise flush each other's scans. The claim is a key in db 0 that
-    expires, renewed by nobody: 6 hours is longer than any run. DANESCAN_TEST_REDIS_DB wins."""
-    import atexit
-
-    forced = os.environ.get("DANESCAN_TEST_REDIS_DB")
-    if forced:
-        return int(forced)
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        for db in (7, 8, 9, 10, 11, 14, 15):  # 12 and 13: test modules of their own
-            name = f"danescan-test:redis-db:{db}"
-            if r.set(name, str(os.getpid()), nx=True, ex=6 * 3600):
-                atexit.register(lambda: r.delete(name))
-                return db
-    except redis.RedisError:
-        pass
-    return 7
-
-
-REDIS_DB = _claim_db()
+REDIS_DB = claim(7)
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 

@@ -42,12 +42,13 @@ class LabHandle:
 
 
 @contextlib.contextmanager
-def running_lab(d: Path, domains: int = LAB_DOMAINS, seed: int = 7) -> Iterator[LabHandle]:
+def running_lab(d: Path, domains: int = LAB_DOMAINS, seed: int = 7,
+                shape: str = "scenario") -> Iterator[LabHandle]:
     """A lab in the first free address slot, stopped afterwards."""
     if os.geteuid() != 0 or shutil.which("nsd") is None or shutil.which("unbound") is None:
         pytest.fail("the lab needs root, nsd and unbound: run scripts/install-system-packages.sh")
     try:
-        r = control.up(d, domains, seed=seed, slot=None)
+        r = control.up(d, domains, seed=seed, slot=None, shape=shape)
     except LabError as exc:
         pytest.fail(f"lab up failed: {exc}")
     try:

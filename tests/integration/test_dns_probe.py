@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import (
     BatchResult,
     DomainInput,
@@ -19,6 +18,7 @@ from workers.dns import (
     probe_batch_sync,
 )
 from workers.dns.testbed import Testbed, build
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nsd") and shutil.which("unbound")),
                                 reason="nsd and unbound are installed by "

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from danescan.vocab import DnssecStatus, QueryStatus
 from tests.integration.lab_fixtures import LabHandle
 from workers.dns import (
     BatchResult,
@@ -19,6 +18,7 @@ from workers.dns import (
     load_trust_anchor,
     probe_batch_sync,
 )
+from workers.vocab import DnssecStatus, QueryStatus
 
 pytestmark = pytest.mark.lab
 

@@ -38,6 +38,12 @@ def test_status_and_errors_name_the_problem(lab: LabHandle, tmp_path: Path) -> N
     assert r.returncode == 1 and "at least 100" in r.stderr
     r = danescan("lab", "up", "--dir", str(tmp_path / "x"), "--slot", "eleven")
     assert r.returncode == 2 and "slot" in r.stderr
+    r = danescan("lab", "up", "--dir", str(tmp_path / "x"), "--shape", "internet",
+                 "--domains", "500")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "at least 1000 for the internet shape" in r.stderr
+    r = danescan("lab", "up", "--dir", str(tmp_path / "x"), "--shape", "flat")
+    assert r.returncode == 2 and "shape" in r.stderr
 
 
 def test_a_taken_address_is_reported_before_anything_starts(tmp_path: Path) -> None:

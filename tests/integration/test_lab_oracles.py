@@ -16,12 +16,12 @@ import dns.zone
 import pytest
 from dns.rdtypes.ANY.NSEC3 import NSEC3
 
-from danescan.vocab import DnssecStatus
 from lab.oracles import posttls_finger_outcome, run_posttls_finger, unbound_reason, unbound_status
 from lab.plan import PER_TLD_SCENARIOS, TLD_SIGNING, TLDS
 from lab.scenarios import ROLLOVERS
 from lab.servers import query
 from tests.integration.lab_fixtures import LabHandle, running_lab
+from workers.vocab import DnssecStatus
 
 pytestmark = [pytest.mark.lab, pytest.mark.oracle]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from danescan.vocab import RfcOutcome, SmtpStatus
 from tests.unit.test_dane_pki import YEAR, Issued, issue
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, dane_verdict
+from workers.vocab import RfcOutcome, SmtpStatus
 
 pytestmark = [pytest.mark.oracle]
 HOST = "mx.example.net"

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from danescan.vocab import SmtpStatus
 from lab.smtpd_certs import write_chain
 from tests.integration.smtpd_process import SmtpdProcess
 from workers.smtp import (
@@ -27,6 +26,7 @@ from workers.smtp import (
     probe_starttls,
     run,
 )
+from workers.vocab import SmtpStatus
 
 NET = "127.77.1"
 TIMEOUTS = ProbeTimeouts(connect=5, banner=5, ehlo=5, starttls=5, handshake=5, quit=2)

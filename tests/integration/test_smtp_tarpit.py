@@ -15,15 +15,15 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from danescan.settings import Settings
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 from lab.smtpd_certs import write_chain
+from tests.integration.redis_dbs import claim
 from tests.integration.smtpd_process import SmtpdProcess
 from workers.cluster.downs import down_key
 from workers.cluster.leases import IpLeases, lease_key
 from workers.cluster.tasks import probe_with_leases
 from workers.dns import EngineSettings, MxHostEvidence, RRsetEvidence
 from workers.scan.batch import ScanContext
+from workers.settings import Settings
 from workers.smtp import (
     ProbeError,
     ProbeLimits,
@@ -36,11 +36,12 @@ from workers.smtp import (
     run,
 )
 from workers.smtp.outcomes import AddressOutcomes
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 
 NET = "127.76.1"
 TARPIT_MS = 1000  # the tarpit waits this long before each reply; every step timeout is far above
 STEPS = dict(connect=20.0, banner=20.0, ehlo=20.0, starttls=20.0, handshake=20.0, quit=20.0)
-REDIS_URL = "redis://127.0.0.1:6379/13"  # keys of this module only: scan ids and addresses below
+REDIS_URL = f"redis://127.0.0.1:6379/{claim(13)}"  # keys of this module only: scan ids and addresses below
 
 
 def _listener(ip: str, behaviour: str, certs: dict[str, Any], delay_ms: int = 0) -> dict[str, Any]:

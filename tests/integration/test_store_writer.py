@@ -10,14 +10,6 @@ from typing import Any
 
 import pytest
 
-from danescan.vocab import (
-    DaneReason,
-    DnssecReason,
-    DnssecStatus,
-    QueryStatus,
-    RfcOutcome,
-    SmtpStatus,
-)
 from tests.integration.clickhouse_fixtures import ClickHouseServer, free_port
 from workers.store.backend import ChdbDatabase, DriverDatabase, connect
 from workers.store.migrations import Migrator
@@ -33,6 +25,14 @@ from workers.store.rows import (
     TlsaRecordRow,
 )
 from workers.store.writer import BufferFull, WriteError, Writer
+from workers.vocab import (
+    DaneReason,
+    DnssecReason,
+    DnssecStatus,
+    QueryStatus,
+    RfcOutcome,
+    SmtpStatus,
+)
 
 pytestmark = pytest.mark.clickhouse
 

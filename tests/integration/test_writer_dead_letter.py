@@ -24,6 +24,7 @@ from producer.enqueue import EnqueueOptions, enqueue
 from queries.engines import profile
 from tests.integration.clickhouse_fixtures import free_port
 from tests.integration.cluster_procs import cluster_env, processes, wait_for
+from tests.integration.redis_dbs import claim
 from workers.cluster import codec, deadletter
 from workers.cluster.drain import Drain
 from workers.cluster.state import RESULTS, progress
@@ -34,7 +35,7 @@ from workers.store.rows import DnsRrsetRow, DomainRow
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
 # a Redis database of its own: the other cluster tests flush theirs (7)
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = f"redis://127.0.0.1:6379/{claim(12)}"
 DEEP = b"[" * 100_000  # json.loads raises RecursionError: it used to kill the writer
 
 

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from producer.schedule import due_jobs, hourly_id, nightly_id, parse_clock, rescan_domains
 from workers.cluster import codec
 from workers.dns import DomainInput, MxHostEvidence, RRsetEvidence
 from workers.dns.records import RrsigSummary
 from workers.store.rows import CertificateRow, DaneVerdictRow, DomainRow
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 UTC = dt.UTC
 

@@ -10,8 +10,8 @@ import click
 import pytest
 import yaml
 
-from danescan import settings as settings_module
 from danescan.cli import main
+from workers import settings as settings_module
 
 ROOT = Path(__file__).resolve().parents[2]
 

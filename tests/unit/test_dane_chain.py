@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from danescan.vocab import DaneReason, SmtpStatus
 from tests.unit.test_dane_pki import NOW, Issued, ec_key, issue
 from workers.dane import TlsaEvidence, TlsEvidence, TrustStore, dane_verdict
 from workers.dane import chain as chain_mod
 from workers.dane.certs import parse_chain
 from workers.dane.chain import PathWork, dane_ta_path, pkix_path, work_for
+from workers.vocab import DaneReason, SmtpStatus
 
 HOST = "mx.long.example"
 

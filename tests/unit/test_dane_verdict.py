@@ -9,7 +9,9 @@ from collections.abc import Sequence
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from danescan.vocab import (
+from tests.unit.test_dane_pki import NOW, YEAR, Pki, ec_key, issue, make_pki, rsa_key
+from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
+from workers.vocab import (
     DaneReason,
     DnssecReason,
     DnssecStatus,
@@ -17,8 +19,6 @@ from danescan.vocab import (
     RfcOutcome,
     SmtpStatus,
 )
-from tests.unit.test_dane_pki import NOW, YEAR, Pki, ec_key, issue, make_pki, rsa_key
-from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
 
 HOST = "mx.example.net"
 

@@ -17,10 +17,10 @@ import dns.rrset
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from danescan.vocab import DnssecReason
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
 from workers.dns.plan import find
+from workers.vocab import DnssecReason
 
 NOW = 1_700_000_000
 

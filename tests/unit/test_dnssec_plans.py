@@ -15,10 +15,10 @@ import dns.message
 import dns.rcode
 import dns.rrset
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import wire
 from workers.dns.plan import Context, Plan, classify, insecure_plan
 from workers.dns.records import Answer, Query, QueryRecord
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 DNSKEY = "257 3 13 " + "A" * 86 + "=="
 SOA_COM = "com. 900 IN SOA a.gtld-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400"

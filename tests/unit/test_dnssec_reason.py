@@ -12,8 +12,8 @@ import dns.rrset
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from danescan.vocab import DnssecReason
 from workers.dns import dnssec_reason as dr
+from workers.vocab import DnssecReason
 
 NOW = 1_700_000_000
 DAY = 86400

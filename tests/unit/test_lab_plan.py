@@ -11,7 +11,6 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from danescan.vocab import ManagementClass, RfcOutcome
 from lab import scenarios as sc
 from lab.build import zone_key
 from lab.extsign import SIGNERS
@@ -20,6 +19,7 @@ from lab.plan import PER_TLD_SCENARIOS, TLD_SIGNING, TLDS, build_plan
 from lab.signer import render_zone
 from lab.truth import classify, records
 from lab.world import World
+from workers.vocab import ManagementClass, RfcOutcome
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 NOW = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())

@@ -17,7 +17,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, RfcOutcome, SmtpStatus
 from lab import oddcerts
 from tests.unit.test_dane_pki import NOW, YEAR, Issued, issue
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, dane_verdict
@@ -26,6 +25,7 @@ from workers.dane.der import DerError, certificate_spki, spki_algorithm
 from workers.dane.loading import NON_POSITIVE_SERIAL, load_der
 from workers.dane.roots import mozilla_trust_store
 from workers.scan.rows import certificate_row
+from workers.vocab import DaneReason, DnssecReason, DnssecStatus, RfcOutcome, SmtpStatus
 
 HOST = "mx.odd.test"
 

@@ -23,8 +23,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from danescan.vocab import DaneReason, RfcOutcome, SmtpStatus
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, dane_verdict
+from workers.vocab import DaneReason, RfcOutcome, SmtpStatus
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
 NOW = datetime(2024, 1, 1, tzinfo=UTC)

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 
-from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 from workers.cluster import codec
 from workers.cluster.downs import decode, encode
 from workers.dane import dane_verdict
@@ -18,6 +17,7 @@ from workers.scan.rows import domain_rows, host_rows, mx_preferences, probe_row
 from workers.smtp import ProbeError, ProbeStep, ProbeTarget, ProbeTimeouts, StarttlsEvidence
 from workers.smtp.outcomes import AddressOutcomes, inferred, spreads
 from workers.store.rows import DaneVerdictRow, DomainRow, StarttlsProbeRow
+from workers.vocab import DaneReason, DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -187,7 +187,7 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     from click.testing import CliRunner
 
     from danescan.cli import main
-    from danescan.settings import Settings, SettingsError
+    from workers.settings import Settings, SettingsError
 
     monkeypatch.setenv(f"DANESCAN_{name}", value)
     with pytest.raises(SettingsError) as err:
@@ -198,7 +198,7 @@ def test_a_bad_setting_is_one_line_and_exit_2(
 
 
 def test_settings_defaults_keep_the_probe_inside_its_lease(monkeypatch: pytest.MonkeyPatch) -> None:
-    from danescan.settings import Settings
+    from workers.settings import Settings
 
     for name in ("PROBE_DEADLINE", "IP_LEASE_SECONDS", "MAX_MX_HOSTS", "MAX_ADDRESSES"):
         monkeypatch.delenv(f"DANESCAN_{name}", raising=False)

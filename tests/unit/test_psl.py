@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from danescan.psl import SuffixList, load, second_level
+from workers.psl import SuffixList, load, second_level
 
 SMALL = SuffixList.parse("""
 // comment

@@ -7,12 +7,12 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 from workers.cluster import codec
 from workers.dns import DomainEvidence, DomainInput, MxHostEvidence, QueryRecord, RRsetEvidence
 from workers.scan.rows import domain_rows, probe_row, query_index, rrset_row
 from workers.smtp import ProbeStep, StarttlsEvidence
 from workers.store.rows import DnsRrsetRow, DomainRow
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 
 SENT = 1_750_000_000.25
 

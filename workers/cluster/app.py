@@ -1,11 +1,11 @@
-"""The Celery app: configuration from danescan.settings, JSON only, late acks."""
+"""The Celery app: configuration from workers.settings, JSON only, late acks."""
 
 from __future__ import annotations
 
 from celery import Celery
 from kombu.entity import Queue
 
-from danescan.settings import Settings
+from workers.settings import Settings
 
 
 def make_app(settings: Settings) -> Celery:

@@ -19,11 +19,11 @@ from dataclasses import MISSING, dataclass, fields
 from itertools import repeat
 from typing import Any
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import DomainInput, MxHostEvidence, QueryRecord, RRsetEvidence
-from workers.dns.names import BadName, normalize_name
 from workers.dns.records import RrsigSummary
+from workers.names import BadName, normalize_name
 from workers.store.rows import BY_TABLE, Row
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 # -- chunks of domains -------------------------------------------------------------------------
 

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from danescan.vocab import SmtpStatus
 from workers.cluster.state import PREFIX
 from workers.smtp.evidence import ProbeError, ProbeStep, StarttlsEvidence
 from workers.smtp.outcomes import AddressOutcomes, spreads
+from workers.vocab import SmtpStatus
 
 
 def down_key(scan_id: str, ip: str, port: int) -> str:

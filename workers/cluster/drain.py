@@ -30,7 +30,6 @@ from typing import Any
 
 import redis
 
-from danescan import __version__
 from workers.cluster import codec, deadletter, poison
 from workers.cluster.deadletter import DeadLetter, LockLost
 from workers.cluster.state import (
@@ -46,6 +45,7 @@ from workers.cluster.state import (
 from workers.store.backend import Database, StoreError
 from workers.store.rows import ROW_TYPES, DomainRow, Row, ScanRow
 from workers.store.writer import WriteError, Writer
+from workers.version import __version__
 
 LOCK = PREFIX + "writer-lock"
 

@@ -29,13 +29,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from danescan.settings import Settings
 from workers.cluster.downs import SharedOutcomes
 from workers.cluster.leases import IpLeases
 from workers.cluster.state import key
 from workers.dns import DomainInput, MxHostEvidence
 from workers.scan.batch import ScanContext
 from workers.scan.pipeline import GatedProber, HostRegistry, Pipeline, Scan, Work
+from workers.settings import Settings
 from workers.store.backend import StoreError
 from workers.store.rows import DaneVerdictRow, Row
 

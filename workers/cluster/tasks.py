@@ -22,17 +22,17 @@ from typing import Any
 
 import redis
 
-from danescan.psl import SuffixList
-from danescan.psl import load as load_psl
-from danescan.settings import Settings
 from workers.cluster import codec
 from workers.cluster.app import app
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.cluster.stream import RedisGate, Runtime
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
 from workers.dns.bounds import Bounds
+from workers.psl import SuffixList
+from workers.psl import load as load_psl
 from workers.scan.batch import ScanContext
 from workers.scan.pipeline import GatedProber
+from workers.settings import Settings
 from workers.smtp import ProbeTarget, ProbeTimeouts, StarttlsEvidence
 from workers.store.backend import StoreError
 
@@ -101,8 +101,8 @@ class WorkerState:
     def history(self, scan_id: str, now: dt.datetime
                 ) -> Callable[[Sequence[str]], dict[str, list[bytes]]]:
         """Earlier leaf certificates, read from clickhouse-server (never chdb here)."""
-        from danescan.embedded import history_loader
         from workers.store.backend import connect
+        from workers.store.history import history_loader
 
         if self._db is None:
             if "://" not in self.settings.db:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from danescan.vocab import DaneReason
 from workers.dane.certs import CertDigests, CertInfo
 from workers.dane.matching import MatchStatus, RecordResult
 from workers.dane.tlsa import MatchingType, Selector, TlsaRecord, Usage
+from workers.vocab import DaneReason
 
 REASON_ORDER: tuple[DaneReason, ...] = (
     DaneReason.EMPTY_HASH,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 from workers.dane.tlsa import TlsaRecord
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus, SmtpStatus
 
 ANSWERED = frozenset({QueryStatus.NOERROR, QueryStatus.NXDOMAIN})
 

@@ -19,10 +19,11 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from workers.dane.loading import CERT_ERRORS
+from workers.names import relative
 
 
 def normalize_name(name: str) -> str:
-    return name.strip().rstrip(".").lower()
+    return relative(name.strip()).lower()
 
 
 def presented_names(cert: x509.Certificate) -> tuple[str, ...]:

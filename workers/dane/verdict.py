@@ -47,13 +47,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from danescan.vocab import DaneReason, DnssecReason, DnssecStatus, RfcOutcome, SmtpStatus
 from workers.dane.certs import CertDigests, CertInfo, PresentedChain, parse_cert, parse_chain
 from workers.dane.chain import PathWork, TrustStore, work_for
 from workers.dane.diagnose import diagnose, primary_result
 from workers.dane.evidence import TlsaEvidence, TlsEvidence
 from workers.dane.matching import Matcher, MatchStatus, RecordResult, best_match, raw_leaf_result
 from workers.dane.tlsa import TlsaRecord, Usage, agility_filter
+from workers.vocab import DaneReason, DnssecReason, DnssecStatus, RfcOutcome, SmtpStatus
 
 PROBE_REASONS: dict[SmtpStatus, DaneReason] = {
     SmtpStatus.CONNECT_REFUSED: DaneReason.CONNECT_FAILED,

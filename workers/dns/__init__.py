@@ -2,7 +2,6 @@
 its DNSSEC status (what a validating resolver says) and reason (the project's own checks)."""
 
 from workers.dns.engine import EngineSettings, QueryEngine
-from workers.dns.names import BadName, normalize_name
 from workers.dns.probe import load_trust_anchor, probe_batch, probe_batch_sync
 from workers.dns.records import (
     Answer,
@@ -15,6 +14,7 @@ from workers.dns.records import (
     RRsetEvidence,
     RrsigSummary,
 )
+from workers.names import BadName, normalize_name
 
 __all__ = [
     "Answer",

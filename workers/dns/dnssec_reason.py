@@ -21,7 +21,7 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from danescan.vocab import DnssecReason
+from workers.vocab import DnssecReason
 
 # What dnspython (and unbound) can validate. RFC 4035 5.2: a DS RRset whose algorithms or digest
 # types are all unsupported makes the zone insecure, not bogus.

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import dns.exception
 
-from danescan.vocab import QueryStatus
 from workers.dns import wire
 from workers.dns.records import Answer, Query, QueryRecord
+from workers.vocab import QueryStatus
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,9 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import dnssec_reason as dr
 from workers.dns import wire
 from workers.dns.bounds import Bounds, bound_addresses, cut
-from workers.dns.names import BadName, normalize_text, tlsa_text
 from workers.dns.records import (
     Answer,
     DomainEvidence,
@@ -31,6 +29,8 @@ from workers.dns.records import (
     RRsetEvidence,
     RrsigSummary,
 )
+from workers.names import BadName, normalize_text, tlsa_text
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 T = TypeVar("T")
 Plan = Generator[tuple[Query, ...], tuple[Answer, ...], T]

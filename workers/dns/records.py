@@ -8,8 +8,8 @@ from typing import NamedTuple
 import dns.exception
 import dns.message
 
-from danescan.vocab import DnssecReason, DnssecStatus, QueryStatus
 from workers.dns import wire
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import dns.rrset
 import dns.zone
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from danescan.vocab import DnssecReason, DnssecStatus
+from workers.vocab import DnssecReason, DnssecStatus
 
 ALG = dns.dnssectypes.Algorithm.ECDSAP256SHA256
 DAY = 86400

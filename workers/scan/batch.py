@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import dns.rrset
 
-from danescan.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
 from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, probe_batch
 from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
+from workers.names import relative
 from workers.smtp import ProbeLimits, ProbeTarget, ProbeTimeouts, StarttlsEvidence, probe_many
 from workers.smtp.outcomes import AddressOutcomes
+from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 
 History = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[bytes]]]]
 Probe = Callable[[Sequence[ProbeTarget], "ScanContext"], Awaitable[Sequence[StarttlsEvidence]]]
@@ -152,10 +153,10 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
 def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsEvidence],
           ctx: ScanContext, history: Sequence[bytes]) -> HostOutcome:
     """Pure: the verdicts of one host from its evidence."""
-    refs = (h.tlsa_base.removeprefix("_25._tcp.").rstrip("."),) if h.cname_target else ()
+    refs = (relative(h.tlsa_base.removeprefix("_25._tcp.")),) if h.cname_target else ()
     per_ip: list[tuple[str, Verdict]] = []
     for ev in host_probes:
-        v = dane_verdict(h.host.rstrip("."), tlsa, TlsEvidence(ev.status, ev.chain), ctx.now,
+        v = dane_verdict(relative(h.host), tlsa, TlsEvidence(ev.status, ev.chain), ctx.now,
                          reference_names=refs, trust_store=ctx.trust_store, history=history)
         per_ip.append((ev.ip, v))
     if per_ip:

@@ -37,10 +37,10 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from danescan.psl import SuffixList
 from workers.dns import DomainInput, EngineSettings, MxHostEvidence, QueryEngine
 from workers.dns.plan import Context
 from workers.dns.probe import probe_group, probe_host_group
+from workers.psl import SuffixList
 from workers.scan.batch import BatchOutcome, History, ScanContext, smtp_stage, tlsa_evidence
 from workers.scan.rows import batch_rows
 from workers.smtp import ProbeTarget, StarttlsEvidence, client_context, probe_starttls

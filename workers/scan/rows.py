@@ -6,11 +6,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator, Sequence
 
-from danescan.psl import SuffixList
-from danescan.vocab import QueryStatus
 from workers.dane.loading import CERT_ERRORS, load_der
 from workers.dns import DomainEvidence, QueryRecord, RRsetEvidence
-from workers.dns.names import BadName, normalize_text
+from workers.names import BadName, normalize_text, relative
+from workers.psl import SuffixList
 from workers.scan.batch import BatchOutcome, HostOutcome
 from workers.scan.certificates import read_certificate
 from workers.smtp import ProbeStep, StarttlsEvidence
@@ -24,6 +23,7 @@ from workers.store.rows import (
     StarttlsProbeRow,
     TlsaRecordRow,
 )
+from workers.vocab import QueryStatus
 
 RCODES = {QueryStatus.NOERROR: 0, QueryStatus.FORMERR: 1, QueryStatus.SERVFAIL: 2,
           QueryStatus.NXDOMAIN: 3, QueryStatus.REFUSED: 5}
@@ -31,7 +31,7 @@ RCODES = {QueryStatus.NOERROR: 0, QueryStatus.FORMERR: 1, QueryStatus.SERVFAIL: 
 
 def bare(name: str) -> str:
     """Names are stored lower case without the trailing dot."""
-    return name.rstrip(".").lower()
+    return relative(name).lower()
 
 
 def tld_of(domain: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from danescan.vocab import SmtpStatus
+from workers.vocab import SmtpStatus
 
 
 class ProbeStep(StrEnum):

@@ -18,12 +18,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 
-from danescan.vocab import SmtpStatus
 from workers.smtp.evidence import ProbeError, ProbeStep, ProbeTarget, StarttlsEvidence
 from workers.smtp.outcomes import AddressOutcomes, inferred
 from workers.smtp.probe import probe_starttls
 from workers.smtp.settings import ProbeLimits, ProbeTimeouts, ReadLimits
 from workers.smtp.tlscompat import client_context
+from workers.vocab import SmtpStatus
 
 _Task = asyncio.Task[StarttlsEvidence]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from danescan.vocab import SmtpStatus
 from workers.smtp.evidence import ProbeError, ProbeStep, ProbeTarget, StarttlsEvidence
+from workers.vocab import SmtpStatus
 
 SPREADING = frozenset({SmtpStatus.CONNECT_TIMEOUT, SmtpStatus.CONNECT_REFUSED})
 BEFORE_TLS = frozenset({ProbeStep.CONNECT, ProbeStep.BANNER, ProbeStep.EHLO, ProbeStep.STARTTLS})

@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from danescan.vocab import SmtpStatus
 from workers.dane.loading import load_der
 from workers.smtp.channel import SmtpChannel
 from workers.smtp.evidence import ProbeError, ProbeStep, StarttlsEvidence
 from workers.smtp.replies import Reply, ReplyFault
 from workers.smtp.settings import ProbeTimeouts, ReadLimits
 from workers.smtp.tlscompat import client_context, unverified_chain
+from workers.vocab import SmtpStatus
 
 _FAULT_STATUS = {
     ProbeStep.BANNER: SmtpStatus.BANNER_GARBAGE,

@@ -1,6 +1,6 @@
 """Knobs of the STARTTLS probe: timeouts per step, read bounds, concurrency caps.
 
-Plain frozen values with defaults; ``danescan.settings`` (the only reader of the environment) decides
+Plain frozen values with defaults; ``workers.settings`` (the only reader of the environment) decides
 what to pass in.
 """
 

@@ -1,7 +1,7 @@
 """One frozen dataclass per table: what the pure processors produce and the writer stores.
 
 Field names equal the column names of queries/migrations (a test checks this). Enum-like fields hold
-values of danescan/vocab.py as plain strings. Times are ``datetime`` (naive means UTC) or epoch
+values of workers/vocab.py as plain strings. Times are ``datetime`` (naive means UTC) or epoch
 seconds. The writer fills the provenance columns that belong to the write itself: ``worker_host``,
 ``written_at`` and ``version``; ``attempt`` (the task's retry count) comes with the row.
 

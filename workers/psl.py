@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.names import canonical, relative
+
 DEBIAN_LIST = Path("/usr/share/publicsuffix/public_suffix_list.dat")
 
 
@@ -27,7 +29,7 @@ class SuffixList:
             line = raw.strip().split()[0] if raw.strip() else ""
             if not line or line.startswith("//"):
                 continue
-            line = line.lower().encode("idna").decode("ascii") if not line.isascii() else line.lower()
+            line = canonical(line)
             if line.startswith("!"):
                 exceptions.add(line[1:])
             else:
@@ -36,7 +38,7 @@ class SuffixList:
 
     def public_suffix(self, name: str) -> str:
         """The public suffix of ``name`` (lower case A-labels, with or without the final dot)."""
-        labels = name.rstrip(".").lower().split(".")
+        labels = relative(name).lower().split(".")
         for i in range(len(labels)):  # longest candidate first: the prevailing rule wins
             candidate = ".".join(labels[i:])
             if candidate in self.exceptions:
@@ -48,7 +50,7 @@ class SuffixList:
 
     def registered(self, name: str) -> str:
         """The registered domain (public suffix plus one label); '' for a public suffix itself."""
-        labels = name.rstrip(".").lower().split(".")
+        labels = relative(name).lower().split(".")
         suffix = self.public_suffix(name)
         n = suffix.count(".") + 1
         if len(labels) <= n:
@@ -58,7 +60,7 @@ class SuffixList:
 
 def second_level(name: str) -> str:
     """The paper's simplification: the last two labels."""
-    return ".".join(name.rstrip(".").lower().split(".")[-2:])
+    return ".".join(relative(name).lower().split(".")[-2:])
 
 
 def load(path: str | None = None) -> SuffixList:
