@@ -11,10 +11,8 @@ import datetime as dt
 import json
 import signal
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import click
@@ -67,6 +65,19 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
     except OSError as exc:
         _fail(f"reading the inputs failed: {exc} (enqueue again to resume)")
     return None
+
+
+def run_enqueue_hosts(settings: Settings, hosts: list[str], source: str, scan_id: str,
+                      resolver: str, trust_anchor: str, public_roots: str) -> Any:
+    """The hourly re-scan's host tasks (``producer.enqueue.enqueue_hosts``)."""
+    from producer.enqueue import EnqueueOptions, celery_publisher, enqueue_hosts
+
+    r = _redis(settings)
+    opts = EnqueueOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
+                          public_roots=public_roots, chunk=settings.smtp_hosts_per_task,
+                          ehlo_name=settings.ehlo_name, kind="hourly")
+    with celery_publisher(hosts=True) as publish:
+        return enqueue_hosts(r, hosts, source, opts, publish)
 
 
 @click.command("enqueue")
@@ -277,13 +288,7 @@ def _echo_dead_letters(dead: Any) -> None:
 def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
     """Start what is due at ``now``; returns the scan ids started."""
     from danescan.scan_cli import ROOT_ANCHORS, system_resolver
-    from producer.schedule import (
-        LATEST_SNAPSHOT,
-        due_jobs,
-        parse_clock,
-        rescan_domains,
-        snapshot_sql,
-    )
+    from producer.schedule import LATEST_SNAPSHOT, dane_hosts_sql, due_jobs, parse_clock
     from workers.cluster.state import PREFIX
     from workers.store.backend import StoreError, connect
 
@@ -294,7 +299,7 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
     for job in due_jobs(now, last.get("nightly"), last.get("hourly"), parse_clock(s.nightly_at),
                         s.hourly_minute, bool(zones)):
         inputs = zones
-        if job.kind == "hourly":
+        if job.kind == "hourly":  # host tasks: TLSA, addresses and STARTTLS per DANE MX host
             try:
                 db = connect(_server_target(s, None))
                 latest = db.query(LATEST_SNAPSHOT)
@@ -302,21 +307,19 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
                     _say("hourly re-scan: no finished scan in ClickHouse yet; skipped")
                     r.hset(memo, job.kind, job.scan_id)
                     continue
-                hosts_sql, domains_sql = snapshot_sql(latest[0][0])
-                hosts = [row[0] for row in db.query(hosts_sql)]
-                domains = rescan_domains(hosts, ((d, list(mx)) for d, mx in db.query(domains_sql)))
+                hosts = [row[0] for row in db.query(dane_hosts_sql(latest[0][0]))]
                 db.close()
             except StoreError as exc:
                 _say(f"hourly re-scan: ClickHouse: {exc}; will try again")
                 continue
-            if not domains:
-                r.hset(memo, job.kind, job.scan_id)
-                continue
-            spool = Path(tempfile.gettempdir()) / "danescan-schedule"
-            spool.mkdir(exist_ok=True)
-            listing = spool / f"{job.scan_id}.txt"
-            listing.write_text("".join(f"{d}\n" for d in domains))
-            inputs = (str(listing),)
+            if hosts:
+                run_enqueue_hosts(s, hosts, latest[0][0], job.scan_id,
+                                  s.resolver or system_resolver(),
+                                  s.trust_anchor or str(ROOT_ANCHORS), s.public_roots)
+                started.append(job.scan_id)
+                _say(f"started {job.kind} scan {job.scan_id}: {len(hosts):,} DANE MX hosts")
+            r.hset(memo, job.kind, job.scan_id)
+            continue
         run_enqueue(s, inputs, job.scan_id, s.chunk, s.resolver or system_resolver(),
                     s.trust_anchor or str(ROOT_ANCHORS), s.public_roots, False, job.kind, None)
         r.hset(memo, job.kind, job.scan_id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -114,6 +115,11 @@ class Runtime:
         self._client: aioredis.Redis | None = None
         self._db_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="history")
         self._cpu_mark = 0.0
+        # The pipeline thread is CPU-bound and holds the GIL; Celery's consumer thread takes a
+        # message off the Redis list and only then records it as unacknowledged (kombu: BRPOP,
+        # then HSET), so a process killed in between loses that message. A short switch interval
+        # hands the GIL to the consumer within half a millisecond, keeping that window short.
+        sys.setswitchinterval(0.0005)
         self.thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self.thread.start()
 
