@@ -317,7 +317,8 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
                                   s.resolver or system_resolver(),
                                   s.trust_anchor or str(ROOT_ANCHORS), s.public_roots)
                 started.append(job.scan_id)
-                _say(f"started {job.kind} scan {job.scan_id}: {len(hosts):,} DANE MX hosts")
+                _say(f"{len(hosts):,} DANE MX hosts to re-scan: started {job.kind} scan "
+                     f"{job.scan_id}")
             r.hset(memo, job.kind, job.scan_id)
             continue
         run_enqueue(s, inputs, job.scan_id, s.chunk, s.resolver or system_resolver(),

@@ -47,7 +47,7 @@ class Settings:
     # cluster mode (Celery over Redis, results into clickhouse-server)
     public_roots: str = ""  # PEM roots of the paper's PKIX view (default: Mozilla's via certifi)
     chunk: int = 500  # domains per DNS task
-    smtp_hosts_per_task: int = 20  # MX hosts per STARTTLS task
+    smtp_hosts_per_task: int = 20  # MX hosts per host task (the hourly re-scan)
     visibility_timeout: int = 3600  # seconds before an unacknowledged task is delivered again
     unacked_restore_interval: int = 10  # seconds between sweeps for such tasks
     task_retries: int = 3  # then a task is recorded as failed with its reason

@@ -1,22 +1,22 @@
-"""One batch of domains through every stage: DNS, STARTTLS, DANE verdict.
+"""The stages of a scan: DNS, STARTTLS, DANE verdict, for one group of domains.
 
-The same function serves the embedded scan and the cluster's DNS task (one code path). I/O is the
-two probes; the verdict and the rows are pure (workers.dane, workers.scan.rows).
-Performance model: one event loop; the DNS probe keeps up to ``max_in_flight`` queries in flight,
-then the STARTTLS probes of the batch's new DANE hosts run under per-IP and global caps. Scans
-run these stages through ``workers.scan.pipeline``, which streams small groups with no barrier.
+``workers.scan.pipeline`` runs them for the embedded scan and for every cluster worker process
+(one code path), streaming small groups with no barrier between them. I/O is the two probes; the
+verdict and the rows are pure (workers.dane, workers.scan.rows). ``smtp_stage`` probes through the
+pipeline's gate (per-IP slots shared by all groups; Redis leases in the cluster), or by default
+through ``probe_many`` under the context's caps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.rrset
 
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
-from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, probe_batch
+from workers.dns import BatchResult, EngineSettings, MxHostEvidence
 from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
 from workers.names import relative
@@ -111,18 +111,6 @@ def wants_probe(tlsa: TlsaEvidence, probe_all: bool) -> bool:
     return tlsa.answered and bool(tlsa.records) and tlsa.dnssec is not DnssecStatus.BOGUS
 
 
-async def dns_stage(inputs: Sequence[DomainInput], ctx: ScanContext,
-                    known_hosts: Collection[str] = ()) -> BatchResult:
-    """Stage 1: the DNS probe of a batch; hosts in ``known_hosts`` were done earlier in the scan."""
-    return await probe_batch(inputs, ctx.dns_settings, ctx.now.timestamp(), ctx.anchors,
-                             known_hosts, bounds=ctx.dns_bounds)
-
-
-def hosts_to_probe(result: BatchResult, ctx: ScanContext) -> list[MxHostEvidence]:
-    """The MX hosts of a DNS result that get a STARTTLS probe (DANE hosts, or all by option)."""
-    return [h for h in result.hosts if wants_probe(tlsa_evidence(h), ctx.probe_all)]
-
-
 async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
                      history: History | None = None, probe: Probe | None = None,
                      ) -> tuple[HostOutcome, ...]:
@@ -166,17 +154,3 @@ def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsE
     else:
         verdict = _no_probe(DaneReason.CONNECT_FAILED, h.host, tlsa, ctx.now)
     return HostOutcome(h, tlsa, tuple(host_probes), tuple(per_ip), verdict)
-
-
-async def run_batch(inputs: Sequence[DomainInput], ctx: ScanContext,
-                    known_hosts: Collection[str] = (),
-                    history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
-                    ) -> BatchOutcome:
-    """Both stages over one batch, barrier between them (tests and tools; scans stream through
-    ``workers.scan.pipeline``)."""
-    result = await dns_stage(inputs, ctx, known_hosts)
-
-    async def load(hosts: Sequence[str]) -> Mapping[str, Sequence[bytes]]:
-        return history(hosts) if history else {}
-
-    return BatchOutcome(result, await smtp_stage(result.hosts, ctx, load))
