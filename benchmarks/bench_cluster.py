@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab import control
 from tests.integration.clickhouse_fixtures import ClickHouseServer, free_port
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
-from workers.cluster.state import RESULTS, progress
+from workers.cluster.state import RESULTS, key, progress
 
 TICK = os.sysconf("SC_CLK_TCK")
 COM_DOMAINS = 160_000_000
@@ -115,10 +115,17 @@ def run_embedded(lab: Any, tmp: Path, chunk: int) -> dict[str, float]:
 
 def run_workers(n_workers: int, lab: Any, url: str, tmp: Path, chunk: int) -> dict[str, float]:
     from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
+    from queries.engines import profile
+    from workers.store.backend import connect
+    from workers.store.migrations import Migrator, discover
 
+    db = connect(url)  # the tables exist before the workers look up earlier certificates
+    Migrator(db, discover(), profile("single")).apply()
+    db.close()
     r = fresh_redis()
     env = cluster_env(url, visibility_timeout="3600", writer_max_age="0.5")
     scan_id = f"bench-{n_workers}"
+    pending = key("smtp_pending", scan_id)  # DANE hosts deferred (none while ClickHouse is up)
     before = int(r.info("memory")["used_memory"])
     opts = EnqueueOptions(scan_id=scan_id, resolver=lab.resolver,
                           trust_anchor=str(lab.trust_anchor), chunk=chunk,
@@ -134,8 +141,8 @@ def run_workers(n_workers: int, lab: Any, url: str, tmp: Path, chunk: int) -> di
         cpu0 = sum(group_cpu(w.popen.pid) for w in workers)
         t0 = time.perf_counter()
         # done: every chunk's message waits in the results list (no writer yet)
-        wait_for(lambda: int(r.llen(RESULTS)) >= n_chunks + 1, 3600, "the scan's results",
-                 [tmp / f"worker-{n_workers}-0.log"])
+        wait_for(lambda: int(r.llen(RESULTS)) >= n_chunks + 1 and not r.scard(pending), 3600,
+                 "the scan's results", [tmp / f"worker-{n_workers}-0.log"])
         seconds = time.perf_counter() - t0
         cpu = sum(group_cpu(w.popen.pid) for w in workers) - cpu0
         # the writer alone: all results into clickhouse-server
@@ -144,8 +151,6 @@ def run_workers(n_workers: int, lab: Any, url: str, tmp: Path, chunk: int) -> di
         wait_for(lambda: (p := progress(r, scan_id)) is not None and p.complete, 3600,
                  "the writer", [tmp / f"writer-{n_workers}.log"])
         write_seconds = time.perf_counter() - t1
-    from workers.store.backend import connect
-
     db = connect(url)
     rows = sum(int(db.query(f"SELECT count() FROM {t} WHERE scan_id = '{scan_id}'")[0][0])
                for t in ("domains", "dns_rrsets", "dane_verdicts", "starttls_probes",
