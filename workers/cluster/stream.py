@@ -115,6 +115,7 @@ class Runtime:
         self._client: aioredis.Redis | None = None
         self._db_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="history")
         self._cpu_mark = 0.0
+        self._away_until = 0.0  # clickhouse-server failed a history lookup until then
         # The pipeline thread is CPU-bound and holds the GIL; Celery's consumer thread takes a
         # message off the Redis list and only then records it as unacknowledged (kombu: BRPOP,
         # then HSET), so a process killed in between loses that message. A short switch interval
@@ -172,12 +173,19 @@ class Runtime:
         client = self._redis()
 
         async def history(names: Sequence[str]) -> Mapping[str, Sequence[bytes]]:
-            return await self.loop.run_in_executor(self._db_thread, self._history, ctx.scan_id,
-                                                   ctx.now, names)
+            # ClickHouse failed a moment ago: do not queue every group behind another attempt
+            if time.monotonic() < self._away_until:
+                raise StoreError("clickhouse-server failed a moment ago")
+            try:
+                return await self.loop.run_in_executor(self._db_thread, self._history,
+                                                       ctx.scan_id, ctx.now, names)
+            except StoreError:
+                self._away_until = time.monotonic() + 5.0
+                raise
 
         async def defer(hosts: Sequence[MxHostEvidence], work: Work) -> None:
-            await self.loop.run_in_executor(self._db_thread, self._defer, ctx.scan_id,
-                                            str(work.tag), [h.host for h in hosts])
+            await self.loop.run_in_executor(None, self._defer, ctx.scan_id, str(work.tag),
+                                            [h.host for h in hosts])
 
         async def own(names: Sequence[str], work: Work) -> dict[str, str]:
             return await claim_hosts(client, ctx.scan_id, str(work.tag), names)
