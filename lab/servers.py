@@ -123,7 +123,10 @@ def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
         f"    trust-anchor-file: \"{paths.trust_anchor}\"",
         "    access-control: 127.0.0.0/8 allow", "    qname-minimisation: no",
         "    aggressive-nsec: yes", "    num-threads: 1", "    so-reuseport: no",
-        "    outgoing-range: 4096", "    num-queries-per-thread: 4096",
+        # queries behind lame name servers run for tens of seconds and may hold at most half of
+        # the request list; with 4096 a 20,000-domain scan of the internet shape had 5,870
+        # queries dropped ("requestlist exceeded") and ordinary domains timed out
+        "    outgoing-range: 8192", "    num-queries-per-thread: 16384",
         "    msg-cache-size: 256m", "    rrset-cache-size: 512m", "    key-cache-size: 128m",
         "    harden-referral-path: no", "    target-fetch-policy: \"0 0 0 0 0\"",
         "    val-clean-additional: yes", "    serve-expired: no", "    prefetch: no",
