@@ -156,12 +156,15 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
 
 def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net: pl.Net,
         epoch: dt.datetime, t0: float, shape: str) -> UpResult:
+    t1 = time.monotonic()
     plan = pl.build_plan(n_domains, seed, slot, shape)
+    plan_seconds = time.monotonic() - t1
     try:
         facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers,
                            shape, plan)
     except SignerError as exc:
         raise LabError(str(exc)) from None
+    facts["timings"]["plan"] = round(plan_seconds, 1)  # built here, handed to write_hour
     mail_ips = listener_ips(paths)
     dns_ips = tuple(ip for ips in plan.server_ips.values() for ip in ips)
     srv.check_free(needed_addresses(net, mail_ips, dns_ips))
