@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from queries.catalog import catalog
-from queries.engines import profile
 from queries.run import execute
 from workers.store.backend import ChdbDatabase
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 BASE = "toDateTime('2026-01-01 00:00:00', 'UTC')"

@@ -162,9 +162,9 @@ def writer(target: str | None) -> None:
 
     A message that does not decode or that ClickHouse rejects for its data goes to the dead-letter
     list (see 'danescan deadletter'); the others are written."""
-    from queries.engines import profile
     from workers.cluster.drain import Drain
     from workers.store.backend import Database, StoreError, connect
+    from workers.store.engines import profile
     from workers.store.migrations import MigrationError, Migrator, discover
 
     s = Settings.from_env()

@@ -40,8 +40,8 @@ def system_resolver() -> str:
 
 def open_db(target: str) -> Database:
     """Connect and bring the schema up to date; one-line errors."""
-    from queries.engines import profile
     from workers.store.backend import StoreError, connect
+    from workers.store.engines import profile
     from workers.store.migrations import MigrationError, Migrator, discover
 
     try:

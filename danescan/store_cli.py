@@ -52,8 +52,8 @@ def migrate(
     migrations_dir: Path | None,
 ) -> None:
     """Bring the ClickHouse schema up to date (refuses if an applied migration's file changed)."""
-    from queries.engines import EngineError, profile
     from workers.store.backend import StoreError, connect, parse_target
+    from workers.store.engines import EngineError, profile
     from workers.store.migrations import MIGRATIONS_DIR, MigrationError, Migrator, discover
 
     target = Settings.from_env().db if target is None else target

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from queries.engines import profile
 from queries.run import execute
 from workers.dane.certs import CertInfo, parse_cert
 from workers.store.backend import ChdbDatabase, connect, sql_string
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.clickhouse]

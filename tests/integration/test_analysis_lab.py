@@ -17,10 +17,10 @@ import pytest
 
 from danescan.embedded import ScanOptions, run_scan
 from lab.truthfile import Truth
-from queries.engines import profile
 from queries.run import Result, execute
 from tests.integration.lab_fixtures import LabHandle
 from workers.store.backend import ChdbDatabase, connect
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]

@@ -21,13 +21,13 @@ from danescan.embedded import ScanOptions, run_scan
 from producer.domains import read_domains
 from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
 from producer.inputfile import InputDamaged
-from queries.engines import profile
 from tests.integration.clickhouse_fixtures import ClickHouseServer
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.redis, pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]

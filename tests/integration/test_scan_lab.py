@@ -12,9 +12,9 @@ import pytest
 from danescan.embedded import ScanOptions, run_scan
 from danescan.summary import summarize
 from lab.truth import registered
-from queries.engines import profile
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from workers.store.backend import Database, connect
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]

@@ -13,11 +13,11 @@ import pytest
 
 from danescan.embedded import ScanOptions, run_scan
 from producer.schedule import hourly_id
-from queries.engines import profile
 from tests.integration.cluster_procs import cluster_env, fresh_redis
 from tests.integration.lab_fixtures import LabHandle
 from workers.cluster.state import read_meta
 from workers.store.backend import connect
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.redis, pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]

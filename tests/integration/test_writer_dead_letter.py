@@ -21,7 +21,6 @@ import pytest
 import redis
 
 from producer.enqueue import EnqueueOptions, enqueue
-from queries.engines import profile
 from tests.integration.clickhouse_fixtures import free_port
 from tests.integration.cluster_procs import cluster_env, processes, wait_for
 from tests.integration.redis_dbs import claim
@@ -29,6 +28,7 @@ from workers.cluster import codec, deadletter
 from workers.cluster.drain import Drain
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
+from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 from workers.store.rows import DnsRrsetRow, DomainRow
 

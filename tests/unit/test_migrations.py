@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from queries.engines import SINGLE, EngineError, profile
+from workers.store.engines import SINGLE, EngineError, profile
 from workers.store.migrations import (
     MIGRATIONS_DIR,
     MigrationError,

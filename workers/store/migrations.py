@@ -14,13 +14,14 @@ import re
 import socket
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
-import queries
-from queries.engines import SINGLE, EngineProfile
 from workers.store.backend import Database, DriverDatabase
+from workers.store.engines import SINGLE, EngineProfile
 
-MIGRATIONS_DIR = Path(queries.__file__).parent / "migrations"
+# the schema is SQL, kept with the other SQL in the queries package (read as data, not imported)
+MIGRATIONS_DIR = Path(str(files("queries").joinpath("migrations")))
 FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?P<down>\.down)?\.sql$")
 TABLE = "schema_migrations"
 TABLE_DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} {{{{on_cluster}}}} (
