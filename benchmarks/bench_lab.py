@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lab import control
 from lab import plan as pl
-from lab.build import LabPaths
+from lab.paths import LabPaths
 
 
 def rss_mb(pid: int) -> float:

@@ -98,7 +98,8 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
     how far it was read and what was wrong, and the scan will end incomplete
     (enqueue the repaired input under a new --scan-id).
     """
-    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
+    from danescan.scan_cli import system_resolver
+    from danescan.startchecks import ROOT_ANCHORS
 
     s = Settings.from_env()
     res = run_enqueue(s, inputs, scan_id, chunk or s.chunk, resolver or s.resolver or system_resolver(),
@@ -264,7 +265,8 @@ def _echo_dead_letters(dead: Any) -> None:
 
 def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
     """Start what is due at ``now``; returns the scan ids started."""
-    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
+    from danescan.scan_cli import system_resolver
+    from danescan.startchecks import ROOT_ANCHORS
     from producer.schedule import (
         LATEST_SNAPSHOT,
         due_jobs,
@@ -317,8 +319,8 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
 @click.option("--once", is_flag=True, help="Start what is due now, then exit.")
 def schedule(once: bool) -> None:
     """Nightly full scan of DANESCAN_ZONE_FILES at DANESCAN_NIGHTLY_AT; hourly DANE host re-scan."""
-    from danescan.scan_cli import ROOT_ANCHORS, system_resolver
-    from danescan.startchecks import identity
+    from danescan.scan_cli import system_resolver
+    from danescan.startchecks import ROOT_ANCHORS, identity
     from producer.schedule import parse_clock, run_scheduler
 
     s = Settings.from_env()

@@ -13,11 +13,11 @@ from typing import NoReturn
 
 import click
 
+from danescan.startchecks import ROOT_ANCHORS
 from producer.zonetypes import ParserOptions
 from workers.settings import Settings
 from workers.store.backend import Database
 
-ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
 EXIT_DAMAGED = 3  # an input was damaged: what could be read was scanned, the scan is incomplete
 
 

@@ -6,14 +6,18 @@ Each check returns the one-line problem or None; the commands print it and exit 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from workers.dns.resolver_check import ResolverCheckError, check_resolver
 from workers.identity import identity_problem
 from workers.settings import Settings
 
+# IANA's root trust anchor as shipped (the default of every real scan)
+ROOT_ANCHORS = Path(__file__).parent / "data" / "root-anchors.txt"
+
 
 def private_root(trust_anchor: str) -> bool:
     """The trust anchor file holds none of IANA's root DS records: a private root (the lab's)."""
-    from danescan.scan_cli import ROOT_ANCHORS
     from workers.dns import load_trust_anchor
 
     try:

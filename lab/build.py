@@ -14,60 +14,16 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab import extsign, truth
 from lab import plan as pl
+from lab.paths import LabPaths
 from lab.pki import Presented, derive_key
+from lab.shapes import build_plan
 from lab.signer import Record, SigningKey, render_zone
 from lab.world import World
-
-
-@dataclass(frozen=True)
-class LabPaths:
-    root: Path
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / "lab.json"
-
-    @property
-    def trust_anchor(self) -> Path:
-        return self.root / "trust-anchor.txt"
-
-    @property
-    def zones(self) -> Path:
-        return self.root / "zones"
-
-    @property
-    def signed(self) -> Path:
-        return self.root / "nsd" / "zones"
-
-    @property
-    def truth(self) -> Path:
-        return self.root / "truth.jsonl"
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def smtp(self) -> Path:
-        return self.root / "smtp"
-
-    @property
-    def hashes(self) -> Path:
-        return self.root / "nsd" / "zone-hashes.json"
-
-    @property
-    def pdns(self) -> Path:
-        return self.root / "pdns"
-
-    @property
-    def pdns_db(self) -> Path:
-        return self.root / "pdns" / "zones.sqlite3"
 
 
 def on_nsd(plan: pl.Plan, d: pl.Domain) -> bool:
@@ -133,7 +89,7 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
     (n, seed, slot, shape) when the caller has it already."""
     t0 = time.monotonic()
     timings: dict[str, float] = {}
-    world = World(plan or pl.build_plan(n, seed, slot, shape), hour)
+    world = World(plan or build_plan(n, seed, slot, shape), hour)
     plan = world.plan
     timings["plan"] = time.monotonic() - t0
     paths.signed.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,12 @@ import dns.rdatatype
 from lab import plan as pl
 from lab import servers as srv
 from lab import slots
-from lab.build import LabPaths, on_nsd, write_hour
+from lab.build import on_nsd, write_hour
 from lab.extsign import SignerError
 from lab.internet import MIN_DOMAINS as MIN_INTERNET
+from lab.paths import LabPaths
 from lab.servers import LabError
+from lab.shapes import SHAPES, build_plan
 from workers.names import absolute
 
 SLOW = (1.0, 3.0)  # seconds a slow name server of the internet shape takes to answer [I]
@@ -121,14 +123,14 @@ def free_slot(lab_dir: Path) -> int:
 def up(root: Path, n_domains: int, seed: int, workers: int = 0,
        slot: int | None = 0, shape: str = "scenario") -> UpResult:
     """Build and start a lab; ``slot`` picks its addresses (None: the first free slot);
-    ``shape`` is one of ``plan.SHAPES``."""
+    ``shape`` is one of ``shapes.SHAPES``."""
     paths = LabPaths(root.resolve())
     if running(paths):
         raise LabError(f"a lab is already running in {paths.root} (pids {running(paths)}); "
                        f"run 'danescan lab down --dir {root}' first")
     srv.require_tools()
-    if shape not in pl.SHAPES:
-        raise LabError(f"--shape must be one of {', '.join(pl.SHAPES)}, got {shape!r}")
+    if shape not in SHAPES:
+        raise LabError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
     minimum = 100 if shape == "scenario" else MIN_INTERNET
     if n_domains < minimum:
         raise LabError(f"--domains must be at least {minimum} for the {shape} shape, "
@@ -157,7 +159,7 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
 def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net: pl.Net,
         epoch: dt.datetime, t0: float, shape: str) -> UpResult:
     t1 = time.monotonic()
-    plan = pl.build_plan(n_domains, seed, slot, shape)
+    plan = build_plan(n_domains, seed, slot, shape)
     plan_seconds = time.monotonic() - t1
     try:
         facts = write_hour(paths, n_domains, seed, slot, 0, epoch, int(time.time()), workers,

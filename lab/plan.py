@@ -197,22 +197,9 @@ def _label(rng: random.Random, used: set[str], prefix: str) -> str:
             return name
 
 
-SHAPES = ("scenario", "internet")
-
-
-def build_plan(n_domains: int, seed: int, slot: int = 0, shape: str = "scenario") -> Plan:
-    """The lab's plan in one of ``SHAPES``."""
-    if shape == "internet":
-        from lab.internet import build_internet_plan
-
-        return build_internet_plan(n_domains, seed, slot)
-    if shape != "scenario":
-        raise ValueError(f"unknown lab shape {shape!r} (one of {', '.join(SHAPES)})")
-    return build_scenario_plan(n_domains, seed, slot)
-
-
-def build_scenario_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
-    """Spread ``n_domains`` second-level domains over scenarios, hosters and management shapes."""
+def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
+    """The scenario lab's plan: ``n_domains`` second-level domains spread over scenarios, hosters
+    and management shapes (lab.shapes.build_plan picks a plan by shape)."""
     if n_domains < 100:
         raise ValueError(f"a lab needs at least 100 domains, got {n_domains}")
     rng = random.Random(seed)

@@ -21,7 +21,7 @@ import dns.rcode
 import dns.rdatatype
 
 from lab import plan as pl
-from lab.build import LabPaths
+from lab.paths import LabPaths
 
 APT_HINT = "(or: sudo scripts/install-system-packages.sh)"
 # tool -> the Debian package that has it; the signers sign the TLD zones (lab.extsign)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab import control
-from lab.build import LabPaths
+from lab.paths import LabPaths
 from lab.servers import LabError
 from lab.truthfile import Truth, read_truth
 

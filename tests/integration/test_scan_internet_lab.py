@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from lab import plan as pl
-from lab.build import LabPaths
 from lab.control import listener_ips, needed_addresses
+from lab.paths import LabPaths
 from lab.servers import check_free
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare, scan_lab

@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from lab import internet as inet
-from lab.plan import Plan, build_plan
+from lab.plan import Plan
+from lab.shapes import build_plan
 from lab.truth import classify, lookup_fails, mail_hosts
 from workers.vocab import ManagementClass
 

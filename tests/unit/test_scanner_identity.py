@@ -59,7 +59,7 @@ def test_scan_refuses_the_default_identity_beyond_loopback(tmp_path, monkeypatch
     from click.testing import CliRunner
 
     from danescan.cli import main
-    from danescan.scan_cli import ROOT_ANCHORS
+    from danescan.startchecks import ROOT_ANCHORS
 
     for name in ("EHLO_NAME", "CONTACT", "RESOLVER", "SKIP_RESOLVER_CHECK"):
         monkeypatch.delenv(f"DANESCAN_{name}", raising=False)
