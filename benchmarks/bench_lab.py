@@ -17,7 +17,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from lab import control
 from lab import plan as pl
 from lab.paths import LabPaths
+from lab.servers import LabError, check_free
 
 
 def rss_mb(pid: int) -> float:
@@ -75,19 +75,13 @@ def dnsperf(resolver: str, names: list[str], seconds: int) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-def listening(addresses: list[tuple[str, int, int]]) -> list[str]:
-    busy = []
-    for ip, port, kind in addresses:
-        s = socket.socket(socket.AF_INET, kind)
-        if kind == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((ip, port))
-        except OSError:
-            busy.append(f"{ip}:{port}")
-        finally:
-            s.close()
-    return busy
+def still_listening(addresses: list[tuple[str, int, int]]) -> str:
+    """'' when every address is free again, else the first one taken (lab.servers.check_free)."""
+    try:
+        check_free(addresses)
+    except LabError as exc:
+        return str(exc)
+    return ""
 
 
 def main() -> int:
@@ -131,9 +125,9 @@ def main() -> int:
     net = pl.Net(int(st["slot"]))
     plan_ips = _server_ips(args.dir)
     control.down(args.dir)
-    busy = listening(control.needed_addresses(net, control.listener_ips(LabPaths(args.dir.resolve())),
-                                              plan_ips))
-    print(f"lab down: {'nothing left listening' if not busy else 'STILL LISTENING: ' + ', '.join(busy[:5])}")
+    busy = still_listening(control.needed_addresses(
+        net, control.listener_ips(LabPaths(args.dir.resolve())), plan_ips))
+    print(f"lab down: {'nothing left listening' if not busy else 'STILL LISTENING: ' + busy}")
     return 1 if busy else 0
 
 
