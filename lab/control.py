@@ -59,10 +59,6 @@ def _all_pids(data: dict[str, Any]) -> list[int]:
                         pids.get("unbound"), *pids.get("smtpd", [])] if p]
 
 
-def _nsd_ips(plan: pl.Plan) -> tuple[str, ...]:
-    return plan.server_ips["nsd"]
-
-
 def _start_internet_servers(paths: LabPaths, plan: pl.Plan, data: dict[str, Any]) -> None:
     """PowerDNS with the unsigned zones (some of them unreadable: SERVFAIL), and the fault
     injectors: addresses that drop queries, and slow relays in front of PowerDNS."""
@@ -183,7 +179,7 @@ def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net
     try:
         t1 = time.monotonic()
         data["pids"]["nsd"] = srv.start_nsd(paths, net, zones, f"{nsd_domains[-1].name}.",
-                                            _nsd_ips(plan))
+                                            plan.server_ips["nsd"])
         _save(paths, data)
         timings["start_nsd"] = round(time.monotonic() - t1, 1)
         if plan.shape != "scenario":

@@ -140,8 +140,7 @@ class Plan:
     hosts: dict[str, MxHost]  # by MX name
     infra_zones: tuple[str, ...]  # hoster and DNS operator zones (each also a Domain)
     shape: str = "scenario"  # "scenario" (every outcome, dense) or "internet" (lab.internet)
-    # name server name -> its addresses, where not Net.ns_ip's (internet shape); a name absent
-    # here and outside the scenario lab's operators does not resolve
+    # name server name -> its addresses; a name absent here does not resolve
     ns_addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # multi-label public suffixes whose names the lab uses (registered domains one label below)
     suffixes: tuple[str, ...] = ()
@@ -163,8 +162,6 @@ class Plan:
         return ""
 
     def ns_ips(self, ns: str) -> tuple[str, ...]:
-        if self.shape == "scenario":
-            return (self.net.ns_ip(ns),)
         return self.ns_addresses.get(ns, ())
 
     def registered(self, name: str) -> str:
@@ -328,4 +325,6 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
                 domains.append(Domain(name, tld, kind, "none", ((10, f"mx1.{NO_DANE_HOSTER}"),),
                                       False, ns, signed, signed, False, NO_DANE_HOSTER))
             i += 1
-    return Plan(seed, net, tuple(domains), hosts, tuple(infra))
+    ns_addresses: dict[str, tuple[str, ...]] = {ns: (net.ns_ip(ns),) for d in domains
+                                                for ns in d.ns}
+    return Plan(seed, net, tuple(domains), hosts, tuple(infra), ns_addresses=ns_addresses)

@@ -110,10 +110,6 @@ class World:
     def ns_by_zone(self) -> dict[str, list[str]]:
         """Name server names whose address records a zone holds."""
         out: dict[str, list[str]] = {}
-        if self.plan.shape == "scenario":
-            for d in self.plan.domains:
-                out[d.name] = [ns for ns in d.ns if ns.endswith(f".{d.name}")]
-            return out
         for ns in self.plan.ns_addresses:
             zone = self.plan.zone_of(ns)
             if zone:
