@@ -42,12 +42,6 @@ def zone_status(d: pl.Domain) -> dict[str, str]:
     return _st(DnssecStatus.SECURE)
 
 
-def registered(name: str) -> str:
-    """Registered domain in the scenario lab: every name sits under a one-label public suffix
-    (the internet shape has multi-label ones: ``Plan.registered``)."""
-    return ".".join(name.split(".")[-2:])
-
-
 def lookup_fails(d: pl.Domain) -> bool:
     """Every name server of the delegation is broken (internet shape): the MX lookup fails."""
     return d.fault in pl.FAILING_FAULTS
