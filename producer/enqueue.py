@@ -67,8 +67,9 @@ class EnqueueResult:
 
 
 @contextmanager
-def celery_publisher() -> Iterator[Publish]:
-    """Publishes ``danescan.dns_chunk`` by name over one connection (no import of the tasks).
+def celery_publisher(hosts: bool = False) -> Iterator[Publish]:
+    """Publishes ``danescan.dns_chunk`` (or with ``hosts``, ``danescan.host_chunk`` on queue
+    ``smtp``: chunks of MX host names) by name over one connection (no import of the tasks).
 
     The app is made from the settings read now, not the module-level app of workers.cluster.app
     (made at its first import, perhaps under other settings in a long-lived process)."""
@@ -84,7 +85,12 @@ def celery_publisher() -> Iterator[Publish]:
                           queue="dns",
                           producer=producer)
 
-        yield publish
+        def publish_hosts(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
+            names = codec.encode_hosts([str(p) for p in payload])
+            app.send_task("danescan.host_chunk", args=[scan_id, f"h{chunk_no}", len(names), names],
+                          queue="smtp", producer=producer)
+
+        yield publish_hosts if hosts else publish
 
 
 def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -> dict[str, str]:
@@ -167,3 +173,20 @@ def enqueue(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions,
     return EnqueueResult(opts.scan_id, domains, n_chunks, published, n_chunks - published,
                          time.monotonic() - started, stats.malformed, stats.malformed_examples,
                          list(stats.damage))
+
+
+def enqueue_hosts(r: redis.Redis, hosts: Sequence[str], source: str, opts: EnqueueOptions,
+                  publish: Publish) -> EnqueueResult:
+    """The hourly re-scan: MX host names (the DANE hosts of scan ``source``) in chunks of
+    ``opts.chunk`` hosts, each host one item of the scan's total; idempotent like ``enqueue``."""
+    started = time.monotonic()
+    register_scan(r, [f"dane-hosts-of:{source}"], opts)
+    names = sorted({h.rstrip(".").lower() for h in hosts if h.strip(".")})
+    batches = ([DomainInput(n) for n in names[i:i + opts.chunk]]
+               for i in range(0, len(names), opts.chunk))
+    n_chunks, published, count = publish_chunks(r, opts.scan_id, batches, publish, opts.group)
+    r.hset(meta_key(opts.scan_id), mapping={"total": str(count), "enqueued": "1",
+                                            "chunks": str(n_chunks)})
+    return EnqueueResult(opts.scan_id, count, n_chunks, published, n_chunks - published,
+                         time.monotonic() - started, 0, [])
+

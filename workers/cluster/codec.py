@@ -21,6 +21,7 @@ from typing import Any
 
 from workers.dns import DomainInput, MxHostEvidence, QueryRecord, RRsetEvidence
 from workers.dns.records import RrsigSummary
+from workers.names import BadName, normalize_name
 from workers.store.rows import BY_TABLE, Row
 from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
@@ -51,6 +52,26 @@ def decode_chunk(payload: Any) -> list[DomainInput]:
             out.append(DomainInput(item[0], ns, None if item[2] is None else bool(item[2])))
         else:
             raise ValueError(f"not a domain of a chunk: {str(item)[:80]}")
+    return out
+
+
+def encode_hosts(hosts: Sequence[str]) -> list[str]:
+    """A chunk of MX host names (the hourly re-scan)."""
+    return [h.rstrip(".").lower() for h in hosts]
+
+
+def decode_hosts(payload: Any) -> list[str]:
+    """Fully qualified (trailing dot), lower case; ValueError for anything not a host name."""
+    if not isinstance(payload, list):
+        raise ValueError(f"a host chunk is a list, not {type(payload).__name__}")
+    out: list[str] = []
+    for item in payload:
+        if not isinstance(item, str) or not item.strip(".") or len(item) > 254:
+            raise ValueError(f"not a host name of a chunk: {str(item)[:80]}")
+        try:
+            out.append(normalize_name(item).to_text().lower())
+        except BadName as exc:
+            raise ValueError(f"not a host name of a chunk: {str(item)[:80]}: {exc}") from None
     return out
 
 
