@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +29,14 @@ from typing import Any
 import redis
 
 from producer.inputs import Damage, InputStats, chunks, iter_inputs
-from workers.cluster import codec
+from workers.cluster import codec, ledger
 from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
 from workers.dns import DomainInput
 from workers.store.rows import ScanRow
 from workers.version import __version__
 
-Publish = Callable[[str, int, list[Any]], None]
+Publish = Callable[[str, str, Mapping[str, Any]], None]  # (scan id, ledger entry, its spec)
+Entry = Callable[[str, int, list[DomainInput]], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class EnqueueResult:
 
 @contextmanager
 def celery_publisher(hosts: bool = False) -> Iterator[Publish]:
-    """Publishes ``danescan.dns_chunk`` (or with ``hosts``, ``danescan.host_chunk`` on queue
-    ``smtp``: chunks of MX host names) by name over one connection (no import of the tasks).
+    """Publishes the ticket of a ledger entry (``workers.cluster.ledger.ticket``: the task by name,
+    its queue, payload ``None``, task id ``<scan>:<entry>``) over one connection, without importing
+    the tasks. ``hosts`` is kept for callers that said which kind they publish; the entry says it.
 
     The app is made from the settings read now, not the module-level app of workers.cluster.app
     (made at its first import, perhaps under other settings in a long-lived process)."""
@@ -80,17 +82,12 @@ def celery_publisher(hosts: bool = False) -> Iterator[Publish]:
 
     with app.producer_or_acquire() as producer:
 
-        def publish(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
-            app.send_task("danescan.dns_chunk", args=[scan_id, chunk_no, len(payload), payload],
-                          queue="dns",
-                          producer=producer)
+        def publish(scan_id: str, entry: str, spec: Mapping[str, Any]) -> None:
+            name, args, kwargs, queue = ledger.ticket(spec)
+            app.send_task(name, args=args, kwargs=kwargs, queue=queue, producer=producer,
+                          task_id=ledger.task_id(scan_id, entry))
 
-        def publish_hosts(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
-            names = codec.encode_hosts([str(p) for p in payload])
-            app.send_task("danescan.host_chunk", args=[scan_id, f"h{chunk_no}", len(names), names],
-                          queue="smtp", producer=producer)
-
-        yield publish_hosts if hosts else publish
+        yield publish
 
 
 def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -> dict[str, str]:
@@ -123,25 +120,42 @@ def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -
     return meta
 
 
+def domains_entry(scan_id: str, no: int, batch: list[DomainInput]) -> tuple[str, dict[str, Any]]:
+    return ledger.chunk_entry(scan_id, no, codec.encode_chunk(batch))
+
+
+def hosts_entry(scan_id: str, no: int, batch: list[DomainInput]) -> tuple[str, dict[str, Any]]:
+    return ledger.host_entry(scan_id, no, codec.encode_hosts([d.name for d in batch]))
+
+
 def publish_chunks(r: redis.Redis, scan_id: str, batches: Iterable[list[DomainInput]],
-                   publish: Publish, group: int = 64) -> tuple[int, int, int]:
-    """(chunks, published, domains): each chunk published unless its number was enqueued before."""
+                   publish: Publish, group: int = 64,
+                   entry: Entry | None = None) -> tuple[int, int, int]:
+    """(chunks, published, domains): each chunk not enqueued before goes into the scan's ledger
+    and the set of enqueued chunks in one MULTI, then its ticket is published (a producer that
+    dies in between leaves entries without tickets: the ledger's sweep publishes them)."""
     seen = key("chunks", scan_id)
+    entry = entry or domains_entry
     n_chunks = published = domains = 0
     pending: list[tuple[int, list[DomainInput]]] = []
 
     def flush() -> int:
         pipe = r.pipeline(transaction=False)
         for no, _ in pending:
-            pipe.sadd(seen, no)
-        fresh = pipe.execute()
-        count = 0
-        for (no, batch), new in zip(pending, fresh, strict=True):
-            if new:
-                publish(scan_id, no, codec.encode_chunk(batch))
-                count += 1
+            pipe.sismember(seen, str(no))
+        known = pipe.execute()
+        fresh = [entry(scan_id, no, batch)
+                 for (no, batch), old in zip(pending, known, strict=True) if not old]
         pending.clear()
-        return count
+        if not fresh:
+            return 0
+        tx = r.pipeline()
+        ledger.write_entries(tx, scan_id, fresh)
+        tx.sadd(seen, *[spec["args"][1] for _, spec in fresh])
+        tx.execute()
+        for name, spec in fresh:
+            publish(scan_id, name, spec)
+        return len(fresh)
 
     for batch in batches:
         pending.append((n_chunks, batch))
@@ -184,7 +198,9 @@ def enqueue_hosts(r: redis.Redis, hosts: Sequence[str], source: str, opts: Enque
     names = sorted({h.rstrip(".").lower() for h in hosts if h.strip(".")})
     batches = ([DomainInput(n) for n in names[i:i + opts.chunk]]
                for i in range(0, len(names), opts.chunk))
-    n_chunks, published, count = publish_chunks(r, opts.scan_id, batches, publish, opts.group)
+
+    n_chunks, published, count = publish_chunks(r, opts.scan_id, batches, publish, opts.group,
+                                                 hosts_entry)
     r.hset(meta_key(opts.scan_id), mapping={"total": str(count), "enqueued": "1",
                                             "chunks": str(n_chunks)})
     return EnqueueResult(opts.scan_id, count, n_chunks, published, n_chunks - published,

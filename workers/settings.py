@@ -83,6 +83,10 @@ class Settings:
     chunks_in_flight: int = 32  # tasks a worker process holds at once (prefetched, acked late)
     window: int = 4000  # domains in flight in one process's pipeline
     group: int = 16  # domains per group: a domain waiting on a lame server holds only its group
+    # the chunk ledger (workers.cluster.ledger): no chunk is lost whatever the broker does
+    ledger_sweep_seconds: float = 5.0  # at most one sweep per this across the cluster
+    ledger_grace_seconds: float = 10.0  # an entry no message carries is published again after it
+    worker_heartbeat_seconds: float = 15.0  # a worker silent this long holds nothing
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -118,4 +122,7 @@ class Settings:
             chunks_in_flight=_int("CHUNKS_IN_FLIGHT", 32, least=1),
             window=_int("WINDOW", 4000, least=1),
             group=_int("GROUP", 16, least=1),
+            ledger_sweep_seconds=_float("LEDGER_SWEEP_SECONDS", 5.0, above=0),
+            ledger_grace_seconds=_float("LEDGER_GRACE_SECONDS", 10.0, above=0),
+            worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 15.0, above=0),
         )

@@ -26,7 +26,9 @@ def cluster_env(db_url: str, **extra: str) -> dict[str, str]:
     env.update({"DANESCAN_REDIS_URL": REDIS_URL, "DANESCAN_DB": db_url,
                 "DANESCAN_VISIBILITY_TIMEOUT": "8", "DANESCAN_UNACKED_RESTORE_INTERVAL": "1",
                 "DANESCAN_RETRY_BACKOFF": "0.2", "DANESCAN_TASK_RETRIES": "2",
-                "DANESCAN_WRITER_MAX_AGE": "0.3", "DANESCAN_REDIS_RETRIES": "1"})
+                "DANESCAN_WRITER_MAX_AGE": "0.3", "DANESCAN_REDIS_RETRIES": "1",
+                "DANESCAN_LEDGER_SWEEP_SECONDS": "1", "DANESCAN_LEDGER_GRACE_SECONDS": "3",
+                "DANESCAN_WORKER_HEARTBEAT_SECONDS": "5"})
     env.update({f"DANESCAN_{k.upper()}": v for k, v in extra.items()})
     return env
 

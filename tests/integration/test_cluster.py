@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from tests.integration.clickhouse_fixtures import ClickHouseServer
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare
+from workers.cluster import ledger
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
 from workers.store.engines import profile
@@ -98,6 +99,7 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
         assert p is not None
         assert (p.done, p.failed_domains, p.failures) == (total, 0, {})
         assert p.redelivered >= 1  # the killed worker's tasks came back
+        assert p.in_ledger == 0 and not r.hlen(ledger.holders_key(scan_id))
 
     db = connect(clickhouse_url)
     wrong = compare(db, lab, scan_id)
@@ -144,8 +146,11 @@ def test_poison_task_is_recorded_and_the_scan_finishes(
     os.environ.update(env)  # the publisher's Celery app reads the settings at import
     try:
         with celery_publisher() as publish:
-            def poisoned(scan_id: str, no: int, payload: list[Any]) -> None:
-                publish(scan_id, no, [["bad", 1]] * 4 if no == 1 else payload)
+            def poisoned(scan_id: str, entry: str, spec: Mapping[str, Any]) -> None:
+                if entry == "c1":  # the chunk in the ledger is garbage
+                    r.hset(ledger.ledger_key(scan_id), entry,
+                           json.dumps({**spec, "payload": [["bad", 1]] * 4}))
+                publish(scan_id, entry, spec)
 
             first = enqueue(r, [str(listing)], opts, poisoned)
             assert (first.chunks, first.published) == (3, 3)

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from workers.cluster import codec
+from workers.cluster import codec, ledger
 from workers.cluster.app import app
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.cluster.stream import RedisGate, Runtime
@@ -61,6 +61,11 @@ class WorkerState:
         self._db: Any = None
         self._runtime: Runtime | None = None
         self._lock = threading.Lock()
+        # this process's heartbeat (its ledger holds count while it lives) and its sweeps
+        self.keeper = ledger.Keeper(self.redis, republish, interval=settings.ledger_sweep_seconds,
+                                    grace=settings.ledger_grace_seconds,
+                                    ttl=settings.worker_heartbeat_seconds, say=_say)
+        self.worker = self.keeper.worker
 
     def runtime(self) -> Runtime:
         """The process's pipeline (its event loop thread starts on first use, after the fork)."""
@@ -129,6 +134,16 @@ class WorkerState:
                 db.close()
 
 
+def _say(message: str) -> None:
+    print(f"danescan worker: {message}", file=sys.stderr, flush=True)
+
+
+def republish(spec: Any, task_id: str) -> None:
+    """The ticket of a ledger entry that no message carries any more (the ledger's sweep)."""
+    name, args, kwargs, queue = ledger.ticket(spec)
+    app.send_task(name, args=args, kwargs=kwargs, queue=queue, task_id=task_id)
+
+
 _state: list[WorkerState] = []
 _state_lock = threading.Lock()
 
@@ -141,10 +156,13 @@ def state() -> WorkerState:
 
 
 def _handle(task: Any, exc: BaseException, scan_id: str, task_key: str, kind: str, domains: int,
-            failures: int) -> None:
-    """Retry (transient, or fewer than task_retries failures) or record the failure."""
+            failures: int, entry: str) -> None:
+    """Retry (transient, or fewer than task_retries failures) or record the failure; the ledger
+    entry is released for the retry's message, or dropped with the failure."""
     st = state()
     s = st.settings
+    with contextlib.suppress(redis.RedisError):  # Redis away: the holder's heartbeat ends anyway
+        ledger.release(st.redis, scan_id, entry)
     if isinstance(exc, Transient | redis.RedisError | StoreError | OSError):
         if isinstance(exc, StoreError):
             st.drop_db()
@@ -156,6 +174,7 @@ def _handle(task: Any, exc: BaseException, scan_id: str, task_key: str, kind: st
                          max_retries=None)
     record_failure(st.redis, scan_id, task_key, f"{kind}: {type(exc).__name__}",
                    f"{task_key}: {type(exc).__name__}: {exc}", domains)
+    ledger.drop(st.redis, scan_id, entry)
 
 
 def _count_cpu(scan_id: str, seconds: float) -> None:
@@ -170,18 +189,26 @@ def _count_redelivery(task: Any, scan_id: str) -> None:
 
 
 @app.task(bind=True, name="danescan.dns_chunk", acks_late=True)  # type: ignore[untyped-decorator]
-def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any,
+def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any = None,
               failures: int = 0) -> int:
-    """DNS stage of one chunk of ``size`` domains; returns the number of domains."""
+    """One chunk of ``size`` domains through the pipeline; returns the number of domains. The
+    chunk comes from the scan's ledger (``payload`` None: the message is a ticket); a ticket whose
+    entry is gone is a duplicate of a chunk already done."""
     task_key = f"c{chunk_no}"
     try:
         _count_redelivery(self, scan_id)
+        if payload is None:
+            st = state()
+            spec = ledger.take(st.redis, scan_id, task_key, st.worker)
+            if spec is None:
+                return 0
+            payload = spec.get("payload")
         inputs = codec.decode_chunk(payload)
         if len(inputs) != size:
             raise ValueError(f"chunk of {len(inputs)} domains, announced {size}")
         return run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
-        _handle(self, exc, scan_id, task_key, "dns", size, failures)
+        _handle(self, exc, scan_id, task_key, "dns", size, failures, task_key)
         return 0
 
 
@@ -196,21 +223,30 @@ def run_dns_chunk(st: WorkerState, scan_id: str, chunk_no: int, inputs: Sequence
     judged = rows.judged_hosts()
     if judged:  # deferred by an earlier delivery of this chunk, judged now: no longer pending
         pipe.srem(key("smtp_pending", scan_id), *judged)
+    ledger.finish(pipe, scan_id, owner)  # in the MULTI that pushes the rows
     pipe.execute()
     _count_cpu(scan_id, cpu)
     return len(inputs)
 
 
 @app.task(bind=True, name="danescan.host_chunk", acks_late=True)  # type: ignore[untyped-decorator]
-def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any, counted: bool = True,
-               failures: int = 0) -> int:
+def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any = None,
+               counted: bool = True, failures: int = 0, entry: str | None = None) -> int:
     """MX hosts by name through the pipeline: TLSA, addresses, STARTTLS, verdict, each host once
     per scan. Two uses: the hourly re-scan of DANE hosts (``counted``: a host is one item of the
     scan's total), and the hosts of a domain chunk whose earlier certificates could not be read
     (ClickHouse away; ``owner`` is that chunk, which owns them; they are in ``smtp_pending``
-    until done, so the scan does not close before them)."""
+    until done, so the scan does not close before them). The hosts come from the scan's ledger
+    (entry ``entry``, else ``owner``) when ``hosts`` is None."""
+    entry = entry or owner
     try:
         _count_redelivery(self, scan_id)
+        if hosts is None:
+            st = state()
+            spec = ledger.take(st.redis, scan_id, entry, st.worker)
+            if spec is None:
+                return 0
+            hosts = spec.get("payload")
         names = codec.decode_hosts(hosts)
         if len(names) != size:
             raise ValueError(f"chunk of {len(names)} hosts, announced {size}")
@@ -223,12 +259,13 @@ def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any, count
                                                  rows.rows))
         if not counted:
             pipe.srem(key("smtp_pending", scan_id), *names)
+        ledger.finish(pipe, scan_id, entry)
         pipe.execute()
         _count_cpu(scan_id, cpu)
         return len(names)
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
         _handle(self, exc, scan_id, owner if counted else f"{owner}.deferred", "hosts",
-                size if counted else 0, failures)
+                size if counted else 0, failures, entry)
         if not counted and _is_host_list(hosts):  # recorded as failed: no longer pending
             state().redis.srem(key("smtp_pending", scan_id),
                                *[h.rstrip(".").lower() + "." for h in hosts])
@@ -242,9 +279,13 @@ def _is_host_list(hosts: Any) -> bool:
 def defer_hosts(scan_id: str, owner: str, hosts: Sequence[str]) -> None:
     """Hosts whose verdict waits for ClickHouse: a host task on queue ``smtp``, pending."""
     names = codec.encode_hosts(hosts)
-    state().redis.sadd(key("smtp_pending", scan_id), *[n + "." for n in names])
-    host_chunk.apply_async(args=[scan_id, owner, len(names), names],
-                           kwargs={"counted": False}, queue="smtp")
+    entry, spec = ledger.deferred_entry(scan_id, owner, names)
+    r = state().redis
+    pipe = r.pipeline()
+    pipe.sadd(key("smtp_pending", scan_id), *[n + "." for n in names])
+    ledger.write_entries(pipe, scan_id, [(entry, spec)])
+    pipe.execute()
+    republish(spec, ledger.task_id(scan_id, entry))
 
 
 async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, settings: Settings
