@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab import control
 from tests.integration.clickhouse_fixtures import ClickHouseServer, free_port
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
+from workers.cluster import ledger
 from workers.cluster.state import RESULTS, key, progress
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -138,10 +139,18 @@ def run_workers(n_workers: int, lab: Any, url: str, tmp: Path, chunk: int) -> di
     with processes() as start:
         workers = [start(["worker", "-c", "1"], env, tmp / f"worker-{n_workers}-{i}.log")
                    for i in range(n_workers)]
+        # the clock starts when the first chunk is taken (the processes' start-up is not the
+        # scan's: Python, Celery and the resolver check cost about a second of CPU each)
+        deadline = time.monotonic() + 120
+        while not r.hlen(ledger.holders_key(scan_id)) and ledger.pending(r, scan_id) == n_chunks:
+            if time.monotonic() > deadline:
+                raise AssertionError("no worker took a chunk in 120 s")
+            time.sleep(0.01)
         cpu0 = sum(group_cpu(w.popen.pid) for w in workers)
         t0 = time.perf_counter()
         # done: every chunk's message waits in the results list (no writer yet)
-        wait_for(lambda: int(r.llen(RESULTS)) >= n_chunks + 1 and not r.scard(pending), 3600,
+        wait_for(lambda: int(r.llen(RESULTS)) >= n_chunks + 1 and not r.scard(pending)
+                 and not ledger.pending(r, scan_id), 3600,
                  "the scan's results", [tmp / f"worker-{n_workers}-0.log"])
         seconds = time.perf_counter() - t0
         cpu = sum(group_cpu(w.popen.pid) for w in workers) - cpu0

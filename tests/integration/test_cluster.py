@@ -79,13 +79,17 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
     logs = [tmp_path / n for n in ("writer.log", "worker-a.log", "worker-b.log", "worker-c.log")]
     with processes() as start:
         start(["writer"], env, logs[0])
-        worker_a = start(["worker", "-c", "2"], env, logs[1])
+        # the first worker holds few chunks at once, so that most of the scan is still queued
+        # when it is killed (with 32 a process, two processes can hold a third of this lab)
+        worker_a = start(["worker", "-c", "2"], {**env, "DANESCAN_CHUNKS_IN_FLIGHT": "4"},
+                         logs[1])
         _enqueue(lab, env, scan_id, chunk=10)
         total = lab.domains
         wait_for(lambda: (p := progress(r, scan_id)) is not None and p.done > 0, 90,
                  "the first domains in ClickHouse", logs)
         clickhouse_server.stop()  # ClickHouse goes away in the middle of the scan ...
         assert int(r.llen("dns")) > 0, "the scan ended before the worker could be killed"
+        assert r.hlen(ledger.holders_key(scan_id)) > 0, "the worker held no chunk"
         worker_a.kill()  # ... and so does a worker, with tasks in hand (prefetched, unacked)
         start(["worker", "-c", "2"], env, logs[2])
         start(["worker", "-c", "2"], env, logs[3])

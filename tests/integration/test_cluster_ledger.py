@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,10 @@ def test_sweep_publishes_again_only_what_no_message_carries(
             entry = tid.split(":", 1)[1]
             publish("s", entry, spec)  # type: ignore[arg-type]
 
+        base = time.time() - 1000.0  # sweeps at base + 1000 .. 1010: "now" (kombu's clock)
+
         def swept(now: float) -> ledger.SweepReport:
-            return ledger.sweep(r, again, now=now, grace=3.0)
+            return ledger.sweep(r, again, now=base + now, grace=3.0, stale=60.0)
 
         assert int(r.llen("dns")) == 6 and ledger.pending(r, "s") == 6
         first = swept(1000.0)
@@ -70,6 +73,12 @@ def test_sweep_publishes_again_only_what_no_message_carries(
             r.delete(ledger.worker_key("w-live"))
             assert swept(1006.0).republished == []
             assert swept(1009.0).republished == [held]
+            # an unacknowledged record kombu never restored: once older than the visibility
+            # timeout and the grace (60 s here) it no longer counts, and its entry comes back
+            late = r.zscore("unacked_index", taken.delivery_tag)
+            assert late is not None and swept(1011.0).republished == []
+            assert swept(late - base + 61.0).missing == 1
+            assert swept(late - base + 64.0).republished == [taken.headers["id"]]
             # a finished entry is no longer work: the counts agree again
             pipe = r.pipeline()
             ledger.finish(pipe, "s", taken.headers["id"].split(":")[1])
@@ -77,6 +86,7 @@ def test_sweep_publishes_again_only_what_no_message_carries(
             taken.ack()
             end = swept(1010.0)
             assert (end.entries, end.looked, end.republished) == (5, False, [])
+            assert int(r.llen("dns")) == 6  # 3 never taken, 3 published again
             q.close()
 
 

@@ -17,7 +17,8 @@ work itself lives in Redis, and the Celery message is only a ticket:
 * every worker process refreshes a heartbeat key while it lives; a holder without one is dead;
 * a sweeper (``sweep``: in every worker process, at most one sweep per interval across the cluster
   through a Redis lock) re-publishes the tickets of entries that no message carries any more: not
-  in a queue, not in kombu's unacknowledged hash, held by no live worker, and found so in two sweeps
+  in a queue, not in kombu's unacknowledged hash (or there for longer than the visibility timeout
+  and the grace, which kombu should have restored), held by no live worker, and found so in two sweeps
   at least ``grace`` seconds apart (a worker between BRPOP and recording the message is caught by
   neither look for a moment). While the queues and the unacknowledged hash hold at least as many
   messages as the ledger has entries the sweep costs a few counts; only when entries outnumber
@@ -46,6 +47,7 @@ from workers.cluster.state import PREFIX, QUEUES, SCANS, key
 SUSPECTS = PREFIX + "ledger-suspects"  # "<scan>\t<entry>" -> time first found without a message
 SWEEP_LOCK = PREFIX + "ledger-sweep"
 UNACKED = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
+UNACKED_INDEX = "unacked_index"  # kombu: delivery tag -> time it was recorded
 PRIORITY_SEP = "\x06\x16"  # kombu's queue name separator for priority lists
 PRIORITY_STEPS = (3, 6, 9)  # kombu's default priority lists beside the plain one
 
@@ -218,8 +220,10 @@ class SweepReport:
 
 
 def sweep(r: redis.Redis, republish: Republish, now: float | None = None,
-          grace: float = 10.0) -> SweepReport:
-    """One sweep over the unfinished scans (see the module's text)."""
+          grace: float = 10.0, stale: float = 3600.0) -> SweepReport:
+    """One sweep over the unfinished scans (see the module's text). An unacknowledged record
+    older than ``stale`` seconds (the visibility timeout and the grace) no longer counts as a
+    message: kombu should have restored it by then; if it did not, the ledger does."""
     now = time.time() if now is None else now
     report = SweepReport()
     scans = sorted(_text(s) for s in r.smembers(SCANS))
@@ -229,7 +233,7 @@ def sweep(r: redis.Redis, republish: Republish, now: float | None = None,
         pipe.hlen(ledger_key(s))
     for q in qkeys:
         pipe.llen(q)
-    pipe.hlen(UNACKED)
+    pipe.zcount(UNACKED_INDEX, now - stale, "+inf")
     counts = pipe.execute()
     sizes = dict(zip(scans, counts[:len(scans)], strict=True))
     queued = sum(counts[len(scans):len(scans) + len(qkeys)])
@@ -239,7 +243,9 @@ def sweep(r: redis.Redis, republish: Republish, now: float | None = None,
         r.delete(SUSPECTS)  # every entry may still have its message
         return report
     report.looked = True
-    present = {i for v in r.hvals(UNACKED) if (i := unacked_id(v)) is not None}
+    tags = r.zrangebyscore(UNACKED_INDEX, now - stale, "+inf")
+    records = r.hmget(UNACKED, tags) if tags else []  # type: ignore[arg-type]
+    present = {i for v in records if v is not None and (i := unacked_id(v)) is not None}
     for q in qkeys:
         start = 0
         while True:
@@ -284,13 +290,14 @@ class Keeper:
     a daemon thread; at most one sweep per ``interval`` across the cluster (a Redis lock)."""
 
     def __init__(self, r: redis.Redis, republish: Republish, *, interval: float = 5.0,
-                 grace: float = 10.0, ttl: float = 15.0,
+                 grace: float = 10.0, ttl: float = 15.0, visibility: float = 3600.0,
                  say: Callable[[str], None] = lambda _m: None) -> None:
         self.r = r
         self.republish = republish
         self.interval = interval
         self.grace = grace
         self.ttl = ttl
+        self.stale = visibility + grace
         self.say = say
         self.worker = f"{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
@@ -311,7 +318,7 @@ class Keeper:
                     next_sweep = time.monotonic() + self.interval
                     if self.r.set(SWEEP_LOCK, self.worker, nx=True,
                                   px=int(self.interval * 1000)):
-                        rep = sweep(self.r, self.republish, grace=self.grace)
+                        rep = sweep(self.r, self.republish, grace=self.grace, stale=self.stale)
                         if rep.republished:
                             self.say(f"ledger: {len(rep.republished)} chunk(s) no message carried "
                                      f"were published again: {', '.join(rep.republished[:5])}")

@@ -64,7 +64,8 @@ class WorkerState:
         # this process's heartbeat (its ledger holds count while it lives) and its sweeps
         self.keeper = ledger.Keeper(self.redis, republish, interval=settings.ledger_sweep_seconds,
                                     grace=settings.ledger_grace_seconds,
-                                    ttl=settings.worker_heartbeat_seconds, say=_say)
+                                    ttl=settings.worker_heartbeat_seconds,
+                                    visibility=settings.visibility_timeout, say=_say)
         self.worker = self.keeper.worker
 
     def runtime(self) -> Runtime:
