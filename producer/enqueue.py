@@ -1,9 +1,11 @@
 """Zone files in, Celery tasks out: chunks of domains on queue ``dns``, idempotent per scan.
 
 The inputs are streamed (``producer.inputs.iter_inputs``, constant memory) and cut into chunks
-numbered from 0 in input order. Before a chunk is published its number is added to the scan's set
-of enqueued chunks (SADD): a chunk already there is skipped, so enqueueing the same scan again (after
-an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
+numbered from 0 in input order. A chunk not enqueued before goes into the scan's ledger
+(``workers.cluster.ledger``: the store of record of the work, so that no chunk is lost whatever the
+broker does) and into the scan's set of enqueued chunks in one MULTI; only then is its ticket (a
+task message without the payload) published. A chunk already in the set is skipped, so enqueueing
+the same scan again (after an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
 of the scan's record in Redis and must not change between runs of one scan.
 
 A damaged input (a gzip file cut short or corrupt, NUL bytes, ...) does not stop the enqueue: the
@@ -12,8 +14,9 @@ and the writer closes the scan as ``incomplete`` with it as the reason. Such a s
 enqueued again: its chunks are numbered in input order, and a repaired file would move every
 chunk after the damage; the repaired file is a new scan.
 
-Performance model: a chunk of 500 domains is one Redis pipeline round (SADD) and one task message of
-about 30 bytes per domain; the zone parser, not Redis, bounds the rate.
+Performance model: a group of chunks is two Redis rounds (SISMEMBER, then the MULTI with the ledger
+entries of about 30 bytes per domain) and one small ticket per chunk; the zone parser, not Redis,
+bounds the rate.
 """
 
 from __future__ import annotations

@@ -27,6 +27,19 @@ def test_an_entry_is_republished_only_after_two_looks_a_grace_apart() -> None:
     assert again.suspects == {"s\tc3": 104.0}
 
 
+def test_a_dead_holders_chunk_comes_back_even_while_kombu_keeps_its_message() -> None:
+    entries = {"s": ["c0", "c1", "c2"]}
+    holders = {"s": {"c0": "dead", "c1": "dead"}}
+    unacked = {ledger.task_id("s", e) for e in entries["s"]}  # all three unacknowledged
+    queued = {ledger.task_id("s", "c1")}  # c1's ticket is back in a queue (restored or again)
+    first = ledger.judge(entries, holders, set(), queued, {}, 10.0, 3.0, unacked)
+    # c0: its worker died, kombu still holds its message until the visibility timeout: missing;
+    # c2: nobody holds it yet, its message is with a consumer: carried
+    assert first.missing == 1 and first.suspects == {"s\tc0": 10.0}
+    assert ledger.judge(entries, holders, set(), queued, first.suspects, 13.0, 3.0,
+                        unacked).republish == [("s", "c0")]
+
+
 def test_tickets_carry_no_payload_and_ids_are_read_back() -> None:
     entry, spec = ledger.chunk_entry("scan", 7, ["a.example.", ["b.example.", ["ns."], 1]])
     assert entry == "c7"

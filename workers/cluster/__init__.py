@@ -9,7 +9,11 @@ pushed to a Redis list. Each MX host is owned by one chunk of the scan (HSETNX i
 runs under per-IP leases held in Redis (the cap holds across workers). ``danescan writer`` drains
 the list into clickhouse-server in batches and removes what ClickHouse accepted, so a ClickHouse
 outage only makes the list longer (DANE hosts, whose verdict needs earlier certificates from
-ClickHouse, wait as host tasks meanwhile).
+ClickHouse, wait as host tasks meanwhile). The work itself is kept in a ledger in Redis
+(``workers.cluster.ledger``): a task message is only a ticket for a ledger entry, the entry goes
+in the MULTI that pushes its rows, and a sweep in every worker publishes again the tickets that no
+queue, no unacknowledged record and no live worker carries, so no chunk is lost whatever kombu
+does; a scan ends only when its ledger is empty.
 
 Performance model: one task carries hundreds of domains, so Celery's per-task cost (about 1.5 ms of
 CPU) is small beside the DNS work; the writer is one process inserting thousands of rows per batch.

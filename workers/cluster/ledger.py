@@ -16,11 +16,13 @@ work itself lives in Redis, and the Celery message is only a ticket:
   list (``finish``), or when it records the chunk as failed for good (``drop``);
 * every worker process refreshes a heartbeat key while it lives; a holder without one is dead;
 * a sweeper (``sweep``: in every worker process, at most one sweep per interval across the cluster
-  through a Redis lock) re-publishes the tickets of entries that no message carries any more: not
-  in a queue, not in kombu's unacknowledged hash (or there for longer than the visibility timeout
-  and the grace, which kombu should have restored), held by no live worker, and found so in two sweeps
-  at least ``grace`` seconds apart (a worker between BRPOP and recording the message is caught by
-  neither look for a moment). While the queues and the unacknowledged hash hold at least as many
+  through a Redis lock) re-publishes the tickets of entries that no message carries any more, found
+  so in two sweeps at least ``grace`` seconds apart (a worker between BRPOP and recording the
+  message is caught by neither look for a moment): held by a worker whose heartbeat ended, with no
+  ticket back in a queue (so a killed worker's chunks return within the heartbeat and the grace,
+  not after kombu's visibility timeout); or held by nobody, with no ticket in a queue or in kombu's
+  unacknowledged hash (a record there older than the visibility timeout and the grace does not
+  count: kombu should have restored it). While the queues and the unacknowledged hash hold at least as many
   messages as the ledger has entries the sweep costs a few counts; only when entries outnumber
   messages (something was lost, or a worker is in that moment) does it read the messages' ids.
 
@@ -140,17 +142,20 @@ def suspect_field(scan_id: str, entry: str) -> str:
 
 
 def judge(entries: Mapping[str, Sequence[str]], holders: Mapping[str, Mapping[str, str]],
-          live: set[str], present: set[str], suspects: Mapping[str, float], now: float,
-          grace: float) -> Judgement:
-    """Which ledger entries to publish again: no message carries them (``present`` task ids),
-    no live worker holds them, and they were found so at least ``grace`` seconds ago."""
+          live: set[str], queued: set[str], suspects: Mapping[str, float], now: float,
+          grace: float, unacked: set[str] | frozenset[str] = frozenset()) -> Judgement:
+    """Which ledger entries to publish again, found so at least ``grace`` seconds ago: held by
+    a worker that died, unless a ticket for them waits in a queue again (``queued`` task ids);
+    held by nobody, with no ticket queued or unacknowledged (``unacked``: a worker has it)."""
     due: list[tuple[str, str]] = []
     kept: dict[str, float] = {}
     missing = 0
     for scan_id, names in entries.items():
         held = holders.get(scan_id, {})
         for entry in names:
-            if task_id(scan_id, entry) in present or held.get(entry) in live:
+            tid = task_id(scan_id, entry)
+            holder = held.get(entry)
+            if holder in live or tid in queued or (holder is None and tid in unacked):
                 continue
             missing += 1
             field_ = suspect_field(scan_id, entry)
@@ -239,35 +244,35 @@ def sweep(r: redis.Redis, republish: Republish, now: float | None = None,
     queued = sum(counts[len(scans):len(scans) + len(qkeys)])
     report.entries = sum(sizes.values())
     report.messages = queued + int(counts[-1])
-    if report.entries <= report.messages:
-        r.delete(SUSPECTS)  # every entry may still have its message
-        return report
-    report.looked = True
-    tags = r.zrangebyscore(UNACKED_INDEX, now - stale, "+inf")
-    records = r.hmget(UNACKED, tags) if tags else []  # type: ignore[arg-type]
-    present = {i for v in records if v is not None and (i := unacked_id(v)) is not None}
-    for q in qkeys:
-        start = 0
-        while True:
-            page: list[bytes] = r.lrange(q, start, start + 999)  # type: ignore[assignment]
-            present.update(i for m in page if (i := message_id(m)) is not None)
-            if len(page) < 1000:
-                break
-            start += 1000
-    entries: dict[str, list[str]] = {}
+    # the holders (as many as chunks in flight: few) and whether they live
     holders: dict[str, dict[str, str]] = {}
     for s in scans:
-        if not sizes[s]:
-            continue
-        entries[s] = [_text(e) for e in r.hkeys(ledger_key(s))]
-        holders[s] = {_text(k): _text(v) for k, v in r.hgetall(holders_key(s)).items()}
+        if sizes[s]:
+            holders[s] = {_text(k): _text(v) for k, v in r.hgetall(holders_key(s)).items()}
     workers = sorted({w for h in holders.values() for w in h.values()})
     alive = r.pipeline(transaction=False)
     for w in workers:
         alive.exists(worker_key(w))
     live = {w for w, up in zip(workers, alive.execute(), strict=True) if up}
+    if report.entries <= report.messages and live.issuperset(workers):
+        r.delete(SUSPECTS)  # every entry may still have its message, and no holder died
+        return report
+    report.looked = True
+    tags = r.zrangebyscore(UNACKED_INDEX, now - stale, "+inf")
+    records = r.hmget(UNACKED, tags) if tags else []  # type: ignore[arg-type]
+    unacked = {i for v in records if v is not None and (i := unacked_id(v)) is not None}
+    waiting: set[str] = set()
+    for q in qkeys:
+        start = 0
+        while True:
+            page: list[bytes] = r.lrange(q, start, start + 999)  # type: ignore[assignment]
+            waiting.update(i for m in page if (i := message_id(m)) is not None)
+            if len(page) < 1000:
+                break
+            start += 1000
+    entries = {s: [_text(e) for e in r.hkeys(ledger_key(s))] for s in scans if sizes[s]}
     old = {_text(k): float(v) for k, v in r.hgetall(SUSPECTS).items()}
-    verdict = judge(entries, holders, live, present, old, now, grace)
+    verdict = judge(entries, holders, live, waiting, old, now, grace, unacked)
     report.missing = verdict.missing
     for scan_id, entry in verdict.republish:
         raw = r.hget(ledger_key(scan_id), entry)

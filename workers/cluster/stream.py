@@ -6,7 +6,12 @@ thread of its own) and blocks until every domain of it is done and its rows are 
 results list; only then does the task return and its message get acknowledged. So many chunks are
 in flight at once in one event loop (the process is CPU-bound, not latency-bound), a domain waiting
 out a lame server holds only its small group, and a process killed with SIGKILL loses nothing: its
-unacknowledged messages are delivered again after the visibility timeout.
+chunks stay in the scan's ledger (``workers.cluster.ledger``) until their rows are pushed, and
+what no message carries any more is published again by the ledger's sweep.
+
+The event loop stays a thread of the Celery process rather than a child process: with the ledger,
+a consumer thread kept from the GIL can delay a ticket but not lose it, and a child would have to
+send every row back through a pipe (CPU per domain is what the throughput goals are about).
 
 The cluster's hooks of the pipeline: an MX host is owned by the first chunk of the scan that claims
 it in Redis (HSETNX; a redelivered chunk keeps its hosts), STARTTLS slots are per-IP leases in Redis
