@@ -189,7 +189,7 @@ def _count_redelivery(task: Any, scan_id: str) -> None:
         state().redis.incr(key("redelivered", scan_id))
 
 
-@app.task(bind=True, name="danescan.dns_chunk", acks_late=True)  # type: ignore[untyped-decorator]
+@app.task(bind=True, name="danescan.dns_chunk", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
 def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any = None,
               failures: int = 0) -> int:
     """One chunk of ``size`` domains through the pipeline; returns the number of domains. The
@@ -230,7 +230,7 @@ def run_dns_chunk(st: WorkerState, scan_id: str, chunk_no: int, inputs: Sequence
     return len(inputs)
 
 
-@app.task(bind=True, name="danescan.host_chunk", acks_late=True)  # type: ignore[untyped-decorator]
+@app.task(bind=True, name="danescan.host_chunk", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
 def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any = None,
                counted: bool = True, failures: int = 0, entry: str | None = None) -> int:
     """MX hosts by name through the pipeline: TLSA, addresses, STARTTLS, verdict, each host once
