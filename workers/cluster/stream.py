@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -121,11 +120,9 @@ class Runtime:
         self._db_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="history")
         self._cpu_mark = 0.0
         self._away_until = 0.0  # clickhouse-server failed a history lookup until then
-        # The pipeline thread is CPU-bound and holds the GIL; Celery's consumer thread takes a
-        # message off the Redis list and only then records it as unacknowledged (kombu: BRPOP,
-        # then HSET), so a process killed in between loses that message. A short switch interval
-        # hands the GIL to the consumer within half a millisecond, keeping that window short.
-        sys.setswitchinterval(0.0005)
+        # No short GIL switch interval (the branch had 0.5 ms to keep kombu's window between BRPOP
+        # and its unacknowledged record short): the ledger makes that window harmless, and the
+        # forced hand-overs cost the pipeline thread CPU (measured: bench_cluster / py-spy).
         self.thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self.thread.start()
 
