@@ -35,6 +35,9 @@ def _register() -> None:
 
     for command in (lab, migrate, scan, demo, query, report):
         main.add_command(command)
+    from danescan.check_cli import check
+
+    main.add_command(check)
     from danescan.cluster_cli import COMMANDS
 
     for command in COMMANDS:

@@ -38,6 +38,7 @@ class ScanContext:
     timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
     limits: ProbeLimits = field(default_factory=ProbeLimits)
     attempt: int = 0
+    smtp_port: int = 25  # the port probed (25 for mail; another only for `danescan check --port`)
     dns_bounds: Bounds = field(default_factory=Bounds)  # MX hosts per domain, addresses per host
     # the scan's address outcomes that spread to other names (this process's share; mutable)
     outcomes: AddressOutcomes = field(default_factory=AddressOutcomes, compare=False)
@@ -128,7 +129,7 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
     Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
     """
     tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
-    targets = [ProbeTarget(h.host, ip) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
+    targets = [ProbeTarget(h.host, ip, ctx.smtp_port) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
                for ip in h.addresses]
     earlier = history([h.host for h in hosts if tlsa_of[h.host].records]) if history else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
