@@ -36,8 +36,10 @@ def _register() -> None:
     for command in (lab, migrate, scan, demo, query, report):
         main.add_command(command)
     from danescan.check_cli import check
+    from danescan.watch_cli import watch
 
     main.add_command(check)
+    main.add_command(watch)
     from danescan.cluster_cli import COMMANDS
 
     for command in COMMANDS:

@@ -105,7 +105,9 @@ def _rrset_json(rr: RRsetEvidence | None) -> dict[str, Any] | None:
         return None
     return {"name": relative(rr.name), "status": rr.query_status.value,
             "dnssec": rr.dnssec_status.value, "dnssec_reason": rr.dnssec_reason.value,
-            "ttl": rr.ttl, "records": list(rr.records), "zone": relative(rr.zone)}
+            "ttl": rr.ttl, "original_ttl": max((s.original_ttl for s in rr.rrsigs
+                                                if s.type_covered == rr.rtype), default=None),
+            "records": list(rr.records), "zone": relative(rr.zone)}
 
 
 @dataclass(frozen=True)
@@ -213,10 +215,12 @@ def _evidence(h: HostOutcome, probe: StarttlsEvidence | None, port: int) -> Host
     rr = h.evidence.tlsa
     sigs = [s for s in rr.rrsigs if s.type_covered == "TLSA"]
     expired = min((s.expiration for s in sigs), default=None)
+    # the TTL resolvers honour: the RRSIG's original TTL (the answer's TTL is what is left of it)
+    ttl = max((s.original_ttl for s in sigs), default=rr.ttl)
     inception = max((s.inception for s in sigs), default=None)
     return HostEvidence(
         host=relative(h.evidence.host), tlsa=h.tlsa, tlsa_name=relative(rr.final_name),
-        tlsa_ttl=rr.ttl, zone=relative(rr.zone) if rr.zone else "", dnssec_detail=rr.detail,
+        tlsa_ttl=ttl, zone=relative(rr.zone) if rr.zone else "", dnssec_detail=rr.detail,
         signature_expired=_when(expired), signature_inception=_when(inception),
         ip=probe.ip if probe else "", port=port, smtp=probe.status if probe else None,
         smtp_detail=probe.detail if probe else "",
@@ -325,11 +329,11 @@ def mx_status(report: DomainReport) -> tuple[DnssecStatus | None, QueryStatus | 
 
 @dataclass
 class Memory:
-    """What ``watch`` remembers between rounds: certificates each host presented (so a record
-    of an earlier key reads as ``matches-old-certificate``) and each domain's last status."""
+    """What ``watch`` remembers between rounds: the leaf certificates each host presented (so a
+    record of an earlier key reads as ``matches-old-certificate`` and is not taken for a next
+    key)."""
 
     certificates: dict[str, list[bytes]] = field(default_factory=dict)
-    status: dict[str, Status] = field(default_factory=dict)
 
     def history(self, hosts: Sequence[str]) -> dict[str, list[bytes]]:
         return {h: list(self.certificates.get(relative(h), ())) for h in hosts}
@@ -340,4 +344,3 @@ class Memory:
             for a in h.addresses:
                 if a.probe is not None and a.probe.chain and a.probe.chain[0] not in seen:
                     seen.append(a.probe.chain[0])
-        self.status[report.domain] = report.status
