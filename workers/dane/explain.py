@@ -63,17 +63,20 @@ def _rec(usage: int, selector: int, mtype: int, cert: CertDigests) -> str:
 
 def proposal(records: Sequence[TlsaRecord], chain: PresentedChain) -> str | None:
     """The record to publish for the chain presented now: the usage, selector and matching type
-    of the first DANE record already published (keeping the operator's choice), ``3 1 1`` when
-    there is none; a ``2 x x`` record names the issuer (depth 1) when the chain has one."""
+    of the first record already published (keeping the operator's choice; PKIX-TA becomes
+    DANE-TA and PKIX-EE DANE-EE), ``3 1 1`` when there is none; a ``2 x x`` record names the
+    issuer (depth 1) when the chain has one."""
     certs: tuple[CertDigests, ...] = chain.certs if chain.leaf else (
         (chain.raw_leaf,) if chain.raw_leaf else ())
     if not certs:
         return None
     usage, selector, mtype = Usage.DANE_EE, Selector.SPKI, MatchingType.SHA256
     for r in records:
-        if (r.usage in (Usage.DANE_EE, Usage.DANE_TA) and r.selector in (0, 1)
+        if (r.usage <= Usage.DANE_EE and r.selector in (0, 1)
                 and r.mtype in (MatchingType.SHA256, MatchingType.SHA512)):
-            usage, selector, mtype = r.usage, r.selector, r.mtype
+            # PKIX-TA/PKIX-EE are not for SMTP (RFC 7672): their DANE counterparts
+            usage = Usage.DANE_TA if r.usage in (Usage.PKIX_TA, Usage.DANE_TA) else Usage.DANE_EE
+            selector, mtype = r.selector, r.mtype
             break
     if usage == Usage.DANE_TA and len(certs) > 1:
         return _rec(usage, selector, mtype, certs[1])
