@@ -109,7 +109,7 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str | None
                                  headers={"Content-Type": "application/json",
                                           "User-Agent": "danescan-watch"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http(s) checked)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # an http(s) URL (checked)
             if not 200 <= resp.status < 300:
                 return f"answered HTTP {resp.status}"
     except urllib.error.HTTPError as exc:

@@ -11,7 +11,14 @@ import pytest
 from tests.unit.test_dane_pki import NOW, Pki, issue, make_pki
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, Verdict, dane_verdict
 from workers.dane.explain import HostEvidence, explain
-from workers.vocab import DaneReason, DnssecReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
+from workers.vocab import (
+    DaneReason,
+    DnssecReason,
+    DnssecStatus,
+    QueryStatus,
+    RfcOutcome,
+    SmtpStatus,
+)
 
 HOST = "mx.example.net"
 

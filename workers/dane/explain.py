@@ -70,7 +70,7 @@ def proposal(records: Sequence[TlsaRecord], chain: PresentedChain) -> str | None
         (chain.raw_leaf,) if chain.raw_leaf else ())
     if not certs:
         return None
-    usage, selector, mtype = Usage.DANE_EE, Selector.SPKI, MatchingType.SHA256
+    usage, selector, mtype = int(Usage.DANE_EE), int(Selector.SPKI), int(MatchingType.SHA256)
     for r in records:
         if (r.usage <= Usage.DANE_EE and r.selector in (0, 1)
                 and r.mtype in (MatchingType.SHA256, MatchingType.SHA512)):
@@ -262,8 +262,7 @@ def _leaf(chain: PresentedChain) -> CertDigests:
 
 def _form(selector: int, mtype: int) -> str:
     what = "whole certificate" if selector == Selector.CERT else "public key"
-    how = {MatchingType.SHA256: "SHA-256 of the ", MatchingType.SHA512: "SHA-512 of the "}.get(
-        mtype, "")
+    how = {1: "SHA-256 of the ", 2: "SHA-512 of the "}.get(mtype, "")
     return f"{how}{what}"
 
 

@@ -24,8 +24,8 @@ from enum import StrEnum
 from typing import Any
 
 from workers.dane.certs import parse_chain
-from workers.dane.explain import HostEvidence, explain
 from workers.dane.expiry import RenewalRisk, renewal_risk
+from workers.dane.explain import HostEvidence, explain
 from workers.dane.names import presented_names
 from workers.dane.verdict import Verdict
 from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
