@@ -242,3 +242,51 @@ def test_watch_bad_options(lab: LabHandle) -> None:
                         (["--webhook", "ftp://127.0.0.1/x"], "not an http:// or https:// URL")):
         result = runner.invoke(watch, ["--once", "example.com", *args, *_args(lab)])
         assert result.exit_code == 2 and words in result.stderr, result.output
+
+
+@pytest.fixture(scope="module")
+def young_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
+    """A lab of its own at hour 0 (the session's lab may have been advanced by other tests)."""
+    from tests.integration.lab_fixtures import running_lab
+
+    with running_lab(tmp_path_factory.mktemp("watch-lab"), domains=150, seed=5) as handle:
+        yield handle
+
+
+@pytest.mark.slow
+def test_watch_warns_before_a_rollover_and_reports_the_break(
+        young_lab: LabHandle, webhook: tuple[str, list[dict[str, Any]]]) -> None:
+    """Over lab hours 0, 1 and 3 (lab/scenarios.py: keys switch at hour 3): a host whose only
+    record is its current key's is a warning while its certificate is within --warn-days; the
+    current+next host stops being one once the next key's record is published (hour 1), and is
+    one again after the switch (hour 3: the record left beside the new key's names the key it
+    presented before, which is no next key); the host whose record is never updated breaks at
+    the switch, and the watch, remembering the key it presented before, says so (the truth's
+    reason, not the first-scan one), with one webhook POST per change."""
+    lab = young_lab
+    url, received = webhook
+    truth = lab.truth()
+    right, wrong = _first(truth, "rollover-current-next"), _first(truth, "rollover-not-updated")
+    run = prepare(CheckOptions(lab.resolver, str(lab.trust_anchor),
+                               public_roots=str(lab.dir / "pki" / "public-roots.pem")))
+    days = (NOT_AFTER - dt.datetime.now(dt.UTC)).days + 30
+    memory, seen = Memory(), {}  # type: ignore[var-annotated]
+
+    def round_at(hour: int) -> list[State]:
+        while lab.hour < hour:
+            lab.advance()
+        return round_once((right, wrong), run, memory, seen, days, url, dt.datetime.now(dt.UTC))
+
+    assert round_at(0) == [State.WARNING, State.WARNING]
+    assert round_at(1) == [State.OK, State.WARNING]
+    assert round_at(3) == [State.WARNING, State.BROKEN]
+    events = [(p["domain"], p["event"], p["previous"]) for p in received]
+    assert events == [(right, "warning", None), (wrong, "warning", None),
+                      (right, "ok", "warning"), (right, "warning", "ok"),
+                      (wrong, "broken", "warning")]
+    report = received[-1]["report"]
+    host = report["hosts"][0]
+    assert host["verdict"]["reason"] == lab.truth().hosts[host["host"]]["verdict"]["reason"] == (
+        "matches-old-certificate")
+    assert "presented before" in report["problems"][0]
+    assert received[-1]["line"].startswith("DANE broke at ")
