@@ -159,7 +159,9 @@ def _address_lines(a: AddressReport) -> list[str]:
     probe = f"STARTTLS {smtp['status']}{tls}" if smtp["status"] else "not probed"
     v = j["verdict"]
     rfc = f"RFC 7672: {v['rfc']}"
-    if v["valid"]:
+    if v["reason"] == "no-tlsa":
+        view = "no TLSA (DANE not deployed)"
+    elif v["valid"]:
         m = v["matched"]
         view = f"valid ({m['usage']} {m['selector']} {m['mtype']} at depth {m['depth']})" if m \
             else "valid"
@@ -211,19 +213,15 @@ def render_text(report: DomainReport) -> str:
     for h in report.hosts:
         lines.append("")
         lines.extend(_host_lines(h))
+    notes = (*(n for n in report.notes if n not in report.problems), *report.no_dane_notes)
     sections = (("what is wrong", report.problems), ("before it breaks", report.warnings),
-                ("notes", tuple(n for n in report.notes if n not in report.problems)))
+                ("notes", notes))
     for title, sentences in sections:
         if sentences:
             lines.append("")
             lines.append(f"  {title}:")
             for s in sentences:
                 lines.extend(_wrap(f"- {s}", 4))
-    if report.status is Status.NO_DANE:
-        notes = [p for h in report.hosts for p in h.problems]
-        if notes:
-            lines.append("")
-            lines.extend(_wrap(f"- {notes[0]}", 4))
     return "\n".join(lines)
 
 

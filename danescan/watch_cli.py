@@ -85,9 +85,9 @@ def describe(report: DomainReport, state: State, previous: State | None) -> str:
         return report.error
     if state is State.BROKEN:
         head = "DANE broke" if previous in (State.OK, State.WARNING) else "DANE fails"
-        failing = [h.host for h in report.hosts if h.failed]
-        where = f" at {', '.join(failing)}" if failing else ""
-        return f"{head}{where}: {report.problems[0] if report.problems else 'see check'}"
+        more = len(report.problems) - 1
+        also = f" (and {more} more: see check)" if more > 0 else ""
+        return f"{head}: {report.problems[0] if report.problems else 'see check'}{also}"
     if state is State.WARNING:
         return f"DANE valid, but {report.warnings[0]}"
     what = "DANE valid" if report.status is Status.VALID else "DANE not deployed"

@@ -122,6 +122,7 @@ def test_check_command_json_and_exit_status(lab: LabHandle) -> None:
         assert set(host["verdict"]) >= {"valid", "reason", "rfc", "paper_valid", "paper_reason"}
         if scenario == "no-match":
             want = truth.hosts[host["host"]]["leaf_spki_sha256"]
+            assert doc["problems"][0].startswith(f"{host['host']}: ")
             assert f"`3 1 1 {want}`" in doc["problems"][0]
     text = runner.invoke(check, [_first(truth, "no-starttls"), *_args(lab)])
     assert text.exit_code == 1 and "does not offer STARTTLS" in text.stdout
@@ -289,4 +290,4 @@ def test_watch_warns_before_a_rollover_and_reports_the_break(
     assert host["verdict"]["reason"] == lab.truth().hosts[host["host"]]["verdict"]["reason"] == (
         "matches-old-certificate")
     assert "presented before" in report["problems"][0]
-    assert received[-1]["line"].startswith("DANE broke at ")
+    assert received[-1]["line"].startswith(f"DANE broke: {host['host']}: this record matches")

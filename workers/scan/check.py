@@ -17,6 +17,7 @@ failed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,8 +176,15 @@ class DomainReport:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys([*self.notes_failing, *(p for h in self.hosts if h.failed
-                                                           for p in h.problems)]))
+        """The domain's failing sentences, each host's prefixed with its name."""
+        return tuple(dict.fromkeys([*self.notes_failing, *(f"{h.host}: {p}" for h in self.hosts
+                                                           if h.failed for p in h.problems)]))
+
+    @property
+    def no_dane_notes(self) -> tuple[str, ...]:
+        """"DANE not deployed" sentences of the hosts without TLSA."""
+        return tuple(f"{h.host}: {p}" for h in self.hosts if h.dane_published is False
+                     for p in h.problems)
 
     @property
     def notes_failing(self) -> tuple[str, ...]:
@@ -248,7 +256,10 @@ def host_report(h: HostOutcome, now: dt.datetime, port: int = 25, warn_days: int
         addresses.append(AddressReport(ip, probe, v, problem, risk))
     problems: list[str] = []
     if not addresses or h.verdict.reason is DaneReason.NO_TLSA:
-        sentence = explain(_evidence(h, None, port), h.verdict)
+        # the host as a whole; for "no TLSA" with the chain of an address that presented one
+        shown = next((p for p in h.probes if p.chain), None)
+        ev = _evidence(h, shown, port)
+        sentence = explain(dataclasses.replace(ev, ip="") if shown else ev, h.verdict)
         if sentence:
             problems.append(sentence)
     problems.extend(a.problem for a in addresses if a.problem)
