@@ -28,18 +28,15 @@ def main() -> None:
 
 
 def _register() -> None:
+    from danescan.check_cli import check
     from danescan.report_cli import query, report
     from danescan.scan_cli import demo, scan
     from danescan.store_cli import migrate
+    from danescan.watch_cli import watch
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report):
+    for command in (lab, migrate, scan, demo, query, report, check, watch):
         main.add_command(command)
-    from danescan.check_cli import check
-    from danescan.watch_cli import watch
-
-    main.add_command(check)
-    main.add_command(watch)
     from danescan.cluster_cli import COMMANDS
 
     for command in COMMANDS:

@@ -129,8 +129,8 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
     Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
     """
     tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
-    targets = [ProbeTarget(h.host, ip, ctx.smtp_port) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
-               for ip in h.addresses]
+    targets = [ProbeTarget(h.host, ip, ctx.smtp_port) for h in hosts
+               if wants_probe(tlsa_of[h.host], ctx.probe_all) for ip in h.addresses]
     earlier = history([h.host for h in hosts if tlsa_of[h.host].records]) if history else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
     if targets:
