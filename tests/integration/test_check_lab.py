@@ -161,6 +161,11 @@ def test_check_bad_input_is_one_line_and_exit_2(lab: LabHandle) -> None:
         assert len(lines) == 1 and lines[0].startswith("danescan: ") and words in lines[0], (
             case, lines)
         assert result.stdout == "", case
+    # with --json, scripts get the report too (status error), and the same one line on stderr
+    result = runner.invoke(check, [*cases["nxdomain"][0], "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 2 and (doc["status"], doc["exit_code"]) == ("error", 2)
+    assert doc["error"] in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -235,6 +240,18 @@ def test_watch_posts_once_per_change(lab: LabHandle, webhook: tuple[str, list[di
         states = round_once((broken,), run, memory, seen, 21, url, now)
         assert states == [State.BROKEN]
     assert len(received) == 1 and received[0]["previous"] is None
+
+
+def test_watch_survives_a_webhook_that_is_down(lab: LabHandle) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port of 127.0.0.1 on which nothing listens
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    broken = _first(lab.truth(), "no-match")
+    result = CliRunner().invoke(watch, ["--once", broken, "--webhook", url, *_args(lab)])
+    assert result.exit_code == 1 and f" {broken} broken:" in result.stdout
+    assert result.stderr.startswith(f"danescan: webhook {url}: ")
 
 
 def test_watch_bad_options(lab: LabHandle) -> None:
