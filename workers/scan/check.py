@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from workers.dane.certs import parse_chain
+from workers.dane.evidence import TlsaEvidence
 from workers.dane.expiry import RenewalRisk, renewal_risk
 from workers.dane.explain import HostEvidence, explain
 from workers.dane.names import presented_names
@@ -121,7 +122,8 @@ class HostReport:
 
     @property
     def failed(self) -> bool:
-        return host_fails(self.outcome.verdict, [a.verdict for a in self.addresses])
+        return host_fails(self.dane_published, self.outcome.verdict,
+                          [a.verdict for a in self.addresses])
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -151,13 +153,27 @@ class HostReport:
         }
 
 
-def host_fails(host_verdict: Verdict, per_address: Sequence[Verdict]) -> bool:
-    """DANE fails at a host: it publishes TLSA (or its TLSA lookup failed) and some address (or
-    the host as a whole, when no address could be probed) is not valid, or valid only in the
-    measurement view while an RFC 7672 client would not deliver."""
-    verdicts = list(per_address) or [host_verdict]
-    if host_verdict.reason is DaneReason.NO_TLSA:
+def dane_published(tlsa: TlsaEvidence) -> bool | None:
+    """True: a TLSA RRset exists; False: the lookup answered that there is none (a secure or
+    insecure denial); None: not known (the lookup failed, or its denial is bogus: a sender
+    defers either way)."""
+    if tlsa.records:
+        return True
+    if not tlsa.answered or tlsa.dnssec is DnssecStatus.BOGUS:
+        return None
+    return False
+
+
+def host_fails(published: bool | None, host_verdict: Verdict, per_address: Sequence[Verdict]
+               ) -> bool:
+    """DANE fails at a host: it publishes TLSA (or whether it does is unknown: its TLSA lookup
+    failed) and some address (or the host as a whole, when no address could be probed) is not
+    valid, or valid only in the measurement view while an RFC 7672 client would not deliver. A
+    host without TLSA never fails DANE, whatever else is wrong with it (no address, no
+    STARTTLS): DANE is not deployed there."""
+    if published is False:
         return False
+    verdicts = list(per_address) or [host_verdict]
     return any(not (v.valid and v.rfc is RfcOutcome.VERIFIED) for v in verdicts)
 
 
@@ -263,9 +279,8 @@ def host_report(h: HostOutcome, now: dt.datetime, port: int = 25, warn_days: int
         if sentence:
             problems.append(sentence)
     problems.extend(a.problem for a in addresses if a.problem)
-    published = h.verdict.dane_deployed
     return HostReport(relative(h.evidence.host), h, tuple(addresses),
-                      tuple(dict.fromkeys(problems)), published)
+                      tuple(dict.fromkeys(problems)), dane_published(h.tlsa))
 
 
 def cannot_check(domain: str, now: dt.datetime, resolver: str, error: str,
