@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import click
 
@@ -20,7 +20,6 @@ from danescan.startchecks import ROOT_ANCHORS
 from workers.scan.check import (
     EXIT_CANNOT_CHECK,
     EXIT_DANE_FAILS,
-    EXIT_OK,
     AddressReport,
     DomainReport,
     HostReport,
@@ -48,9 +47,19 @@ class CheckSetupError(Exception):
     """The check cannot start (resolver, trust anchor, identity): one line."""
 
 
-def prepare(opts: CheckOptions) -> Callable[[str, dt.datetime, Callable[[Sequence[str]], Mapping[
-        str, Sequence[bytes]]] | None, int | None, Mapping[str, Sequence[bytes]] | None],
-        DomainReport]:
+History = Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]]
+
+
+class Checker(Protocol):
+    """Checks one domain at ``now``; ``history``/``earlier``: certificates hosts presented
+    before (watch), ``warn_days``: add the renewal risk."""
+
+    def __call__(self, domain: str, now: dt.datetime, history: History | None = None,
+                 warn_days: int | None = None,
+                 earlier: Mapping[str, Sequence[bytes]] | None = None) -> DomainReport: ...
+
+
+def prepare(opts: CheckOptions) -> Checker:
     """The start checks of a scan (identity, a validating resolver, the trust anchor), then a
     function that checks one domain. Raises :class:`CheckSetupError` with one line."""
     from danescan import startchecks
@@ -90,8 +99,7 @@ def prepare(opts: CheckOptions) -> Callable[[str, dt.datetime, Callable[[Sequenc
     bounds = Bounds(env.max_mx_hosts, env.max_addresses)
     timeouts = ProbeTimeouts(total=env.probe_deadline)
 
-    def check(domain: str, now: dt.datetime,
-              history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
+    def check(domain: str, now: dt.datetime, history: History | None = None,
               warn_days: int | None = None,
               earlier: Mapping[str, Sequence[bytes]] | None = None) -> DomainReport:
         ctx = ScanContext(scan_id="check", now=now, dns_settings=settings, anchors=anchors,
@@ -273,7 +281,7 @@ def check(domain: str, resolver: str | None, trust_anchor: str | None, as_json: 
     except CheckSetupError as exc:
         _fail(str(exc))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    report = run(domain, now, None, None, None)
+    report = run(domain, now)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
     elif report.status is not Status.ERROR:
@@ -283,4 +291,4 @@ def check(domain: str, resolver: str | None, trust_anchor: str | None, as_json: 
     code = report.exit_code
     if require_dane and report.status is Status.NO_DANE:
         code = EXIT_DANE_FAILS
-    sys.exit(code if code != EXIT_OK else EXIT_OK)
+    sys.exit(code)

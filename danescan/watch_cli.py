@@ -26,13 +26,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, NoReturn
 
 import click
 
-from danescan.check_cli import CheckSetupError, domain_syntax, options, prepare
+from danescan.check_cli import Checker, CheckSetupError, domain_syntax, options, prepare
 from workers.dane.expiry import WARN_DAYS
 from workers.scan.check import DomainReport, Memory, Status
 
@@ -119,10 +118,7 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str | None
     return None
 
 
-Check = Callable[..., DomainReport]
-
-
-def round_once(domains: tuple[str, ...], check: Check, memory: Memory, seen: dict[str, State],
+def round_once(domains: tuple[str, ...], check: Checker, memory: Memory, seen: dict[str, State],
                warn_days: int, webhook: str | None, now: dt.datetime) -> list[State]:
     """Check every domain once: a log line each, the webhook on changes. Returns the states."""
     states = []
