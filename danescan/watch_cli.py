@@ -5,8 +5,8 @@ Each round checks every domain (``danescan check``'s code) and prints one line p
 
     <time> <domain> <state>: <what>
 
-``state`` is ``ok`` (DANE valid, or not deployed), ``warning`` (valid now, but a renewal of a
-certificate expiring within --warn-days with no TLSA record for a next key will break it),
+``state`` is ``ok`` (DANE valid, or not deployed), ``warning`` (valid now, but a renewal of the
+certificates it rests on, expiring within --warn-days, will break it: workers/dane/expiry.py),
 ``broken`` (DANE fails: the published RRset no longer covers the presented chain, DNSSEC fails,
 no STARTTLS, ...) or ``error`` (the domain could not be checked). The watch remembers the
 certificates each host presented in earlier rounds, so a record that still names the previous key
@@ -155,8 +155,8 @@ def exit_code(states: list[State]) -> int:
 @click.option("--interval", default="1h", show_default=True,
               help="Time between rounds: 90s, 15m, 1h, 1d ...")
 @click.option("--warn-days", default=WARN_DAYS, show_default=True, type=click.IntRange(0, 36500),
-              help="Warn when a certificate expires within this many days and no TLSA record "
-                   "for a next key is published.")
+              help="Warn when the certificates DANE rests on expire within this many days and "
+                   "no TLSA record for a next key or CA is published.")
 @click.option("--webhook", default=None,
               help="http(s) URL: the report is POSTed as JSON when a domain's state changes.")
 @click.option("--once", is_flag=True, help="One round, then exit with the status below.")
@@ -181,9 +181,10 @@ def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str 
     \b
     One line per domain per round: TIME DOMAIN STATE: WHAT, where STATE is
       ok       DANE valid, or not deployed
-      warning  valid, but a certificate expires within --warn-days and every
-               TLSA record names its current key (a renewal with a new key
-               will break DANE)
+      warning  valid, but every certificate the TLSA records pin (the leaf
+               for 3 x x, a CA for 2 x x) expires within --warn-days and no
+               record for a next key or CA is published (a renewal with a
+               new key, or under another intermediate, will break DANE)
       broken   DANE fails (e.g. the published TLSA records no longer cover
                the presented chain); WHAT says what to publish or change
       error    the domain could not be checked (NXDOMAIN, no MX, ...)

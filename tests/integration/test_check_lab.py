@@ -220,11 +220,14 @@ def test_watch_once(lab: LabHandle, webhook: tuple[str, list[dict[str, Any]]]) -
     assert received[0]["report"]["warnings"] and received[0]["report"]["status"] == "valid"
     days = (NOT_AFTER - dt.datetime.now(dt.UTC)).days + 30  # the lab's other leaves expire then
     own_key = _first(truth, "valid-301")
-    anchored = _first(truth, "valid-211")  # a 2 1 1 record of the issuer covers a renewal
-    both = runner.invoke(watch, ["--once", own_key, anchored, "--warn-days", str(days),
-                                 *_args(lab)])
-    assert both.exit_code == 3
-    assert f" {own_key} warning:" in both.stdout and f" {anchored} ok:" in both.stdout
+    anchored = _first(truth, "valid-211")  # the issuing CA pinned by 2 1 1 expires then too
+    spare = _first(truth, "valid-one-of-many")  # records of other keys: taken for the next key
+    three = runner.invoke(watch, ["--once", own_key, anchored, spare, "--warn-days", str(days),
+                                  *_args(lab)])
+    assert three.exit_code == 3
+    assert f" {own_key} warning: DANE valid, but the certificate of" in three.stdout
+    assert f" {anchored} warning: DANE valid, but the CA certificate the TLSA" in three.stdout
+    assert f" {spare} ok:" in three.stdout
 
 
 def test_watch_posts_once_per_change(lab: LabHandle, webhook: tuple[str, list[dict[str, Any]]]

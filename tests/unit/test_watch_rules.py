@@ -46,8 +46,36 @@ def test_a_ta_record_of_the_issuer_covers_a_renewal(soon: Pki) -> None:
     assert renewal_risk(HOST, records, soon.chain, NOW, 21) is None
 
 
-def test_dane_resting_on_the_issuer_only_is_no_leaf_risk(soon: Pki) -> None:
+def test_dane_resting_on_a_lasting_issuer_is_no_risk(soon: Pki) -> None:
     assert renewal_risk(HOST, [soon.inter.tlsa(2, 1, 1)], soon.chain, NOW, 21) is None
+
+
+@pytest.fixture(scope="module")
+def ca_soon() -> Pki:
+    """An issuing CA whose certificate expires in 12 days, its leaf in a year."""
+    base = make_pki(HOST)
+    inter = issue("Short CA", base.root, ca=True, not_after=NOW + 12 * DAY)
+    return Pki(base.root, inter, issue(HOST, inter))
+
+
+def test_a_pinned_intermediate_expiring_is_a_risk(ca_soon: Pki) -> None:
+    risk = renewal_risk(HOST, [ca_soon.inter.tlsa(2, 1, 1)], ca_soon.chain, NOW, 21)
+    assert risk is not None and risk.days_left == 12
+    assert "CN=Short CA" in risk.sentence and "another intermediate" in risk.sentence
+    assert renewal_risk(HOST, [ca_soon.inter.tlsa(2, 1, 1)], ca_soon.chain, NOW, 11) is None
+
+
+def test_a_lasting_leaf_pin_beside_an_expiring_ca_pin_is_no_risk(ca_soon: Pki) -> None:
+    records = [ca_soon.inter.tlsa(2, 1, 1), ca_soon.leaf.tlsa(3, 1, 1)]
+    assert renewal_risk(HOST, records, ca_soon.chain, NOW, 21) is None
+
+
+def test_leaf_and_ca_pins_both_expiring_are_a_risk(soon: Pki) -> None:
+    inter = issue("Short CA", soon.root, ca=True, not_after=NOW + 12 * DAY)
+    leaf = issue(HOST, inter, not_after=NOW + 10 * DAY)
+    risk = renewal_risk(HOST, [inter.tlsa(2, 1, 1), leaf.tlsa(3, 1, 1)], (leaf.der, inter.der),
+                        NOW, 21)
+    assert risk is not None and risk.days_left == 12 and "its own certificate" in risk.sentence
 
 
 def test_a_stale_record_of_an_earlier_key_is_no_next_key(soon: Pki) -> None:
