@@ -93,14 +93,16 @@ def _depth_of(record: TlsaRecord, chain: PresentedChain, any_form: bool = False
               ) -> tuple[int, int, int] | None:
     """(depth, selector, mtype) under which the record's data designates a presented
     certificate; ``any_form``: under any defined selector/matching type, not only its own."""
-    certs = chain.certs if chain.leaf else ((chain.raw_leaf,) if chain.raw_leaf else ())
+    certs: list[tuple[int, CertDigests]] = (
+        list(zip(chain.positions, chain.certs, strict=True)) if chain.leaf
+        else [(0, chain.raw_leaf)] if chain.raw_leaf else [])
     if any_form:
         forms = [(s, m) for s in (0, 1) for m in (0, 1, 2)]
     elif record.selector <= Selector.SPKI and record.mtype <= MatchingType.SHA512:
         forms = [(record.selector, record.mtype)]
     else:
         return None
-    for depth, cert in enumerate(certs):
+    for depth, cert in certs:
         for s, m in forms:
             if cert.association(s, m) == record.data:
                 return depth, s, m
