@@ -34,7 +34,7 @@ from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
 from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
 from workers.smtp import StarttlsEvidence
-from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
+from workers.vocab import DaneReason, DnssecStatus, RfcOutcome
 
 EXIT_OK = 0
 EXIT_DANE_FAILS = 1
@@ -346,11 +346,6 @@ def build_report(outcome: BatchOutcome, now: dt.datetime, resolver: str, port: i
     else:
         status, code = Status.NO_DANE, EXIT_OK
     return DomainReport(name, now, resolver, status, code, "", d, hosts, tuple(notes), port)
-
-
-def mx_status(report: DomainReport) -> tuple[DnssecStatus | None, QueryStatus | None]:
-    mx = report.evidence.mx if report.evidence else None
-    return (mx.dnssec_status, mx.query_status) if mx else (None, None)
 
 
 @dataclass
