@@ -31,10 +31,11 @@ def _register() -> None:
     from danescan.report_cli import query, report
     from danescan.scan_cli import demo, scan
     from danescan.store_cli import migrate
+    from danescan.rollover_cli import rollover
     from danescan.tlsa_cli import tlsa
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report, tlsa):
+    for command in (lab, migrate, scan, demo, query, report, tlsa, rollover):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 
