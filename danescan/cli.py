@@ -29,9 +29,9 @@ def main() -> None:
 
 def _register() -> None:
     from danescan.report_cli import query, report
+    from danescan.rollover_cli import rollover
     from danescan.scan_cli import demo, scan
     from danescan.store_cli import migrate
-    from danescan.rollover_cli import rollover
     from danescan.tlsa_cli import tlsa
     from lab.cli import lab
 
