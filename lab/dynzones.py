@@ -35,7 +35,7 @@ from lab.signer import Record, SigningKey
 
 ZONES = ("dynroll1.", "dynroll2.", "dynroll3.")
 TTL = 4  # seconds: every record's TTL and the SOA MINIMUM
-GENERATIONS = 3  # certificates (key generations) made per zone: 0 live, 1 and 2 to roll to
+GENERATIONS = 4  # certificates (key generations) made per zone: 0 live, the others to roll to
 TSIG_NAME = "rollover.lab"
 
 
