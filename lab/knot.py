@@ -40,14 +40,6 @@ class Tsig:
                 f'\tsecret "{self.secret}";\n}};\n')
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
-    if path is None:
-        raise LabError(f"{name} is not installed (Debian package knot: "
-                       "scripts/install-system-packages.sh)")
-    return path
-
-
 def conf_text(d: Path, ip: str, zones: list[str], tsig: Tsig) -> str:
     lines = [
         "server:", f"    rundir: \"{d}\"", f"    pidfile: \"{d / 'knot.pid'}\"",
@@ -84,13 +76,13 @@ def start(d: Path, ip: str, zones: list[KnotZone], tsig: Tsig) -> int:
         pem.write_bytes(z.key_pem)
         pem.chmod(0o600)
         out = subprocess.run(
-            [_tool("keymgr"), "-c", str(conf), z.name, "import-pem", str(pem), "algorithm=13",
+            [srv._tool("keymgr"), "-c", str(conf), z.name, "import-pem", str(pem), "algorithm=13",
              "size=256", "ksk=yes", "zsk=yes", "created=-1d", "publish=-1d", "ready=-1d",
              "active=-1d"], capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise LabError(f"keymgr import-pem for {z.name} failed: "
                            f"{(out.stderr or out.stdout).strip()[:200]}")
-    out = subprocess.run([_tool("knotd"), "-c", str(conf), "-d"], capture_output=True, text=True,
+    out = subprocess.run([srv._tool("knotd"), "-c", str(conf), "-d"], capture_output=True, text=True,
                          check=False)
     if out.returncode != 0:
         raise LabError(f"knotd failed to start: {(out.stderr or out.stdout).strip()[:300]}")
