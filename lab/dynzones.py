@@ -6,7 +6,7 @@ one MX host ``mx.dynrollN.`` whose mail server (a ``lab.smtpd`` of its own, on t
 address) presents the certificate of key generation 0 at first and can be switched to any later
 generation with :func:`switch` (the config is rewritten and the server reloaded with SIGHUP). The
 TLSA RRset starts as ``3 1 1`` of generation 0. TTLs are short (:data:`TTL` seconds for every
-record and the SOA's negative TTL) so that a rollover done by the TTLs takes seconds, in real
+record but the SOA, and the negative TTL) so that a rollover done by the TTLs takes seconds, in real
 time, through the real resolver cache; the lab's ``advance`` does not touch these zones.
 
 Delegated from the root rather than a TLD: the TLD zone files are the scan's input, and these
@@ -35,6 +35,7 @@ from lab.signer import Record, SigningKey
 
 ZONES = ("dynroll1.", "dynroll2.", "dynroll3.")
 TTL = 4  # seconds: every record's TTL and the SOA MINIMUM
+SOA_TTL = 6  # the SOA's own TTL: the negative TTL is min(SOA_TTL, TTL) = TTL (RFC 2308)
 GENERATIONS = 4  # certificates (key generations) made per zone: 0 live, the others to roll to
 TSIG_NAME = "rollover.lab"
 
@@ -87,7 +88,7 @@ def zone_text(net: pl.Net, seed: int, index: int) -> str:
     mx = mx_of(zone)
     leaf = certificate(seed, zone, 0)
     digest = _spki_sha256(leaf)
-    lines = [f"{zone} {TTL} IN SOA ns.{zone} hostmaster.{zone} 1 3600 600 86400 {TTL}",
+    lines = [f"{zone} {SOA_TTL} IN SOA ns.{zone} hostmaster.{zone} 1 3600 600 86400 {TTL}",
              f"{zone} {TTL} IN NS ns.{zone}", f"ns.{zone} {TTL} IN A {knot_ip(net)}",
              f"{zone} {TTL} IN MX 10 {mx}", f"{mx} {TTL} IN A {mail_ip(net, index)}",
              f"_25._tcp.{mx} {TTL} IN TLSA 3 1 1 {digest}"]

@@ -211,3 +211,25 @@ def test_tsig_key_the_server_refuses(lab: LabHandle, tmp_path: Path) -> None:
     garbage.write_text("hello\n")
     result = cli("publish", *_common(z, tmp_path / "g.json", 1, 2), "--tsig-key", str(garbage))
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plan_for_a_name_without_tlsa_uses_the_negative_ttl(lab: LabHandle,
+                                                            tmp_path: Path) -> None:
+    z = _zone(lab, "dynroll3.")
+    result = cli("plan", "--current", z.certs[0]["chain"], "--next", z.certs[1]["chain"],
+                 "--mx", f"new-mx.{z.name}", "--resolver", z.resolver,
+                 "--state", str(tmp_path / "new.json"))
+    assert result.exit_code == 0, result.output + result.stderr
+    ttl, soa = dynzones.TTL, dynzones.SOA_TTL
+    assert (f"negative TTL {ttl} s = min(SOA TTL {soa}, SOA MINIMUM {ttl}): the TLSA name does "
+            "not exist yet") in result.output
+    assert result.output.count("; new") == 2  # current and next both to publish
+
+
+def test_a_resolver_that_does_not_validate_is_refused(lab: LabHandle, tmp_path: Path) -> None:
+    z = _zone(lab, "dynroll3.")
+    result = cli("check", *_common(z, tmp_path / "nv.json", 0, 1)[:-4], "--resolver", z.primary,
+                 "--state", str(tmp_path / "nv.json"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not DNSSEC-secure" in lines[0], result.stderr
