@@ -286,6 +286,10 @@ def rollover() -> None:
 def plan_cmd(current: str | None, next_: str | None, **kw: object) -> None:
     """Print the RRset to publish now, when the next key may go live, and what to withdraw."""
     inp = _inputs(current, next_, **kw)  # type: ignore[arg-type]
+    if inp.state.step(inp.ctx.now) is Step.DONE:
+        click.echo(f"this rollover is done ({inp.ctx.state_path}): "
+                   + "; ".join(inp.state.history[-1:]))
+        return
     state = _observe(inp.ctx, inp.plan, inp.state) if inp.plan.existing else inp.state
     _print_plan(inp.plan, inp.zone, state, inp.ttl, inp.ctx.now)
     if state.visible_at is not None and inp.state.visible_at is None:

@@ -190,6 +190,14 @@ def test_hook_refuses_until_the_plan_allows(lab: LabHandle, tmp_path: Path,
     (lineage / "fullchain.pem").write_bytes(Path(z.certs[2]["chain"]).read_bytes())
     refused = cli(*hook)
     assert refused.exit_code == 1 and "not the one planned" in refused.stderr
+    # acme.sh's reload command: the certificate from CERT_FULLCHAIN_PATH
+    monkeypatch.delenv("RENEWED_LINEAGE")
+    monkeypatch.setenv("CERT_FULLCHAIN_PATH", z.certs[1]["chain"])
+    assert cli(*hook).exit_code == 0
+    monkeypatch.setenv("CERT_FULLCHAIN_PATH", z.certs[2]["chain"])
+    assert cli(*hook).exit_code == 1
+    monkeypatch.delenv("CERT_FULLCHAIN_PATH")
+    assert cli(*hook).exit_code == 2  # neither hook's variables: says so in one line
 
 
 def test_tsig_key_the_server_refuses(lab: LabHandle, tmp_path: Path) -> None:

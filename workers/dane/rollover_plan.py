@@ -174,6 +174,8 @@ class RolloverState:
         for name in ("published_at", "visible_at", "switched_at", "withdrawn_at"):
             value = getattr(self, name)
             out[name] = None if value is None else _iso(value)
+        switch_at = self.switch_at  # for people reading the file; derived, not read back
+        out["switch_allowed_at"] = None if switch_at is None else _iso(switch_at)
         return json.dumps(out, indent=2) + "\n"
 
     @classmethod
