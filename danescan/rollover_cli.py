@@ -257,7 +257,9 @@ def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | Non
     if ttl is not None and not 0 <= ttl <= 2**31 - 1:
         _fail(f"--ttl {ttl}: not a TTL")
     publish_ttl = ttl if ttl is not None else (plan.ttl if plan.existing else 3600)
-    st = _state_for(ctx, plan, zone.zone)
+    # a next key the published records cover already needs no state (nor disturbs one)
+    st = (RolloverState.start(plan, zone.zone) if plan.nothing_to_do
+          else _state_for(ctx, plan, zone.zone))
     return Inputs(ctx, plan, zone, st, publish_ttl)
 
 

@@ -190,6 +190,10 @@ def test_hook_refuses_until_the_plan_allows(lab: LabHandle, tmp_path: Path,
     (lineage / "fullchain.pem").write_bytes(Path(z.certs[2]["chain"]).read_bytes())
     refused = cli(*hook)
     assert refused.exit_code == 1 and "not the one planned" in refused.stderr
+    # a renewal that keeps the current key: nothing to wait for
+    (lineage / "fullchain.pem").write_bytes(Path(z.certs[0]["chain"]).read_bytes())
+    same = cli(*hook)
+    assert same.exit_code == 0 and "already cover" in same.output, same.output + same.stderr
     # acme.sh's reload command: the certificate from CERT_FULLCHAIN_PATH
     monkeypatch.delenv("RENEWED_LINEAGE")
     monkeypatch.setenv("CERT_FULLCHAIN_PATH", z.certs[1]["chain"])

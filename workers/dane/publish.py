@@ -66,17 +66,18 @@ def _spki_of_key(key: object) -> bytes | None:
 
 
 def _load_key(data: bytes, pem: bool) -> bytes | None:
-    loaders = ((serialization.load_pem_private_key, serialization.load_pem_public_key) if pem
-               else (serialization.load_der_private_key, serialization.load_der_public_key))
-    for i, loader in enumerate(loaders):
+    """The SubjectPublicKeyInfo of a private or public key, or None."""
+    loaded: object = None
+    try:
+        loaded = (serialization.load_pem_private_key(data, None) if pem
+                  else serialization.load_der_private_key(data, None))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         try:
-            key = loader(data, None) if i == 0 else loader(data)  # type: ignore[operator]
+            loaded = (serialization.load_pem_public_key(data) if pem
+                      else serialization.load_der_public_key(data))
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            continue
-        spki = _spki_of_key(key)
-        if spki is not None:
-            return spki
-    return None
+            return None
+    return _spki_of_key(loaded)
 
 
 def read_material(data: bytes, what: str) -> Material:
