@@ -29,11 +29,13 @@ def main() -> None:
 
 def _register() -> None:
     from danescan.report_cli import query, report
+    from danescan.rollover_cli import rollover
     from danescan.scan_cli import demo, scan
     from danescan.store_cli import migrate
+    from danescan.tlsa_cli import tlsa
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report):
+    for command in (lab, migrate, scan, demo, query, report, tlsa, rollover):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 

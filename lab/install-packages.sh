@@ -4,7 +4,7 @@
 # instances on its own loopback addresses, and a packaged nsd/unbound/postfix on 0.0.0.0:53/25
 # would take the ports the lab needs.
 set -euo pipefail
-PKGS="nsd unbound pdns-server pdns-backend-sqlite3 unbound-anchor ldnsutils bind9-utils bind9-dnsutils dnsperf postfix clickhouse-server clickhouse-client openssl util-linux"
+PKGS="nsd unbound pdns-server pdns-backend-sqlite3 unbound-anchor ldnsutils bind9-utils bind9-dnsutils dnsperf postfix clickhouse-server clickhouse-client openssl util-linux knot knot-dnsutils"
 if [ "$(id -u)" != 0 ]; then
   echo "install-system-packages: must run as root (apt-get); run: sudo $0" >&2
   exit 1

@@ -26,7 +26,7 @@ from lab.paths import LabPaths
 APT_HINT = "(or: sudo scripts/install-system-packages.sh)"
 # tool -> the Debian package that has it; the signers sign the TLD zones (lab.extsign)
 TOOLS = {"nsd": "nsd", "unbound": "unbound", "dnssec-signzone": "bind9-utils",
-         "ldns-signzone": "ldnsutils"}
+         "ldns-signzone": "ldnsutils", "knotd": "knot", "keymgr": "knot"}
 
 
 class LabError(Exception):
