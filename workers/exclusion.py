@@ -72,7 +72,8 @@ class Exclusions:
     suffixes: frozenset[str] = frozenset()
     v4: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
     v6: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
-    networks: int = field(default=0)
+    networks: int = 0
+    data: bytes = field(default=b"", repr=False, compare=False)  # the file as read (to ship it)
 
     @property
     def empty(self) -> bool:
@@ -167,7 +168,7 @@ def parse(data: bytes, source: str) -> Exclusions:
             (v4 if got.version == 4 else v6).append(span)
     return Exclusions(source=source, sha256=hashlib.sha256(data).hexdigest(), entries=entries,
                       suffixes=frozenset(suffixes), v4=_merge(v4), v6=_merge(v6),
-                      networks=len(v4) + len(v6))
+                      networks=len(v4) + len(v6), data=data)
 
 
 def load(path: str) -> Exclusions:
