@@ -46,7 +46,9 @@ async def _grant_all(limits: RateLimits, ips: Sequence[str], batch: int,
 
 
 def _worker(url: str, limits: RateLimits, ips: list[str], batch: int,
-            start: mp.synchronize.Event, results: mp.Queue[int]) -> None:
+            start: mp.synchronize.Barrier, results: mp.Queue[int]) -> None:
+    import redis.asyncio  # noqa: F401  imported before the barrier, so both start together
+
     start.wait()
     answers = asyncio.run(_grant_all(limits, ips, batch, url))  # the parent's database
     results.put(sum(1 for a in answers if a == 0.0))
@@ -54,13 +56,12 @@ def _worker(url: str, limits: RateLimits, ips: list[str], batch: int,
 
 def _two_processes(limits: RateLimits, ips: list[str], batch: int) -> list[int]:
     ctx = mp.get_context("spawn")
-    start = ctx.Event()
+    start = ctx.Barrier(2)
     results: mp.Queue[int] = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(REDIS_URL, limits, ips, batch, start, results))
              for _ in range(2)]
     for p in procs:
         p.start()
-    start.set()
     counts = [results.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
@@ -69,14 +70,14 @@ def _two_processes(limits: RateLimits, ips: list[str], batch: int) -> list[int]:
 
 
 def test_two_processes_share_a_per_address_bucket(clean: None) -> None:
-    k = 25
-    counts = _two_processes(RateLimits(per_ip=Rate(k, 0.0)), ["127.0.0.25"] * 60, batch=7)
+    k = 150
+    counts = _two_processes(RateLimits(per_ip=Rate(k, 0.0)), ["127.0.0.25"] * 400, batch=3)
     assert sum(counts) == k  # who gets how many is scheduling; the sum is not
 
 
 def test_two_processes_share_the_global_bucket(clean: None) -> None:
-    k = 40
-    ips = [f"127.0.{i // 250}.{i % 250}" for i in range(100)]
+    k = 160
+    ips = [f"127.0.{i // 250}.{i % 250}" for i in range(400)]
     counts = _two_processes(RateLimits(per_ip=Rate(1, 0.0), overall=Rate(k, 0.0)), ips, batch=9)
     assert sum(counts) == k
 
