@@ -7,6 +7,8 @@ processes together get exactly K grants. The Lua script answers as the in-proces
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import multiprocessing as mp
 from collections.abc import Iterator, Sequence
 
@@ -15,8 +17,17 @@ import redis
 import redis.asyncio as aioredis
 
 from tests.integration.redis_dbs import claim
+from workers.cluster.exclusions import scan_exclusions, share_exclusions
 from workers.cluster.ratelimit import GLOBAL_KEY, RedisRateLimiter, cluster_throttle, ip_key
+from workers.cluster.state import key
+from workers.cluster.tasks import probe_with_leases
+from workers.dns import EngineSettings, MxHostEvidence, RRsetEvidence
+from workers.exclusion import parse
 from workers.ratelimit import NEVER, Buckets, Rate, RateLimits
+from workers.scan.batch import ScanContext
+from workers.settings import Settings
+from workers.smtp import ProbeTimeouts
+from workers.vocab import DnssecReason, DnssecStatus, QueryStatus
 
 pytestmark = pytest.mark.redis
 
@@ -114,3 +125,57 @@ def test_cluster_throttle_admits_through_redis(clean: None) -> None:
 
     assert asyncio.run(main()) == 1  # thirty connections at once: one round-trip
     assert cluster_throttle(aioredis.Redis.from_url(REDIS_URL), RateLimits()) is None
+
+
+# --- the cluster's hooks: the list travels with the scan; excluded addresses, tokens per connection
+
+
+def _host(name: str, *ips: str) -> MxHostEvidence:
+    def rr(rtype: str) -> RRsetEvidence:
+        return RRsetEvidence(name, rtype, QueryStatus.NOERROR, DnssecStatus.SECURE,
+                             DnssecReason.NONE, 300, ())
+
+    return MxHostEvidence(host=name, a=rr("A"), aaaa=rr("AAAA"), tlsa=rr("TLSA"),
+                          tlsa_base=f"_25._tcp.{name}", addresses=ips)
+
+
+def test_the_list_travels_with_the_scan(clean: None) -> None:
+    r = redis.Redis.from_url(REDIS_URL)
+    listed = parse(b"example.com\n127.254.0.0/16\n", "/etc/danescan/exclude.txt")
+    meta: dict[str, str] = {}
+    share_exclusions(r, "s1", listed, meta)
+    got = scan_exclusions(r, "s1", meta)
+    assert got.excludes_name("mx.example.com") and got.excludes_address("127.254.1.1")
+    assert got.sha256 == listed.sha256 and got.source == "/etc/danescan/exclude.txt"
+    assert scan_exclusions(r, "s2", {}).empty  # a scan without a list
+    r.set(key("exclude", "s1"), b"example.org\n")  # changed under the scan: refused, not used
+    with pytest.raises(ValueError, match="does not match its digest"):
+        scan_exclusions(r, "s1", meta)
+    r.delete(key("exclude", "s1"))
+    with pytest.raises(ValueError, match="missing"):
+        scan_exclusions(r, "s1", meta)
+    r.close()
+
+
+def test_probe_with_leases_skips_excluded_addresses_and_takes_a_token_per_connection(
+        clean: None) -> None:
+    # nothing listens on 127.254.77.x: each connection is refused at once (a real socket), and a
+    # refusal spreads to the other names of its address without a connection (and without a token)
+    settings = dataclasses.replace(Settings.from_env(), redis_url=REDIS_URL, rate_per_ip=60.0,
+                                   rate_per_ip_burst=1)
+    ctx = ScanContext(scan_id="s1", now=dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+                      dns_settings=EngineSettings("127.0.0.1"), anchors=None,
+                      exclusions=parse(b"127.254.77.3\n", "x"),
+                      timeouts=ProbeTimeouts(connect=2.0, total=5.0))
+    hosts = [_host("a.example", "127.254.77.1", "127.254.77.2"), _host("b.example", "127.254.77.1"),
+             _host("c.example", "127.254.77.3")]
+    found = asyncio.run(probe_with_leases(hosts, ctx, settings))
+    statuses = {(ev.host, ev.ip): str(ev.status) for evs in found.values() for ev in evs}
+    assert statuses[("c.example", "127.254.77.3")] == "excluded"
+    assert statuses[("a.example", "127.254.77.2")] == "connect-refused"
+    r = redis.Redis.from_url(REDIS_URL)
+    # one connection to each of .1 and .2 took the address's only token; .3 none at all
+    for ip, taken in (("127.254.77.1", True), ("127.254.77.2", True), ("127.254.77.3", False)):
+        state = r.hget(ip_key(ip), "t")
+        assert (state is not None and float(state) < 1) == taken, ip
+    r.close()

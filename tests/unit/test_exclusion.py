@@ -183,3 +183,32 @@ def test_split_excluded_keeps_order_and_records_the_skipped() -> None:
     assert [(s.host, s.ip, s.status) for s in skipped] == [
         ("b.example", "127.9.3.4", SmtpStatus.EXCLUDED), ("c.example", "::1", SmtpStatus.EXCLUDED)]
     assert all(not s.timings_ms and not s.chain for s in skipped)
+
+
+# --- the commands refuse a list they cannot read, before any query -----------------------------
+
+
+def test_scan_refuses_a_malformed_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from danescan.scan_cli import scan
+
+    zone = tmp_path / "domains.txt"
+    zone.write_text("example.com\n")
+    anchor = tmp_path / "anchor.txt"
+    anchor.write_text(". IN DS 1 8 2 " + "00" * 32 + "\n")
+    bad = tmp_path / "exclude.txt"
+    bad.write_text("# opt-outs\n192.0.2.0/24\n10.0.0\n")
+    monkeypatch.delenv("DANESCAN_EXCLUDE", raising=False)
+    # a resolver nobody listens on: the list is read first, so it is never asked
+    result = CliRunner().invoke(scan, [str(zone), "--trust-anchor", str(anchor), "--resolver",
+                                       "127.254.79.1", "--db", str(tmp_path / "db"),
+                                       "--exclude", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"danescan: {bad}:3: '10.0.0' is not an IPv4/IPv6 address or CIDR range"]
+    assert not (tmp_path / "db").exists()
+    monkeypatch.setenv("DANESCAN_EXCLUDE", str(tmp_path / "missing.txt"))
+    result = CliRunner().invoke(scan, [str(zone), "--trust-anchor", str(anchor), "--resolver",
+                                       "127.254.79.1", "--db", str(tmp_path / "db")])
+    assert result.exit_code == 2 and "missing.txt: cannot read the exclusion list" in result.stderr

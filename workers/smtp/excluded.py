@@ -25,14 +25,16 @@ def excluded_probe(target: ProbeTarget, now: datetime | None = None) -> Starttls
 
 def split_excluded(targets: Iterable[ProbeTarget], exclusions: Exclusions
                    ) -> tuple[list[ProbeTarget], list[StarttlsEvidence]]:
-    """(targets to probe, evidence of the excluded ones), in the order given."""
+    """(targets to probe, evidence of the excluded ones), in the order given. A target is
+    excluded by its address, or by its MX host's name (whose addresses are normally never looked
+    up: this holds when they come from elsewhere, e.g. a task made before the list changed)."""
     keep: list[ProbeTarget] = []
     skipped: list[StarttlsEvidence] = []
-    if not exclusions.v4[0] and not exclusions.v6[0]:
+    if exclusions.empty:
         return list(targets), skipped
     now = datetime.now(UTC)
     for t in targets:
-        if exclusions.excludes_address(t.ip):
+        if exclusions.excludes_address(t.ip) or exclusions.excludes_name(t.host):
             skipped.append(excluded_probe(t, now))
         else:
             keep.append(t)
