@@ -28,6 +28,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from danescan.exclude_cli import exclude
     from danescan.report_cli import query, report
     from danescan.rollover_cli import rollover
     from danescan.scan_cli import demo, scan
@@ -35,7 +36,7 @@ def _register() -> None:
     from danescan.tlsa_cli import tlsa
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report, tlsa, rollover):
+    for command in (lab, migrate, scan, demo, query, report, tlsa, rollover, exclude):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 

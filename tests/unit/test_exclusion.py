@@ -212,3 +212,35 @@ def test_scan_refuses_a_malformed_list(tmp_path: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(scan, [str(zone), "--trust-anchor", str(anchor), "--resolver",
                                        "127.254.79.1", "--db", str(tmp_path / "db")])
     assert result.exit_code == 2 and "missing.txt: cannot read the exclusion list" in result.stderr
+
+
+# --- the same list at the recursive resolver ----------------------------------------------------
+
+
+def test_unbound_config_is_valid_and_complete(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from workers.exclusion import unbound_config
+
+    e = lst("example.com", "10.0.0.0/24", "10.0.1.0/24", "bücher.example", "2001:db8::/32",
+            "192.0.2.7")
+    assert e.networks_text() == ["10.0.0.0/23", "192.0.2.7/32", "2001:db8::/32"]
+    text = unbound_config(e)
+    assert text.splitlines()[1:] == [
+        "server:",
+        '    local-zone: "example.com." always_refuse',
+        '    local-zone: "xn--bcher-kva.example." always_refuse',
+        "    do-not-query-address: 10.0.0.0/23",
+        "    do-not-query-address: 192.0.2.7/32",
+        "    do-not-query-address: 2001:db8::/32",
+    ]
+    checkconf = shutil.which("unbound-checkconf") or "/usr/sbin/unbound-checkconf"
+    if not Path(checkconf).exists():
+        pytest.fail("unbound-checkconf is missing: the lab's packages are not installed")
+    (tmp_path / "exclude.conf").write_text(text)
+    (tmp_path / "unbound.conf").write_text(
+        f'server:\n  username: ""\n  chroot: ""\ninclude: "{tmp_path / "exclude.conf"}"\n')
+    out = subprocess.run([checkconf, str(tmp_path / "unbound.conf")], capture_output=True,
+                         text=True, timeout=30, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
