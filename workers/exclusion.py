@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,16 +101,18 @@ class Exclusions:
         excluded range. Text that is not an address is not excluded (nothing can connect to it)."""
         if not self.v4[0] and not self.v6[0]:
             return False
+        text = ip.strip().strip("[]").split("%", 1)[0]
         try:
-            addr = ipaddress.ip_address(ip.strip().strip("[]").split("%", 1)[0])
-        except ValueError:
+            return _inside(*self.v4, int.from_bytes(socket.inet_pton(socket.AF_INET, text)))
+        except OSError:
+            pass
+        try:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text))
+        except OSError:
             return False
-        if isinstance(addr, ipaddress.IPv6Address):
-            mapped = addr.ipv4_mapped
-            if mapped is not None and _inside(*self.v4, int(mapped)):
-                return True
-            return _inside(*self.v6, int(addr))
-        return _inside(*self.v4, int(addr))
+        if value >> 32 == 0xFFFF and _inside(*self.v4, value & 0xFFFFFFFF):  # ::ffff:a.b.c.d
+            return True
+        return _inside(*self.v6, value)
 
     def networks_text(self) -> list[str]:
         """The excluded ranges as the fewest CIDR blocks (merged), v4 first."""
