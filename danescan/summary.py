@@ -68,7 +68,7 @@ def render(s: Summary) -> str:
         f"  MX hosts valid             {s.mx_hosts_valid:>10,}  {pct(s.mx_hosts_valid, s.mx_hosts_with_tlsa)}",
         f"  domain lookups failed      {s.lookup_failures:>10,}",
         f"  excluded (not scanned)     {s.excluded_domains:>10,} domains, "
-        f"{s.excluded_hosts:,} MX hosts by name, {s.excluded_addresses:,} addresses",
+        f"{s.excluded_hosts:,} MX hosts by name, {s.excluded_addresses:,} address(es)",
         "  invalid, by reason            MX hosts    domains",
     ]
     for reason, n_hosts, n_domains in s.invalid_by_reason:
