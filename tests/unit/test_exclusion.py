@@ -244,3 +244,22 @@ def test_unbound_config_is_valid_and_complete(tmp_path: Path) -> None:
     out = subprocess.run([checkconf, str(tmp_path / "unbound.conf")], capture_output=True,
                          text=True, timeout=30, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_enqueue_refuses_a_malformed_list_before_redis(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from danescan.cluster_cli import enqueue_cmd
+
+    zone = tmp_path / "domains.txt"
+    zone.write_text("example.com\n")
+    bad = tmp_path / "exclude.txt"
+    bad.write_text("example.org\n*.example.net\n")
+    monkeypatch.setenv("DANESCAN_REDIS_URL", "redis://127.254.79.1:6379/0")  # never reached
+    result = CliRunner().invoke(enqueue_cmd, [str(zone), "--scan-id", "s", "--resolver",
+                                              "127.254.79.1", "--exclude", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"danescan: {bad}:2: '*.example.net': wildcards are not entries (a name already covers "
+        "all names below it)"]
