@@ -72,6 +72,7 @@ def prepare(opts: CheckOptions) -> Checker:
     from workers.scan.batch import ScanContext
     from workers.scan.check import build_report, check_domain
     from workers.smtp import ProbeTimeouts
+    from workers.smtp.throttle import local_throttle
 
     if not Path(opts.trust_anchor).is_file():
         raise CheckSetupError(f"{printable(opts.trust_anchor, 300)}: trust anchor file not found")
@@ -81,6 +82,9 @@ def prepare(opts: CheckOptions) -> Checker:
         raise CheckSetupError(f"{printable(opts.trust_anchor, 300)}: not a trust anchor file "
                               f"({printable(str(exc), 200)})") from None
     env = Settings.from_env()
+    exclusions = startchecks.exclusions(env.exclude)  # polite scanning applies to checks too
+    if isinstance(exclusions, str):
+        raise CheckSetupError(exclusions)
     problem = startchecks.identity(opts.ehlo_name, opts.contact, opts.resolver, opts.trust_anchor)
     if problem:
         raise CheckSetupError(problem)
@@ -98,13 +102,15 @@ def prepare(opts: CheckOptions) -> Checker:
     settings = EngineSettings(opts.resolver)
     bounds = Bounds(env.max_mx_hosts, env.max_addresses)
     timeouts = ProbeTimeouts(total=env.probe_deadline)
+    throttle = local_throttle(env.rate_limits())  # one per watch: its rates hold across rounds
 
     def check(domain: str, now: dt.datetime, history: History | None = None,
               warn_days: int | None = None,
               earlier: Mapping[str, Sequence[bytes]] | None = None) -> DomainReport:
         ctx = ScanContext(scan_id="check", now=now, dns_settings=settings, anchors=anchors,
                           ehlo_name=opts.ehlo_name, probe_all=True, trust_store=trust,
-                          timeouts=timeouts, dns_bounds=bounds, smtp_port=opts.port)
+                          timeouts=timeouts, dns_bounds=bounds, smtp_port=opts.port,
+                          exclusions=exclusions, throttle=throttle)
         outcome = run_async(check_domain(domain, ctx, history))
         return build_report(outcome, now, opts.resolver, opts.port, warn_days, earlier)
 

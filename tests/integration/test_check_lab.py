@@ -168,6 +168,26 @@ def test_check_bad_input_is_one_line_and_exit_2(lab: LabHandle) -> None:
     assert doc["error"] in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_check_honours_the_exclusion_list(lab: LabHandle, tmp_path: Path) -> None:
+    """Polite scanning (issue 14) holds for check too: an excluded domain, its MX host or the
+    host's only address is not looked at, and the check says it could not run (one line, exit 2)
+    instead of judging what it did not see; an invalid list stops it before anything is asked."""
+    truth = lab.truth()
+    failing = _first(truth, "no-match")
+    host = truth.domains[failing]["mx"][0]
+    runner = CliRunner()
+    listing = tmp_path / "exclude.txt"
+    for entry, words in ((failing, f"{failing} is on the exclusion list"),
+                         (host, "its MX hosts (or all their addresses) are on the exclusion"),
+                         (truth.hosts[host]["addresses"][0], "are on the exclusion list"),
+                         ("not an entry!", "exclude.txt:2")):
+        listing.write_text(f"# test\n{entry}\n")
+        result = runner.invoke(check, [failing, *_args(lab)],
+                               env={"DANESCAN_EXCLUDE": str(listing)})
+        assert result.exit_code == 2 and words in result.stderr, (entry, result.output)
+        assert len(result.stderr.splitlines()) == 1
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, Any]]] = []
 

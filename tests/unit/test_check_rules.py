@@ -47,3 +47,10 @@ def test_without_a_probe_the_host_verdict_decides() -> None:
     assert host_fails(True, NO_ADDRESS, [])
     failed_lookup = _v(False, DaneReason.TLSA_LOOKUP_FAILED, RfcOutcome.DEFER)
     assert host_fails(None, failed_lookup, [])
+
+
+def test_excluded_is_not_judged() -> None:
+    excluded = _v(False, DaneReason.EXCLUDED, RfcOutcome.UNKNOWN)
+    assert not host_fails(None, excluded, [])
+    assert not host_fails(True, OK, [OK, excluded])  # an address on the list: the others decide
+    assert host_fails(True, NO_MATCH, [NO_MATCH, excluded])

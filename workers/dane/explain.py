@@ -284,6 +284,10 @@ def explain(ev: HostEvidence, verdict: Verdict) -> str | None:
         then = f" (for the key it presents now: `{rec}`)" if rec else ""
         return (f"DANE not deployed: there is no TLSA record at {ev.owner}; to deploy it, sign "
                 f"the zone and publish a TLSA record{then}")
+    if reason is DaneReason.EXCLUDED:
+        what = f"{ev.ip} port {ev.port}" if ev.ip else ev.host
+        return (f"{what} is on the exclusion list: it was neither looked up nor connected to, "
+                f"so nothing is said about it")
     if reason is DaneReason.TLSA_LOOKUP_FAILED:
         status = ev.tlsa.status if ev.tlsa.status != "NOERROR" else ev.tlsa.dnssec
         return (f"the TLSA lookup at {ev.owner} failed ({status}): {DEFER} while it fails; "

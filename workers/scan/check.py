@@ -34,7 +34,7 @@ from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
 from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
 from workers.smtp import StarttlsEvidence
-from workers.vocab import DaneReason, DnssecStatus, RfcOutcome
+from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
 
 EXIT_OK = 0
 EXIT_DANE_FAILS = 1
@@ -173,7 +173,9 @@ def host_fails(published: bool | None, host_verdict: Verdict, per_address: Seque
     STARTTLS): DANE is not deployed there."""
     if published is False:
         return False
-    verdicts = list(per_address) or [host_verdict]
+    # on the exclusion list: not looked at, so not judged (neither valid nor failing)
+    verdicts = [v for v in (list(per_address) or [host_verdict])
+                if v.reason is not DaneReason.EXCLUDED]
     return any(not (v.valid and v.rfc is RfcOutcome.VERIFIED) for v in verdicts)
 
 
@@ -295,6 +297,8 @@ def _domain_error(d: DomainEvidence) -> str | None:
     if d.nxdomain:
         return f"{name} does not exist (NXDOMAIN)"
     mx = d.mx
+    if mx is not None and mx.query_status is QueryStatus.EXCLUDED:
+        return f"{name} is on the exclusion list (DANESCAN_EXCLUDE): it was not checked"
     if mx is not None and mx.failed and mx.dnssec_status is not DnssecStatus.BOGUS:
         return (f"the MX lookup for {name} failed ({mx.query_status}); DANE cannot be judged "
                 f"until its name servers answer")
@@ -335,6 +339,10 @@ def build_report(outcome: BatchOutcome, now: dt.datetime, resolver: str, port: i
         notes.append(f"the MX RRset is not DNSSEC-signed ({mx.dnssec_reason or 'insecure'}): "
                      f"senders still apply the TLSA records of an MX host whose own zone is "
                      f"signed (RFC 7672 2.2.1), but cannot be sure the MX set is the domain's")
+    if hosts and all(h.outcome.verdict.reason is DaneReason.EXCLUDED for h in hosts):
+        return cannot_check(name, now, resolver, f"nothing of {name} was checked: its MX hosts "
+                            f"(or all their addresses) are on the exclusion list "
+                            f"(DANESCAN_EXCLUDE)", d)
     missing = [relative(m) for m in d.mx_hosts if m not in by_host]
     if missing and not hosts:
         return cannot_check(name, now, resolver, f"no MX host of {name} could be looked up", d)
