@@ -3,8 +3,8 @@ change (methodology.md section 8, issue 15). Pure: evidence and verdict in, word
 
 The verdict (verdict.py) decides; this module only words its reason, using the evidence the
 verdict was computed from: the TLSA RRset with its DNSSEC detail, and the chain the server
-presented. Every record it proposes is computed from that chain with the digests the matcher
-uses (``CertDigests.association``), never hashed here.
+presented. Every record it proposes is made from that chain by ``danescan tlsa``'s own code
+(workers.dane.publish, on the digests the matcher uses), never hashed here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from workers.dane.certs import CertDigests, PresentedChain, parse_chain
 from workers.dane.evidence import TlsaEvidence
 from workers.dane.names import presented_names
+from workers.dane.publish import PublishError, chain_material, records_for
 from workers.dane.tlsa import MatchingType, RecordDefect, Selector, TlsaRecord, Usage
 from workers.dane.verdict import Verdict
 from workers.vocab import DaneReason, DnssecReason, RfcOutcome, SmtpStatus
@@ -57,19 +58,23 @@ def _short(record: TlsaRecord, width: int = 16) -> str:
         data if len(data) <= width else data[:width] + "...")
 
 
-def _rec(usage: int, selector: int, mtype: int, cert: CertDigests) -> str:
-    return f"{usage} {selector} {mtype} {cert.association(selector, mtype).hex()}"
+def record_for(chain: Sequence[bytes], usage: int, selector: int = 1, mtype: int = 1
+               ) -> str | None:
+    """The record of the presented chain (DER, leaf first) in presentation form, made by the same
+    code as ``danescan tlsa`` (workers.dane.publish: the leaf for usage 3, its issuer for 2), or
+    None when the chain has no such certificate."""
+    try:
+        made = records_for(chain_material(tuple(chain)), usage, (selector,), (mtype,))
+    except PublishError:
+        return None
+    return str(made[0])
 
 
-def proposal(records: Sequence[TlsaRecord], chain: PresentedChain) -> str | None:
+def proposal(records: Sequence[TlsaRecord], chain: Sequence[bytes]) -> str | None:
     """The record to publish for the chain presented now: the usage, selector and matching type
     of the first record already published (keeping the operator's choice; PKIX-TA becomes
     DANE-TA and PKIX-EE DANE-EE), ``3 1 1`` when there is none; a ``2 x x`` record names the
-    issuer (depth 1) when the chain has one."""
-    certs: tuple[CertDigests, ...] = chain.certs if chain.leaf else (
-        (chain.raw_leaf,) if chain.raw_leaf else ())
-    if not certs:
-        return None
+    issuer when the chain has one, else the leaf's ``3 x x``."""
     usage, selector, mtype = int(Usage.DANE_EE), int(Selector.SPKI), int(MatchingType.SHA256)
     for r in records:
         if (r.usage <= Usage.DANE_EE and r.selector in (0, 1)
@@ -78,14 +83,13 @@ def proposal(records: Sequence[TlsaRecord], chain: PresentedChain) -> str | None
             usage = Usage.DANE_TA if r.usage in (Usage.PKIX_TA, Usage.DANE_TA) else Usage.DANE_EE
             selector, mtype = r.selector, r.mtype
             break
-    if usage == Usage.DANE_TA and len(certs) > 1:
-        return _rec(usage, selector, mtype, certs[1])
-    return _rec(Usage.DANE_EE, selector, mtype, certs[0])
+    if usage == Usage.DANE_TA:
+        return record_for(chain, usage, selector, mtype) or record_for(chain, 3, selector, mtype)
+    return record_for(chain, usage, selector, mtype)
 
 
-def _publish(ev: HostEvidence, chain: PresentedChain, what: str = "for the key it presents now"
-             ) -> str:
-    rec = proposal(ev.tlsa.records, chain)
+def _publish(ev: HostEvidence, what: str = "for the key it presents now") -> str:
+    rec = proposal(ev.tlsa.records, ev.chain)
     return f"publish `{rec}` {what}" if rec else "publish a record for the key it presents"
 
 
@@ -155,8 +159,7 @@ def _dnssec(ev: HostEvidence, verdict: Verdict) -> str:
                 f"{', zone ' + zone if ev.zone else ''}): {ignored}; sign every zone from the "
                 f"root down to {ev.owner} (a DS at each parent)")
     if verdict.would_validate is False:
-        chain = parse_chain(ev.chain)
-        what += f"; the records would not match either: {_publish(ev, chain)}"
+        what += f"; the records would not match either: {_publish(ev)}"
     return what
 
 
@@ -189,13 +192,13 @@ def _record_fix(ev: HostEvidence, verdict: Verdict, chain: PresentedChain) -> st
     if reason is DaneReason.EMPTY_HASH:
         bad = next((r for r in records if r.is_empty_hash), records[0])
         return (f"the record `{_short(bad)}` holds the digest of empty input (the tool that "
-                f"made it hashed nothing); {_publish(ev, chain, 'instead')}")
+                f"made it hashed nothing); {_publish(ev, 'instead')}")
     if reason is DaneReason.UNDEFINED_FIELD:
         bad = next((r for r in records if r.form_defect.undefined), records[0])
         field = {RecordDefect.UNDEFINED_USAGE: "usage", RecordDefect.UNDEFINED_SELECTOR:
                  "selector"}.get(bad.form_defect, "matching type")
         return (f"the record `{_short(bad)}` has an undefined {field}, so senders cannot use it; "
-                f"{_publish(ev, chain, 'instead')}")
+                f"{_publish(ev, 'instead')}")
     if reason is DaneReason.WRONG_SELECTOR or reason is DaneReason.WRONG_MATCHING_TYPE:
         for r in records:
             found = _depth_of(r, chain, any_form=True)
@@ -215,7 +218,7 @@ def _record_fix(ev: HostEvidence, verdict: Verdict, chain: PresentedChain) -> st
                 return (f"the record `{_short(r)}` holds the digest of the issuing CA "
                         f"certificate (depth {depth}), but usage {r.usage} names the server's "
                         f"own certificate; publish `2 {r.selector} {r.mtype} {r.data.hex()}` "
-                        f"to pin the CA, or `{_rec(3, r.selector, r.mtype, _leaf(chain))}` for "
+                        f"to pin the CA, or `{record_for(ev.chain, 3, r.selector, r.mtype)}` for "
                         f"the server's key")
             if r.usage in (Usage.DANE_TA, Usage.PKIX_TA) and depth == 0:
                 return (f"the record `{_short(r)}` holds the digest of the server's own "
@@ -229,7 +232,7 @@ def _record_fix(ev: HostEvidence, verdict: Verdict, chain: PresentedChain) -> st
         ttl = ev.tlsa_ttl
         wait = f"2 x TTL = {2 * ttl} s" if ttl else "twice the TTL"
         return (f"this record matches the certificate this server presented before, not the one "
-                f"it presents now; {_publish(ev, chain)} (for the next change: publish the next "
+                f"it presents now; {_publish(ev)} (for the next change: publish the next "
                 f"key's record beside the current one at least {wait} before the switch, and "
                 f"withdraw the old one after it)")
     if reason is DaneReason.NAME_MISMATCH:
@@ -237,29 +240,22 @@ def _record_fix(ev: HostEvidence, verdict: Verdict, chain: PresentedChain) -> st
         shown = ", ".join(names[:4]) or "none"
         return (f"the DANE-TA record anchors the chain, but the server certificate does not name "
                 f"{ev.host} (it names: {shown}); have the CA issue a certificate that includes "
-                f"{ev.host}, or publish `{_rec(3, 1, 1, _leaf(chain))}` (DANE-EE ignores names)")
+                f"{ev.host}, or publish `{record_for(ev.chain, 3)}` (DANE-EE ignores names)")
     if reason is DaneReason.TA_EXPIRED:
         return (f"the CA certificate the DANE-TA record names is outside its validity dates and "
                 f"OpenSSL-based senders such as Postfix refuse it; renew that CA certificate, "
-                f"or publish `{_rec(3, 1, 1, _leaf(chain))}` (DANE-EE ignores dates)")
+                f"or publish `{record_for(ev.chain, 3)}` (DANE-EE ignores dates)")
     if reason is DaneReason.CHAIN_INVALID:
         return (f"a record names a certificate of the chain, but the chain from it down to the "
                 f"server certificate does not verify (missing intermediate, expired or non-CA "
                 f"certificate, bad signature); send the complete chain, or publish "
-                f"`{_rec(3, 1, 1, _leaf(chain))}` for the server's key")
+                f"`{record_for(ev.chain, 3)}` for the server's key")
     if reason is DaneReason.NO_USABLE_TLSA:
         return (f"no record is usable by SMTP senders (usages 0 and 1 are not for SMTP, "
-                f"RFC 7672 3.1.3): they use TLS without authentication; {_publish(ev, chain)}")
+                f"RFC 7672 3.1.3): they use TLS without authentication; {_publish(ev)}")
     # no-match, or a reason above whose record could not be singled out
     return (f"no TLSA record matches the certificate chain the server presents; "
-            f"{_publish(ev, chain)}")
-
-
-def _leaf(chain: PresentedChain) -> CertDigests:
-    leaf = chain.leaf_digests
-    if leaf is None:
-        raise ValueError("no leaf")
-    return leaf
+            f"{_publish(ev)}")
 
 
 def _form(selector: int, mtype: int) -> str:
@@ -280,7 +276,7 @@ def explain(ev: HostEvidence, verdict: Verdict) -> str | None:
                     "digest (RFC 7671 section 9); fix or withdraw the SHA-512 record")
         return None
     if reason is DaneReason.NO_TLSA:
-        rec = proposal((), chain)
+        rec = proposal((), ev.chain)
         then = f" (for the key it presents now: `{rec}`)" if rec else ""
         return (f"DANE not deployed: there is no TLSA record at {ev.owner}; to deploy it, sign "
                 f"the zone and publish a TLSA record{then}")
