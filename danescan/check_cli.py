@@ -200,7 +200,7 @@ def _host_lines(h: HostReport) -> list[str]:
     out.append(f"    {'addresses':<10} {', '.join(addrs) or 'none'}   DNSSEC {a_sec}")
     t = j["tlsa"]
     if t.get("records") or t.get("status") not in ("NOERROR", "NXDOMAIN"):
-        ttl_value = t.get("original_ttl") or t.get("ttl")
+        ttl_value = t.get("published_ttl") or t.get("ttl")
         ttl = f"   TTL {ttl_value}" if ttl_value is not None else ""
         out.append(f"    {'TLSA':<10} {t['name']}   {t['status']}   DNSSEC "
                    f"{_dnssec(t['dnssec'], t['dnssec_reason'])}{ttl}")

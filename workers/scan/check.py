@@ -33,6 +33,7 @@ from workers.dane.verdict import Verdict
 from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
 from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
+from workers.scan.rows import published_ttl
 from workers.smtp import StarttlsEvidence
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
 
@@ -107,8 +108,7 @@ def _rrset_json(rr: RRsetEvidence | None) -> dict[str, Any] | None:
         return None
     return {"name": relative(rr.name), "status": rr.query_status.value,
             "dnssec": rr.dnssec_status.value, "dnssec_reason": rr.dnssec_reason.value,
-            "ttl": rr.ttl, "original_ttl": max((s.original_ttl for s in rr.rrsigs
-                                                if s.type_covered == rr.rtype), default=None),
+            "ttl": rr.ttl, "published_ttl": published_ttl(rr) or None,
             "records": list(rr.records), "zone": relative(rr.zone)}
 
 
@@ -241,12 +241,10 @@ def _evidence(h: HostOutcome, probe: StarttlsEvidence | None, port: int) -> Host
     rr = h.evidence.tlsa
     sigs = [s for s in rr.rrsigs if s.type_covered == "TLSA"]
     expired = min((s.expiration for s in sigs), default=None)
-    # the TTL resolvers honour: the RRSIG's original TTL (the answer's TTL is what is left of it)
-    ttl = max((s.original_ttl for s in sigs), default=rr.ttl)
     inception = max((s.inception for s in sigs), default=None)
     return HostEvidence(
         host=relative(h.evidence.host), tlsa=h.tlsa, tlsa_name=relative(rr.final_name),
-        tlsa_ttl=ttl, zone=relative(rr.zone) if rr.zone else "", dnssec_detail=rr.detail,
+        tlsa_ttl=published_ttl(rr) or None, zone=relative(rr.zone) if rr.zone else "", dnssec_detail=rr.detail,
         signature_expired=_when(expired), signature_inception=_when(inception),
         ip=probe.ip if probe else "", port=port, smtp=probe.status if probe else None,
         smtp_detail=probe.detail if probe else "",
