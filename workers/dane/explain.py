@@ -88,9 +88,13 @@ def proposal(records: Sequence[TlsaRecord], chain: Sequence[bytes]) -> str | Non
     return record_for(chain, usage, selector, mtype)
 
 
-def _publish(ev: HostEvidence, what: str = "for the key it presents now") -> str:
+def _publish(ev: HostEvidence, what: str = "") -> str:
     rec = proposal(ev.tlsa.records, ev.chain)
-    return f"publish `{rec}` {what}" if rec else "publish a record for the key it presents"
+    if rec is None:
+        return "publish a record for the key it presents"
+    why = what or ("for the CA that issued its certificate" if rec.startswith("2 ")
+                   else "for the key it presents now")
+    return f"publish `{rec}` {why}"
 
 
 def _depth_of(record: TlsaRecord, chain: PresentedChain, any_form: bool = False
