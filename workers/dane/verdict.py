@@ -110,8 +110,11 @@ class Verdict:
 
     @property
     def dane_deployed(self) -> bool | None:
-        """True: a TLSA RRset exists; False: none (not a failure); None: the lookup failed."""
-        if self.reason is DaneReason.TLSA_LOOKUP_FAILED:
+        """True: a TLSA RRset exists; False: none (not a failure); None: not known from the
+        verdict (the lookup failed, or a reason that wins over the TLSA side: no address,
+        excluded; the TLSA evidence says then)."""
+        if self.reason in (DaneReason.TLSA_LOOKUP_FAILED, DaneReason.NO_ADDRESS,
+                           DaneReason.EXCLUDED):
             return None
         return self.reason is not DaneReason.NO_TLSA
 
