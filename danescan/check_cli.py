@@ -16,6 +16,8 @@ from typing import NoReturn, Protocol
 
 import click
 
+from danescan.errors import fail
+from danescan.options import probe_options
 from danescan.startchecks import ROOT_ANCHORS
 from workers.scan.check import (
     EXIT_CANNOT_CHECK,
@@ -29,8 +31,7 @@ from workers.settings import Settings
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(EXIT_CANNOT_CHECK)
+    fail(message, EXIT_CANNOT_CHECK)
 
 
 @dataclass(frozen=True)
@@ -241,22 +242,12 @@ def render_text(report: DomainReport) -> str:
 
 @click.command("check")
 @click.argument("domain")
-@click.option("--resolver", default=None,
-              help="Validating resolver ADDR[:PORT] [DANESCAN_RESOLVER; else /etc/resolv.conf].")
-@click.option("--trust-anchor", default=None,
-              help="DS records of the root trust anchor [default: IANA's KSKs].")
+@probe_options("check")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON (see the README).")
 @click.option("--port", default=25, show_default=True, type=click.IntRange(1, 65535),
               help="Port probed (the TLSA records are always those at _25._tcp, as senders use).")
-@click.option("--public-roots", default=None,
-              help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
 @click.option("--require-dane", is_flag=True,
               help="Exit 1 also when no MX host publishes TLSA (DANE not deployed).")
-@click.option("--ehlo-name", default=None,
-              help="Host name sent in EHLO; required beyond loopback [DANESCAN_EHLO_NAME].")
-@click.option("--contact", default=None,
-              help="E-mail address or URL of who runs the check; required beyond loopback "
-                   "[DANESCAN_CONTACT].")
 def check(domain: str, resolver: str | None, trust_anchor: str | None, as_json: bool, port: int,
           public_roots: str | None, require_dane: bool, ehlo_name: str | None,
           contact: str | None) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from danescan import __version__
+from danescan.errors import fail
 from workers.settings import SettingsError
 
 
@@ -48,12 +47,6 @@ def _register() -> None:
 
 
 _register()
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One-line error on stderr and a non-zero exit: the contract for bad input."""
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from typing import NoReturn
-
 import click
 
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
+from danescan.errors import fail
 
 
 @click.command("exclude")

@@ -23,10 +23,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from danescan.errors import fail
 from danescan.tlsa_cli import load_file, split_host
 from workers.dane.publish import Material, PublishError, records_for, zone_line
 from workers.dane.rollover_plan import RolloverPlan, RolloverState, Step, Ttls, duration, make_plan
@@ -38,16 +38,12 @@ from workers.names import BadName, normalize_text, tlsa_text
 EXIT_NOT_YET = 1
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(code)
-
 
 def _server(text: str, what: str) -> rio.Server:
     try:
         host, port = split_host(text, 53)
     except ValueError as exc:
-        _fail(f"{what} {text!r}: {exc}")
+        fail(f"{what} {text!r}: {exc}")
     return rio.Server(host, port)
 
 
@@ -63,7 +59,7 @@ def _now(text: str | None) -> dt.datetime:
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        _fail(f"--now {text!r}: not an ISO 8601 time")
+        fail(f"--now {text!r}: not an ISO 8601 time")
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
@@ -85,7 +81,7 @@ def _records(path: str, material: Material, usage: int, selector: int,
     try:
         return tuple(records_for(material, usage, (selector,), (mtype,)))
     except PublishError as exc:
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
 
 
 def _load_state(path: Path) -> RolloverState | None:
@@ -94,11 +90,11 @@ def _load_state(path: Path) -> RolloverState | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        _fail(f"{path}: cannot read the state ({exc.strerror or exc})")
+        fail(f"{path}: cannot read the state ({exc.strerror or exc})")
     try:
         return RolloverState.from_json(text)
     except ValueError as exc:
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
 
 
 def _save_state(path: Path, state: RolloverState) -> None:
@@ -108,7 +104,7 @@ def _save_state(path: Path, state: RolloverState) -> None:
         tmp.write_text(state.to_json())
         tmp.replace(path)
     except OSError as exc:
-        _fail(f"{path}: cannot write the state ({exc.strerror or exc})")
+        fail(f"{path}: cannot write the state ({exc.strerror or exc})")
 
 
 def _plan(ctx: Context, current: tuple[TlsaRecord, ...],
@@ -117,9 +113,9 @@ def _plan(ctx: Context, current: tuple[TlsaRecord, ...],
         answer = rio.tlsa(ctx.resolver, ctx.owner)
         zone = rio.zone_of(ctx.resolver, ctx.owner)
     except rio.RolloverDnsError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not zone.secure:
-        _fail(f"{zone.zone} SOA at {ctx.resolver}: the answer is not DNSSEC-secure (no AD bit): "
+        fail(f"{zone.zone} SOA at {ctx.resolver}: the answer is not DNSSEC-secure (no AD bit): "
               "the resolver does not validate or the zone is not signed; DANE needs both")
     rrset_ttl = None
     if answer.exists:
@@ -133,7 +129,7 @@ def _state_for(ctx: Context, plan: RolloverPlan, zone: str) -> RolloverState:
     if state is None or (state.step(ctx.now) is Step.DONE and not state.same_plan(plan)):
         return RolloverState.start(plan, zone)
     if not state.same_plan(plan):
-        _fail(f"{ctx.state_path}: a rollover from {', '.join(state.current)} to "
+        fail(f"{ctx.state_path}: a rollover from {', '.join(state.current)} to "
               f"{', '.join(state.next)} is in progress; finish it or remove the file")
     return state
 
@@ -145,7 +141,7 @@ def _observe(ctx: Context, plan: RolloverPlan, state: RolloverState) -> Rollover
     try:
         servers = [rio.Server(ip) for ip in rio.authoritative(ctx.resolver, state.zone)]
     except rio.RolloverDnsError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     missing = rio.missing_at(servers, ctx.owner, plan.next)
     if missing:
         return state
@@ -161,7 +157,7 @@ def _context(mx: str, port: int, resolver: str | None, state: str | None,
         host = normalize_text(mx)
         owner = tlsa_text(host, port)
     except BadName as exc:
-        _fail(f"--mx {mx!r}: {exc}")
+        fail(f"--mx {mx!r}: {exc}")
     state_path = (Path(state) if state else
                   Path("~/.local/state/danescan").expanduser() / f"rollover-{host.rstrip('.')}.json")
     return Context(host, owner, _server(resolver or _system_resolver(), "--resolver"),
@@ -238,24 +234,24 @@ def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | Non
     if hook and next_ is None:
         next_ = _hook_certificate()
     if next_ is None:
-        _fail("--next CERT_OR_KEY is needed")
+        fail("--next CERT_OR_KEY is needed")
     next_records = _records(next_, load_file(next_, "any"), usage, selector, mtype)
     if current is None:
         if saved is None:
-            _fail(f"--current CERT_OR_KEY is needed (no state in {ctx.state_path})")
+            fail(f"--current CERT_OR_KEY is needed (no state in {ctx.state_path})")
         cur_records = tuple(TlsaRecord.from_text(r) for r in saved.current)
         if hook and saved.next != tuple(str(r) for r in next_records):
             if tuple(str(r) for r in next_records) == saved.current:
                 cur_records = next_records  # the certificate renewed is the current one
             else:
-                _fail(f"{next_}: its key is not the one planned in {ctx.state_path} "
+                fail(f"{next_}: its key is not the one planned in {ctx.state_path} "
                       f"({', '.join(saved.next)}): run 'danescan rollover plan' for it first",
                       EXIT_NOT_YET)
     else:
         cur_records = _records(current, load_file(current, "any"), usage, selector, mtype)
     plan, zone = _plan(ctx, cur_records, next_records)
     if ttl is not None and not 0 <= ttl <= 2**31 - 1:
-        _fail(f"--ttl {ttl}: not a TTL")
+        fail(f"--ttl {ttl}: not a TTL")
     publish_ttl = ttl if ttl is not None else (plan.ttl if plan.existing else 3600)
     # a next key the published records cover already needs no state (nor disturbs one)
     st = (RolloverState.start(plan, zone.zone) if plan.nothing_to_do
@@ -272,7 +268,7 @@ def _hook_certificate() -> str:
     for name in ("CERT_FULLCHAIN_PATH", "CERT_PATH"):
         if os.environ.get(name):
             return os.environ[name]
-    _fail("--deploy-hook: neither RENEWED_LINEAGE (certbot) nor CERT_FULLCHAIN_PATH/CERT_PATH "
+    fail("--deploy-hook: neither RENEWED_LINEAGE (certbot) nor CERT_FULLCHAIN_PATH/CERT_PATH "
           "(acme.sh) is set; give --next")
 
 
@@ -347,9 +343,9 @@ def publish_cmd(current: str | None, next_: str | None, tsig_key: str, server: s
     try:
         key = parse(Path(tsig_key).read_text())
     except OSError as exc:
-        _fail(f"{tsig_key}: cannot read ({exc.strerror or exc})")
+        fail(f"{tsig_key}: cannot read ({exc.strerror or exc})")
     except (TsigFileError, UnicodeDecodeError) as exc:
-        _fail(f"{tsig_key}: {exc}")
+        fail(f"{tsig_key}: {exc}")
     inp = _inputs(current, next_, **kw)  # type: ignore[arg-type]
     plan, ctx, state = inp.plan, inp.ctx, inp.state
     primary = _server(server, "--server") if server else _primary(ctx, inp.zone)
@@ -366,7 +362,7 @@ def publish_cmd(current: str | None, next_: str | None, tsig_key: str, server: s
     if switched and state.switched_at is None:
         if state.step(ctx.now) not in (Step.SWITCH,):
             _save_state(ctx.state_path, state)
-            _fail("--switched: the plan does not allow the switch yet "
+            fail("--switched: the plan does not allow the switch yet "
                   "(see 'danescan rollover check')", EXIT_NOT_YET)
         state = state.did("next key live (publish --switched)", ctx.now, switched_at=ctx.now)
     if state.step(ctx.now) is Step.WITHDRAW_OLD:
@@ -392,9 +388,9 @@ def _primary(ctx: Context, zone: rio.ZoneFacts) -> rio.Server:
     try:
         addrs = rio.addresses(ctx.resolver, zone.mname)
     except rio.RolloverDnsError as exc:
-        _fail(f"primary {zone.mname}: {exc}")
+        fail(f"primary {zone.mname}: {exc}")
     if not addrs:
-        _fail(f"primary {zone.mname} (SOA MNAME of {zone.zone}) has no address; give --server")
+        fail(f"primary {zone.mname} (SOA MNAME of {zone.zone}) has no address; give --server")
     return rio.Server(addrs[0])
 
 
@@ -403,4 +399,4 @@ def _update(primary: rio.Server, inp: Inputs, key: TsigKey, add: tuple[TlsaRecor
     try:
         rio.update(primary, inp.zone.zone, inp.ctx.owner, key, inp.ttl, add=add, delete=delete)
     except rio.RolloverDnsError as exc:
-        _fail(str(exc))
+        fail(str(exc))

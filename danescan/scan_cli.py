@@ -9,10 +9,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from danescan.errors import fail
+from danescan.options import probe_options
 from danescan.startchecks import ROOT_ANCHORS
 from producer.zonetypes import ParserOptions
 from workers.settings import Settings
@@ -20,10 +21,6 @@ from workers.store.backend import Database
 
 EXIT_DAMAGED = 3  # an input was damaged: what could be read was scanned, the scan is incomplete
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 def system_resolver() -> str:
@@ -48,7 +45,7 @@ def open_db(target: str) -> Database:
         db = connect(target)
         Migrator(db, discover(), profile("single")).apply()
     except (StoreError, MigrationError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return db
 
 
@@ -64,18 +61,18 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 
     for path in inputs:
         if not Path(path).exists():
-            _fail(f"{printable(path, 300)}: no such file")
+            fail(f"{printable(path, 300)}: no such file")
         if not os.access(path, os.R_OK) or Path(path).is_dir():
-            _fail(f"{printable(path, 300)}: not a readable file")
+            fail(f"{printable(path, 300)}: not a readable file")
     if not Path(trust_anchor).is_file():
-        _fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
+        fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
     exclusions = startchecks.exclusions(exclude)  # a list that cannot be read: refuse to start
     if isinstance(exclusions, str):
-        _fail(exclusions)
+        fail(exclusions)
     problem = (startchecks.identity(ehlo_name, contact, resolver, trust_anchor)
                or startchecks.resolver(Settings.from_env(), resolver))
     if problem:
-        _fail(problem)
+        fail(problem)
     db = open_db(target)
     try:
         click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
@@ -87,10 +84,10 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
         try:
             facts = run_scan(db, list(inputs), opts)
         except InputError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return ""
         except KeyboardInterrupt:
-            _fail(f"interrupted; run again with --scan-id {scan_id} to resume")
+            fail(f"interrupted; run again with --scan-id {scan_id} to resume")
             return ""
         if facts["malformed"]:
             click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
@@ -115,27 +112,17 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 
 @click.command("scan")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--resolver", default=None,
-              help="Validating resolver ADDR[:PORT] [DANESCAN_RESOLVER; else /etc/resolv.conf].")
-@click.option("--trust-anchor", default=None,
-              help="DS records of the root trust anchor [default: IANA's KSKs].")
+@probe_options("scan")
 @click.option("--db", "target", default=None,
               help="chdb directory or clickhouse://host:port/db [DANESCAN_DB].")
 @click.option("--scan-id", default=None, help="Re-use to resume an interrupted scan.")
 @click.option("--batch", default=1000, show_default=True, help="Domains per batch.")
 @click.option("--probe-all", is_flag=True, help="STARTTLS-probe MX hosts without TLSA too.")
 @click.option("--kind", default="adhoc", type=click.Choice(["adhoc", "nightly", "hourly"]))
-@click.option("--public-roots", default=None,
-              help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
 @click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
               help="The scan's nominal time, UTC (default: now).")
 @click.option("--no-progress", is_flag=True,
               help="No progress on stderr (default: a bar on a terminal, log lines otherwise).")
-@click.option("--ehlo-name", default=None,
-              help="Host name sent in EHLO; required beyond loopback [DANESCAN_EHLO_NAME].")
-@click.option("--contact", default=None,
-              help="E-mail address or URL of who runs the scan; required beyond loopback "
-                   "[DANESCAN_CONTACT].")
 @click.option("--exclude", default=None,
               help="Exclusion list: address ranges and domain suffixes never queried nor "
                    "connected to, one a line, # comments [DANESCAN_EXCLUDE].")
@@ -175,12 +162,12 @@ def ensure_lab_packages() -> None:
         return
     installer = Path(__file__).resolve().parent.parent / "lab" / "install-packages.sh"
     if os.geteuid() != 0:
-        _fail("the lab needs Debian packages nsd, unbound, bind9-utils and ldnsutils; as root "
+        fail("the lab needs Debian packages nsd, unbound, bind9-utils and ldnsutils; as root "
               f"run: bash {installer}")
     click.echo("installing the lab's Debian packages (nsd, unbound, bind9-utils, ldnsutils, ...)",
                err=True)
     if subprocess.run(["bash", str(installer)], check=False).returncode != 0:
-        _fail(f"installing the lab's packages failed; run: bash {installer}")
+        fail(f"installing the lab's packages failed; run: bash {installer}")
 
 
 @click.command("demo")
@@ -200,7 +187,7 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
     try:
         up = control.up(workdir / "lab", domains, seed=1, slot=None)
     except LabError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     try:
         click.echo(f"lab up in {up.seconds:.0f} s; scanning {', '.join(p.name for p in up.zone_files)}",

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from danescan.errors import fail
 from workers.dane.publish import (
     Material,
     PublishError,
@@ -29,21 +28,16 @@ from workers.dane.publish import (
 from workers.names import BadName, normalize_text, tlsa_text
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
-
-
 def load_file(path: str, what: str) -> Material:
     """Certificates or a key from ``path``; one line and exit 2 when it holds neither."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        _fail(f"{path}: cannot read ({exc.strerror or exc})")
+        fail(f"{path}: cannot read ({exc.strerror or exc})")
     try:
         return read_material(data, what)
     except PublishError as exc:
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
 
 
 def split_host(text: str, default_port: int = 25) -> tuple[str, int]:
@@ -70,7 +64,7 @@ def _addresses(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        _fail(f"{host}: no address ({exc})")
+        fail(f"{host}: no address ({exc})")
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -93,7 +87,7 @@ def probe_material(host: str, port: int, server_name: str, ehlo_name: str,
                 continue
         problems.append(f"{ip} port {port}: {evidence.status.value}"
                         + (f" ({evidence.detail})" if evidence.detail else ""))
-    _fail(f"{host}: no certificate: " + "; ".join(problems))
+    fail(f"{host}: no certificate: " + "; ".join(problems))
 
 
 def owner_name(name: str | None, host: str | None, port: int) -> str:
@@ -104,11 +98,11 @@ def owner_name(name: str | None, host: str | None, port: int) -> str:
         except ValueError:
             name = host
     if name is None:
-        _fail("--name MXHOST is needed (the mail server's host name, the TLSA owner)")
+        fail("--name MXHOST is needed (the mail server's host name, the TLSA owner)")
     try:
         return tlsa_text(normalize_text(name), port)
     except BadName as exc:
-        _fail(f"--name {name!r}: {exc}")
+        fail(f"--name {name!r}: {exc}")
 
 
 @click.command("tlsa")
@@ -132,18 +126,18 @@ def tlsa(cert: str | None, key: str | None, host: str | None, usage: int, select
     """Print the TLSA record to publish, in zone-file form."""
     given = [opt for opt, value in (("--cert", cert), ("--key", key), ("--host", host)) if value]
     if len(given) != 1:
-        _fail("give exactly one of --cert FILE, --key FILE, --host HOST[:PORT]"
+        fail("give exactly one of --cert FILE, --key FILE, --host HOST[:PORT]"
               + (f" (got {' and '.join(given)})" if given else ""))
     if not 0 < port < 65536:
-        _fail(f"--port {port}: not a port")
+        fail(f"--port {port}: not a port")
     if not 0 <= ttl <= 2**31 - 1:
-        _fail(f"--ttl {ttl}: not a TTL")
+        fail(f"--ttl {ttl}: not a TTL")
     server = None
     if host is not None:
         try:
             server, connect_port = split_host(host)
         except ValueError as exc:
-            _fail(f"--host {host!r}: {exc}")
+            fail(f"--host {host!r}: {exc}")
     owner = owner_name(name, server, port)
     if cert is not None:
         material = load_file(cert, "cert")
@@ -156,6 +150,6 @@ def tlsa(cert: str | None, key: str | None, host: str | None, usage: int, select
     try:
         records = records_for(material, usage, (selector,), (mtype,))
     except PublishError as exc:
-        _fail(f"{cert or key or host}: {exc}")
+        fail(f"{cert or key or host}: {exc}")
     for record in records:
         click.echo(zone_line(owner, ttl, record))

@@ -27,11 +27,13 @@ import time
 import urllib.error
 import urllib.request
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from danescan.check_cli import Checker, CheckSetupError, domain_syntax, options, prepare
+from danescan.errors import fail
+from danescan.options import probe_options
 from workers.dane.expiry import WARN_DAYS
 from workers.scan.check import DomainReport, Memory, Status
 
@@ -46,10 +48,6 @@ class State(StrEnum):
     BROKEN = "broken"
     ERROR = "error"
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -152,6 +150,7 @@ def exit_code(states: list[State]) -> int:
 
 @click.command("watch")
 @click.argument("domains", nargs=-1, required=True)
+@probe_options("watch")
 @click.option("--interval", default="1h", show_default=True,
               help="Time between rounds: 90s, 15m, 1h, 1d ...")
 @click.option("--warn-days", default=WARN_DAYS, show_default=True, type=click.IntRange(0, 36500),
@@ -160,19 +159,8 @@ def exit_code(states: list[State]) -> int:
 @click.option("--webhook", default=None,
               help="http(s) URL: the report is POSTed as JSON when a domain's state changes.")
 @click.option("--once", is_flag=True, help="One round, then exit with the status below.")
-@click.option("--resolver", default=None,
-              help="Validating resolver ADDR[:PORT] [DANESCAN_RESOLVER; else /etc/resolv.conf].")
-@click.option("--trust-anchor", default=None,
-              help="DS records of the root trust anchor [default: IANA's KSKs].")
 @click.option("--port", default=25, show_default=True, type=click.IntRange(1, 65535),
               help="Port probed (the TLSA records are always those at _25._tcp).")
-@click.option("--public-roots", default=None,
-              help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
-@click.option("--ehlo-name", default=None,
-              help="Host name sent in EHLO; required beyond loopback [DANESCAN_EHLO_NAME].")
-@click.option("--contact", default=None,
-              help="E-mail address or URL of who runs the watch; required beyond loopback "
-                   "[DANESCAN_CONTACT].")
 def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str | None,
           once: bool, resolver: str | None, trust_anchor: str | None, port: int,
           public_roots: str | None, ehlo_name: str | None, contact: str | None) -> None:
@@ -198,18 +186,18 @@ def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str 
     try:
         seconds = parse_interval(interval)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if webhook is not None and not re.match(r"https?://[^\s/]+", webhook):
-        _fail(f"--webhook {webhook!r}: not an http:// or https:// URL")
+        fail(f"--webhook {webhook!r}: not an http:// or https:// URL")
     for domain in domains:
         problem = domain_syntax(domain)
         if problem:
-            _fail(problem)
+            fail(problem)
     opts = options(resolver, trust_anchor, port, public_roots, ehlo_name, contact)
     try:
         check = prepare(opts)
     except CheckSetupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     memory = Memory()
     seen: dict[str, State] = {}
     try:
