@@ -30,10 +30,11 @@ def main() -> None:
 def _register() -> None:
     from danescan.report_cli import query, report
     from danescan.scan_cli import demo, scan
+    from danescan.sql_cli import sql
     from danescan.store_cli import migrate
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report):
+    for command in (lab, migrate, scan, demo, query, report, sql):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 
