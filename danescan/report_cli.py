@@ -24,12 +24,24 @@ def _fail(message: str) -> None:
 
 
 def _open(target: str):  # type: ignore[no-untyped-def]
-    from workers.store.backend import connect, parse_target
+    from queries.run import open_db
 
-    kind, where, _, _ = parse_target(target)
-    if kind == "chdb" and not Path(where).is_dir():
-        raise QueryError(f"no database at {where}: run a scan first or give --db")
-    return connect(target)
+    return open_db(target)  # read-only
+
+
+def write_report(target: str, out: Path, threshold: int = 50) -> Path:
+    """The report of the latest scan of ``target`` written to ``out`` (tables, figures and
+    report.html, whose path is returned); QueryError or StoreError in one line."""
+    from danescan.report.build import run_all, select, write
+
+    db = _open(target)
+    try:
+        sel = select(db, None, None, None)
+        results = run_all(db, sel, threshold)
+    finally:
+        db.close()
+    write(results, out, sel, "table")
+    return out / "report.html"
 
 
 @click.command("query")

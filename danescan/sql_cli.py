@@ -36,8 +36,10 @@ def _source(sql: str | None, file: Path | None) -> str | None:
     if file is not None:
         try:
             return file.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise QueryError(f"{file}: cannot read it: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise QueryError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if sql == "-" or (sql is None and not sys.stdin.isatty()):
         try:
             return sys.stdin.read()
