@@ -105,12 +105,12 @@ def report(target: str, scan_id: str | None, since: dt.datetime | None, until: d
         _fail(str(exc))
         return
     if fmt == "table":
-        from danescan.report.headline import headlines, text
+        from danescan.report.headline import headlines, table1, text
 
         by_name = {r.name: r for r in results}
         click.echo(f"danescan report: {printable(sel.title(), 2000)}")
         click.echo(f"history: {printable(sel.history(), 2000)}\n")
-        summary = text(headlines(by_name, len(sel.scans))).splitlines()
+        summary = text(headlines(by_name, len(sel.scans)), table1(by_name)).splitlines()
         click.echo("\n".join(printable(line, 2000) for line in summary) + "\n")
     elif not sel.status.startswith("finished"):  # keep CSV/JSON clean: the state on stderr
         click.echo(f"danescan: report of {printable(sel.title(), 2000)}", err=True)

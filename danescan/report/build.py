@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from danescan.report import figures
-from danescan.report.headline import headlines
+from danescan.report.headline import headlines, table1
 from danescan.report.html import page
 from danescan.report.render import render, table, to_csv, to_json
 from queries.catalog import QueryError, catalog
@@ -134,6 +134,6 @@ def write(results: list[Result], out: Path, sel: Selection, fmt: str) -> list[Pa
         written.append(p)
     index = out / "report.html"
     index.write_text(page(sel.heading(), results, figs, headlines(by_name, len(sel.scans)),
-                          len(sel.scans)))
+                          len(sel.scans), table1(by_name)))
     written.append(index)
     return written

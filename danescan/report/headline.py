@@ -13,19 +13,19 @@ the TTL) and CA reliance (more than 94 % CA-issued).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from queries.run import Result
 
-# Table 1 of the paper, per TLD: (share of domains with TLSA, MX hosts invalid, domains invalid),
-# as far as the paper's text gives them.
-PAPER_TLD: dict[str, str] = {
-    "com": "0.97 % with TLSA; over 22 % of TLSA MX hosts and 0.51 % of TLSA domains invalid",
-    "se": "41.57 % with TLSA",
-    "net": "under 1 % with TLSA",
-    "org": "under 1 % with TLSA",
+# Table 1 of the paper, per TLD: (domains with TLSA, TLSA MX hosts invalid, TLSA domains
+# invalid), as far as the paper's text gives them ('' where it does not).
+PAPER_TLD: dict[str, tuple[str, str, str]] = {
+    "com": ("0.97 %", "over 22 %", "0.51 %"),
+    "net": ("under 1 %", "", ""),
+    "org": ("under 1 %", "", ""),
+    "se": ("41.57 %", "", ""),
 }
 
 
@@ -52,23 +52,33 @@ def _num(row: Mapping[str, Any], key: str) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def tld_lines(results: Mapping[str, Result]) -> list[Headline]:
-    """Table 1: per TLD and in all, TLSA share, invalid MX hosts, invalid domains."""
+@dataclass(frozen=True)
+class TldRow:
+    """One line of Table 1: a TLD (or 'all') with its DANE deployment and failure shares."""
+
+    tld: str
+    domains: int
+    with_tlsa: int
+    tlsa_mx_hosts: int
+    mx_hosts_invalid: str  # a share, formatted
+    domains_invalid: str
+    with_tlsa_share: str
+    paper: tuple[str, str, str]  # the paper's three shares, '' where it gives none
+
+
+def table1(results: Mapping[str, Result]) -> list[TldRow]:
+    """Table 1 of the paper from tld_deployment: per TLD, then all TLDs."""
     rows = _records(results, "tld_deployment")
     if rows is None:
         return []
     out = []
     for r in sorted(rows, key=lambda r: (r.get("tld") == "all", str(r.get("tld")))):
         tld = str(r.get("tld"))
-        name = "all TLDs" if tld == "all" else f".{tld}"
         domains, tlsa = _num(r, "domains"), _num(r, "with_tlsa")
         hosts, bad_hosts = _num(r, "tlsa_mx_hosts"), _num(r, "invalid_mx_hosts")
-        ours = (f"{tlsa:,.0f} of {domains:,.0f} domains with TLSA ({pct(tlsa, domains)}); "
-                f"invalid: {pct(bad_hosts, hosts)} of {hosts:,.0f} TLSA MX hosts, "
-                f"{pct(_num(r, 'invalid_domains'), tlsa)} of the TLSA domains")
-        paper = PAPER_TLD.get(tld, "") if tld != "all" else \
-            ".com: over 22 % of TLSA MX hosts, 0.51 % of TLSA domains invalid"
-        out.append(Headline(f"Table 1, {name}", ours, paper, "tld_deployment", "Deployment"))
+        out.append(TldRow("all" if tld == "all" else f".{tld}", int(domains), int(tlsa),
+                          int(hosts), pct(bad_hosts, hosts), pct(_num(r, "invalid_domains"), tlsa),
+                          pct(tlsa, domains), PAPER_TLD.get(tld, ("", "", ""))))
     return out
 
 
@@ -188,15 +198,35 @@ def ca_lines(results: Mapping[str, Result]) -> list[Headline]:
 
 def headlines(results: Mapping[str, Result], snapshots: int) -> list[Headline]:
     """Every headline, grouped by section in reading order."""
-    lines = [*tld_lines(results), *cdf_lines(results), *class_lines(results),
+    lines = [*cdf_lines(results), *class_lines(results),
              *reason_lines(results), *rollover_lines(results, snapshots), *ca_lines(results)]
     order = ["Deployment", "Who manages DANE", "Why DANE fails", "Key rollovers and certificates"]
     return sorted(lines, key=lambda h: order.index(h.section) if h.section in order else 99)
 
 
-def text(lines: list[Headline]) -> str:
-    """The summary as plain text, for the terminal."""
+TABLE1_COLUMNS = ("TLD", "domains", "with TLSA", "share", "paper", "TLSA MX hosts",
+                  "invalid", "paper", "TLSA domains invalid", "paper")
+
+
+def table1_cells(row: TldRow) -> tuple[str, ...]:
+    """The cells of one Table 1 line, in TABLE1_COLUMNS order ('-' where the paper has none)."""
+    paper = tuple(p or "-" for p in row.paper)
+    return (row.tld, f"{row.domains:,}", f"{row.with_tlsa:,}", row.with_tlsa_share, paper[0],
+            f"{row.tlsa_mx_hosts:,}", row.mx_hosts_invalid, paper[1], row.domains_invalid,
+            paper[2])
+
+
+def text(lines: Sequence[Headline], tlds: Sequence[TldRow] = ()) -> str:
+    """The summary as plain text, for the terminal: Table 1, then the other headlines."""
     out = []
+    if tlds:
+        cells = [TABLE1_COLUMNS, *(table1_cells(r) for r in tlds)]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE1_COLUMNS))]
+        out.append("Table 1 (deployment and failure per TLD):")
+        for c in cells:
+            out.append("  " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                                        for i, (v, w) in enumerate(zip(c, widths, strict=True)))
+                       .rstrip())
     section = ""
     for h in lines:
         if h.section != section:

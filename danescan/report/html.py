@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from danescan.report.figures import empty_reason
-from danescan.report.headline import Headline
+from danescan.report.headline import TABLE1_COLUMNS, Headline, TldRow, table1_cells
 from danescan.report.render import cell
 from queries.catalog import get
 from queries.run import Result
@@ -28,15 +28,51 @@ table.summary{font-size:14px;width:100%} table.summary td{padding:4px 8px}
 table.summary td.paper{color:#555;width:24%} table.summary td.measure{width:30%}
 table.summary td.ours{font-weight:600}
 .empty{color:#8a5a00;background:#fff6e0;border:1px solid #f0d9a0;padding:4px 8px;display:inline-block}
-figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
+figure{display:inline-block;margin:0 1.5em 1em 0;vertical-align:top;max-width:560px}
+figure img{max-width:560px;height:auto}
+table.t1 td.paper,table.t1 th.paper{color:#555;background:#f6f6f6}
+.note{font-size:12px;color:#555;margin-top:0}
 figcaption{font-size:12px;color:#555}
 pre{color:#555;font-size:11px;white-space:pre-wrap;max-width:900px}
 a{color:#0b5cad}
 """
 
 
-def _summary(lines: Sequence[Headline], anchors: set[str]) -> list[str]:
-    parts = ["<h2 id='summary'>Summary: this scan beside the paper</h2>",
+def _table1(tlds: Sequence[TldRow], anchors: set[str]) -> list[str]:
+    if not tlds:
+        return []
+    link = ("<a href='#tld_deployment'>tld_deployment</a>" if "tld_deployment" in anchors
+            else "tld_deployment")
+    parts = [f"<h3>Table 1: DANE deployment and failure per TLD ({link})</h3>",
+             "<table class='t1'><tr>" + "".join(
+                 f"<th{' class=paper' if c == 'paper' else ''}>{html.escape(c)}</th>"
+                 for c in TABLE1_COLUMNS) + "</tr>"]
+    for row in tlds:
+        cells = table1_cells(row)
+        parts.append("<tr>" + "".join(
+            f"<td class='{'paper' if TABLE1_COLUMNS[i] == 'paper' else 'num' if i else ''}'>"
+            f"{html.escape(v)}</td>" for i, v in enumerate(cells)) + "</tr>")
+    parts.append("</table><p class='note'>share: of all domains of the TLD; invalid: of the MX "
+                 "hosts with TLSA, and of the domains with TLSA (measurement view: insecure "
+                 "TLSA counts as invalid, as in the paper).</p>")
+    return parts
+
+
+# figure file stem -> (caption, the table it is drawn from)
+CAPTIONS = {
+    "mx_domains_cdf": ("Paper Figure 2: how many domains each DANE MX host serves, valid and "
+                       "invalid hosts", "mx_domains_cdf"),
+    "validity_by_class": ("Valid and invalid DANE domains by who manages the MX and name "
+                          "servers", "management_validity"),
+    "rollover_outcomes": ("Outcomes of the key changes of DANE MX hosts per snapshot",
+                          "rollovers"),
+}
+
+
+def _summary(lines: Sequence[Headline], anchors: set[str],
+             tlds: Sequence[TldRow] = ()) -> list[str]:
+    parts = ["<h2 id='summary'>Summary: this scan beside the paper</h2>", *_table1(tlds, anchors),
+             "<h3>Headline numbers</h3>",
              "<table class='summary'><tr><th>measure</th><th>this scan</th>"
              "<th>paper (USENIX Security 2022)</th><th>table</th></tr>"]
     section = ""
@@ -62,7 +98,8 @@ def _table(r: Result, snapshots: int) -> list[str]:
     parts = [f"<h3 id='{html.escape(r.name)}'>{html.escape(r.name)}</h3>",
              f"<pre>{html.escape(get(r.name).header)}</pre>"]
     params = ", ".join(f"{k}={cell(v)}" for k, v in r.params.items())
-    parts.append(f"<p>parameters: {html.escape(params or 'none')}; {len(r.rows)} rows</p>")
+    rows = f"{len(r.rows):,} row{'' if len(r.rows) == 1 else 's'}"
+    parts.append(f"<p>parameters: {html.escape(params or 'none')}; {rows}</p>")
     if not r.rows:
         why = (empty_reason("rollovers", r, snapshots) if r.name.startswith("rollover")
                else "No rows in this scan.")
@@ -82,7 +119,8 @@ def _table(r: Result, snapshots: int) -> list[str]:
 
 
 def page(title: str, results: Sequence[Result], figures: Sequence[Path],
-         summary: Sequence[Headline] = (), snapshots: int = 1) -> str:
+         summary: Sequence[Headline] = (), snapshots: int = 1,
+         tlds: Sequence[TldRow] = ()) -> str:
     anchors = {r.name for r in results}
     head, _, history = title.partition("; history: ")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -90,15 +128,17 @@ def page(title: str, results: Sequence[Result], figures: Sequence[Path],
              f"<h1>{html.escape(head)}</h1>"]
     if history:
         parts.append(f"<p class='sub'>history: {html.escape(history)}</p>")
-    parts.append("<nav><a href='#summary'>summary</a><a href='#figures'>figures</a>"
-                 + "".join(f"<a href='#{html.escape(r.name)}'>{html.escape(r.name)}</a>"
-                           for r in results) + "</nav>")
-    parts.extend(_summary(summary, anchors))
+    links = ["summary", "figures", *(r.name for r in results)]
+    parts.append("<nav>" + " ".join(f"<a href='#{html.escape(n)}'>{html.escape(n)}</a>"
+                                    for n in links) + "</nav>")
+    parts.extend(_summary(summary, anchors, tlds))
     parts.append("<h2 id='figures'>Figures</h2>")
     for fig in figures:
         data = base64.b64encode(fig.read_bytes()).decode()
+        caption, table = CAPTIONS.get(fig.stem, (fig.name, ""))
+        link = f" (table <a href='#{table}'>{table}</a>)" if table in anchors else ""
         parts.append(f"<figure><img alt='{html.escape(fig.stem)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{html.escape(fig.name)}</figcaption></figure>")
+                     f"<figcaption>{html.escape(caption)}{link}</figcaption></figure>")
     parts.append("<h2 id='tables'>Tables</h2>")
     for r in results:
         parts.extend(_table(r, snapshots))
