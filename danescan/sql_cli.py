@@ -102,7 +102,7 @@ def run_text(db: Database, text: str, given: dict[str, str], fmt: str, output: P
             out.close()
 
 
-@click.command("sql")
+@click.command("sql", context_settings={"ignore_unknown_options": True})
 @click.argument("sql", required=False)
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="read the SQL from this file")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from queries.catalog import PARAM, UINT_MAX, Query, QueryError, bind, convert, get
-from queries.sqltext import engine_message, refused_read_only, strip_comments
+from queries.sqltext import engine_message, inline_insert, refused_read_only, strip_comments
 from workers.store.backend import (
     ChdbDatabase,
     Database,
@@ -232,6 +232,10 @@ def run_sql(db: Database, sql: str, given: Mapping[str, str] | None = None, writ
         if params and _server_major(db) < 19:
             raise QueryError(f"clickhouse-server {db.server_version} at {db.host}:{db.port} does not "
                              "know query parameters ({name:Type}): write the values into the SQL")
+        if inline_insert(sql):
+            raise QueryError("INSERT ... VALUES cannot be sent to a clickhouse-server this way "
+                             "(its native protocol takes rows apart from the statement): write "
+                             "INSERT INTO t SELECT ... instead")
         names, types, rows = _run_server(db, sql, params, adhoc=True, readonly=not write)
     else:
         raise QueryError(f"cannot run SQL on {type(db).__name__}")

@@ -119,15 +119,26 @@ def one_line(text: str) -> str:
     """A statement as one line (comments out, whitespace runs outside quotes made one space), for
     the history of the interactive prompt: recalled, it runs the same. A string that itself holds
     a line break keeps it."""
-    parts = []
+    parts: list[str] = []
+    code: list[str] = []  # the code (and comments, as blanks) since the last quoted piece
     for s, e, kind in _scan(text):
-        if kind == "comment":
-            parts.append(" ")
-        elif kind == "code":
-            parts.append(re.sub(r"\s+", " ", text[s:e]))
-        else:
-            parts.append(text[s:e])
+        if kind in ("code", "comment"):
+            code.append(text[s:e] if kind == "code" else " ")
+            continue
+        parts.append(re.sub(r"\s+", " ", "".join(code)))
+        code = []
+        parts.append(text[s:e])
+    parts.append(re.sub(r"\s+", " ", "".join(code)))
     return "".join(parts).strip()
+
+
+def inline_insert(sql: str) -> bool:
+    """True for an INSERT that carries its rows in the statement (VALUES or FORMAT), outside
+    quotes: clickhouse-driver cannot send those (the native protocol takes rows as blocks)."""
+    if first_keyword(sql) != "INSERT":
+        return False
+    code = " ".join(sql[s:e] for s, e, kind in _scan(sql) if kind == "code")
+    return re.search(r"\b(VALUES|FORMAT)\b", code, re.IGNORECASE) is not None
 
 
 def placeholders(sql: str) -> set[str]:

@@ -8,6 +8,7 @@ import pytest
 from queries.sqltext import (
     engine_message,
     first_keyword,
+    inline_insert,
     is_complete,
     one_line,
     placeholders,
@@ -79,6 +80,13 @@ def test_one_line_keeps_a_line_break_inside_a_string() -> None:
 def test_first_keyword_and_what_read_only_refuses(sql: str, keyword: str, refused: str) -> None:
     assert first_keyword(sql) == keyword
     assert refused_read_only(sql) == refused
+
+
+def test_inline_insert() -> None:
+    assert inline_insert("INSERT INTO t VALUES (1)")
+    assert inline_insert("insert into t format CSV 1")
+    assert not inline_insert("INSERT INTO t SELECT 'values'")
+    assert not inline_insert("SELECT 1 AS values_seen")
 
 
 def test_placeholders_outside_comments() -> None:
