@@ -83,7 +83,7 @@ def rollovers_over_time(result: Result, path: Path, snapshots: int) -> Path:
     for r in result.records():
         counts[r["outcome"]][r["switch_at"].strftime("%Y-%m-%d %H:%M")] += 1
     times = sorted({t for c in counts.values() for t in c})
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     bottom = [0] * len(times)
     for outcome in sorted(counts):
         vals = [counts[outcome].get(t, 0) for t in times]
@@ -93,7 +93,7 @@ def rollovers_over_time(result: Result, path: Path, snapshots: int) -> Path:
     ax.set_ylabel("key changes")
     ax.set_title(title)
     if counts:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
