@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
 from danescan.report.render import render
 from danescan.report_cli import DB_DEFAULT
 from queries.catalog import QueryError, parse_params
-from queries.run import Result, open_db, run_sql
+from queries.run import Result, open_db, run_sql, run_sql_arrow
 from queries.sqltext import placeholders, split_statements
-from workers.store.backend import Database, StoreError
+from workers.store.backend import ChdbDatabase, Database, StoreError
 
 TEXT_FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 BINARY_FORMATS = ("parquet", "arrow")
@@ -55,7 +55,8 @@ def emit(result: Result, fmt: str, out: IO[str] | None = None) -> None:
     stream.write(text if text.endswith("\n") or not text else text + "\n")
 
 
-def _write_binary(result: Result, fmt: str, output: Path | None) -> None:
+def _write_binary(result: Any, fmt: str, output: Path | None) -> None:
+    """A Result or a pyarrow.Table as a Parquet or Arrow file (or to a pipe)."""
     from danescan.report import columnar
 
     if output is None:
@@ -84,11 +85,15 @@ def run_text(db: Database, text: str, given: dict[str, str], fmt: str, output: P
     unused = sorted(set(given) - set().union(*taken))
     if unused:
         raise QueryError(f"the SQL has no parameter {unused[0]!r}")
+    if fmt in BINARY_FORMATS:
+        used = {k: v for k, v in given.items() if k in taken[0]}
+        if isinstance(db, ChdbDatabase):  # the engine's Arrow output, no Python rows
+            _write_binary(run_sql_arrow(db, statements[0], used, write=write), fmt, output)
+        else:
+            _write_binary(run_sql(db, statements[0], used, write=write), fmt, output)
+        return
     results = [run_sql(db, s, {k: v for k, v in given.items() if k in names}, write=write)
                for s, names in zip(statements, taken, strict=True)]
-    if fmt in BINARY_FORMATS:
-        _write_binary(results[0], fmt, output)
-        return
     try:
         out = output.open("w") if output is not None else None
     except OSError as exc:

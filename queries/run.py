@@ -215,20 +215,15 @@ def _server_major(db: DriverDatabase) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def run_sql(db: Database, sql: str, given: Mapping[str, str] | None = None, write: bool = False,
-            name: str = "sql") -> Result:
-    """Run one statement of any SQL with ClickHouse query parameters (``given``: name -> text).
-    Read-only unless ``write``; SqlError (the engine's message, one line, with the line and
-    column when it gives a position) for SQL it refuses, QueryError for refused statements and
-    bad parameters, StoreError when the database cannot be reached."""
+def _checked(db: Database, sql: str, given: Mapping[str, str] | None,
+             write: bool) -> dict[str, Any]:
+    """The refusals of run_sql that come before the engine; the checked parameters."""
     refused = "" if write else refused_read_only(sql)
     if refused:
         raise QueryError(f"{refused} would change the database: without --write only SELECT, "
                          "WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS run")
     params = sql_params(sql, given or {})
-    if isinstance(db, ChdbDatabase):
-        names, types, rows = _run_chdb(db, sql, params, adhoc=True)
-    elif isinstance(db, DriverDatabase):
+    if isinstance(db, DriverDatabase):
         if params and _server_major(db) < 19:
             raise QueryError(f"clickhouse-server {db.server_version} at {db.host}:{db.port} does not "
                              "know query parameters ({name:Type}): write the values into the SQL")
@@ -236,10 +231,53 @@ def run_sql(db: Database, sql: str, given: Mapping[str, str] | None = None, writ
             raise QueryError("INSERT ... VALUES cannot be sent to a clickhouse-server this way "
                              "(its native protocol takes rows apart from the statement): write "
                              "INSERT INTO t SELECT ... instead")
-        names, types, rows = _run_server(db, sql, params, adhoc=True, readonly=not write)
-    else:
+    elif not isinstance(db, ChdbDatabase):
         raise QueryError(f"cannot run SQL on {type(db).__name__}")
+    return params
+
+
+def run_sql(db: Database, sql: str, given: Mapping[str, str] | None = None, write: bool = False,
+            name: str = "sql") -> Result:
+    """Run one statement of any SQL with ClickHouse query parameters (``given``: name -> text).
+    Read-only unless ``write``; SqlError (the engine's message, one line, with the line and
+    column when it gives a position) for SQL it refuses, QueryError for refused statements and
+    bad parameters, StoreError when the database cannot be reached."""
+    params = _checked(db, sql, given, write)
+    if isinstance(db, ChdbDatabase):
+        names, types, rows = _run_chdb(db, sql, params, adhoc=True)
+    else:
+        assert isinstance(db, DriverDatabase)
+        names, types, rows = _run_server(db, sql, params, adhoc=True, readonly=not write)
     return Result(name, names, types, rows, params)
+
+
+def run_sql_arrow(db: ChdbDatabase, sql: str, given: Mapping[str, str] | None = None,
+                  write: bool = False) -> Any:
+    """run_sql on chdb straight to a pyarrow.Table, without Python rows (for Parquet and Arrow
+    files of millions of rows): DateTime columns as UTC timestamps in seconds (chdb's Arrow
+    output gives them as UInt32), a String column that is not UTF-8 as binary."""
+    import chdb
+    import pyarrow as pa
+
+    params = _checked(db, sql, given, write)
+    text = {k: str(v) for k, v in params.items()}
+    try:
+        table = db._session.query(sql, "ArrowTable", params=text)
+    except (RuntimeError, chdb.ChdbError) as exc:
+        raise SqlError(engine_message(str(exc), sql)) from exc
+    declared = _chdb_types(db, sql, params)
+    columns = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        ch_type = declared.get(str(name), "")
+        if _is_datetime(ch_type) and pa.types.is_integer(col.type):
+            col = col.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC"))
+        elif pa.types.is_string(col.type):
+            try:
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                col = col.cast(pa.binary())
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=[str(n) for n in table.column_names])
 
 
 def check_schema(db: Database) -> None:

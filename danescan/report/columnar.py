@@ -74,12 +74,13 @@ def to_arrow(result: Result) -> Any:
     return pa.Table.from_arrays(columns, names=names)
 
 
-def write(result: Result, fmt: str, out: IO[bytes]) -> None:
-    """Write the result to a binary file object as 'parquet' or 'arrow' (IPC file format)."""
+def write(result: Result | Any, fmt: str, out: IO[bytes]) -> None:
+    """Write a result (or a pyarrow.Table) to a binary file object as 'parquet' or 'arrow'
+    (IPC file format)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = to_arrow(result)
+    table = to_arrow(result) if isinstance(result, Result) else result
     if fmt == "parquet":
         pq.write_table(table, out)
     elif fmt == "arrow":

@@ -8,6 +8,7 @@ another way (the scans table through ``sql``), never written by hand."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -109,6 +110,13 @@ def test_parquet_and_arrow_files_read_back(chdb_scan: Scanned, tmp_path: Path) -
         back = [{**rec, "verified_at": rec["verified_at"].strftime("%Y-%m-%dT%H:%M:%SZ")}
                 for rec in table.to_pylist()]
         assert back == rows
+    # a String that is not UTF-8 (DER, digests) stays bytes, a DateTime stays a time
+    out = tmp_path / "raw.arrow"
+    r = danescan("sql", "SELECT unhex('ff00') AS raw, 'é' AS text, toDateTime(0, 'UTC') AS t",
+                 "--db", chdb_scan.target, "--format", "arrow", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert pa.ipc.open_file(pa.memory_map(str(out))).read_all().to_pylist() == [
+        {"raw": b"\xff\x00", "text": "é", "t": dt.datetime(1970, 1, 1, tzinfo=dt.UTC)}]
     # to a pipe without -o
     r = subprocess.run([sys.executable, "-m", "danescan.cli", "sql", sql, *common, "--format",
                         "parquet"], capture_output=True, timeout=600, check=False)
