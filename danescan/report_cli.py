@@ -15,6 +15,7 @@ from workers.store.backend import StoreError
 
 DB_DEFAULT = "./danescan-data"
 FORMATS = click.Choice(["table", "csv", "json"])
+QUERY_FORMATS = click.Choice(["table", "csv", "tsv", "json", "jsonl"])
 WHEN = click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"])
 
 
@@ -26,7 +27,7 @@ def _fail(message: str) -> None:
 def _open(target: str):  # type: ignore[no-untyped-def]
     from queries.run import open_db
 
-    return open_db(target)  # read-only
+    return open_db(target, settings=True)  # read-only; the files may carry SETTINGS
 
 
 def write_report(target: str, out: Path, threshold: int = 50) -> Path:
@@ -49,7 +50,7 @@ def write_report(target: str, out: Path, threshold: int = 50) -> Path:
 @click.option("--param", "params", multiple=True, metavar="K=V", help="a query parameter")
 @click.option("--db", "target", default=DB_DEFAULT, show_default=True,
               help="chdb directory or clickhouse://host:port/db")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--format", "fmt", type=QUERY_FORMATS, default="table", show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="list the queries and their parameters")
 def query(name: str | None, params: tuple[str, ...], target: str, fmt: str, list_only: bool) -> None:
     """Run one analysis file of queries/ (e.g. tld_deployment --param scan_id=ID)."""

@@ -174,16 +174,18 @@ def execute(db: Database, query: Query | str, given: Mapping[str, Any] | None = 
     return Result(q.name, names, types, rows, params)
 
 
-def open_db(target: str, write: bool = False) -> ChdbDatabase | DriverDatabase:
+def open_db(target: str, write: bool = False, settings: bool = False) -> ChdbDatabase | DriverDatabase:
     """The database of a --db value, read-only unless ``write``: StoreError or QueryError (one
-    line) when it cannot be opened. A chdb directory must exist (nothing is created to read)."""
+    line) when it cannot be opened. A chdb directory must exist (nothing is created to read).
+    ``settings``: queries may still change settings (``readonly = 2``, for the analysis files of
+    queries/, which may carry a SETTINGS clause); else ``readonly = 1``, as ``danescan sql``."""
     kind, where, _, _ = parse_target(target)
     if kind == "chdb" and not Path(where).is_dir():
         raise QueryError(f"no database at {where}: run a scan first or give --db")
     db = connect(target)
     if isinstance(db, ChdbDatabase) and not write:
         try:
-            db.execute("SET readonly = 1")
+            db.execute(f"SET readonly = {2 if settings else 1}")
         except StoreError:
             db.close()
             raise
