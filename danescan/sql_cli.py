@@ -137,9 +137,12 @@ def sql(sql: str | None, file: Path | None, target: str, params: tuple[str, ...]
         if text is None:
             from danescan.sql_prompt import interact
 
+            if fmt in BINARY_FORMATS or output is not None:
+                raise QueryError("the interactive prompt shows results on the terminal: give the "
+                                 "SQL (or -f FILE) to write a file")
             db = open_db(target, write=write)
             try:
-                interact(db, given, write)
+                interact(db, given, write, fmt)
             finally:
                 db.close()
             return
@@ -152,3 +155,5 @@ def sql(sql: str | None, file: Path | None, target: str, params: tuple[str, ...]
             db.close()
     except (QueryError, StoreError) as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from danescan.report.render import table
+from danescan.report.render import render, table
 from queries.catalog import QueryError
 from queries.run import run_sql
 from queries.sqltext import is_complete, one_line, placeholders, split_statements, strip_comments
@@ -44,7 +44,7 @@ def _collapse(rl: Any, start: int, text: str) -> None:
     rl.add_history(one_line(text))
 
 
-def _run(db: Database, text: str, given: dict[str, str], write: bool) -> None:
+def _run(db: Database, text: str, given: dict[str, str], write: bool, fmt: str) -> None:
     for statement in split_statements(text):
         names = placeholders(statement)
         began = time.monotonic()
@@ -56,13 +56,15 @@ def _run(db: Database, text: str, given: dict[str, str], write: bool) -> None:
             return
         took = time.monotonic() - began
         if result.columns:
-            print(table(result, ROWS_SHOWN))
+            shown = table(result, ROWS_SHOWN) if fmt == "table" else render(result, fmt)
+            print(shown.rstrip("\n"))
         print(f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''} in {took:.3f} s\n",
               flush=True)
 
 
-def interact(db: Database, given: dict[str, str], write: bool) -> None:
-    """Read statements until end of input or 'exit'; an error is one line and the prompt goes on."""
+def interact(db: Database, given: dict[str, str], write: bool, fmt: str = "table") -> None:
+    """Read statements until end of input or 'exit'; an error is one line and the prompt goes on.
+    Results in ``fmt`` (a text format; tables show their first ROWS_SHOWN rows)."""
     rl = _readline()
     path = history_path()
     if rl is not None:
@@ -102,4 +104,7 @@ def interact(db: Database, given: dict[str, str], write: bool) -> None:
         if rl is not None:
             with contextlib.suppress(OSError):
                 rl.write_history_file(path)
-        _run(db, text, given, write)
+        try:
+            _run(db, text, given, write, fmt)
+        except KeyboardInterrupt:  # a result still being read or printed: back to the prompt
+            print("\n(interrupted)", flush=True)
