@@ -82,6 +82,7 @@ def test_headlines_compute_shares_from_the_results() -> None:
     assert got["DNSSEC failures of TLSA records"].startswith(
         "75.0 % missing DS, of 4 MX hosts whose TLSA is not secure")
     assert got["mismatches matching an old certificate"] == "75.0 % of 4 mismatching MX hosts"
+    assert got["MX hosts with a secure TLSA RRset that does not match"] == "25.0 % of 16"
     assert got["top failure reasons (secure TLSA, DANE fails)"] == \
         "matches-old-certificate 3, no-starttls 2, no-match 1 (of 6 MX hosts)"
     assert got["valid domains on MX hosts serving more than 10,000 domains"] == "75.0 %"
