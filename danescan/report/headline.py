@@ -233,6 +233,7 @@ def text(lines: Sequence[Headline], tlds: Sequence[TldRow] = ()) -> str:
             out.append("  " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
                                         for i, (v, w) in enumerate(zip(c, widths, strict=True)))
                        .rstrip())
+        out.append("")
     section = ""
     for h in lines:
         if h.section != section:
