@@ -49,7 +49,7 @@ def lab_domains(lab_dir: str) -> list[DomainInput]:
 
     from producer.zonefile import read_zone
 
-    out = []
+    out: list[DomainInput] = []
     for path in sorted(Path(lab_dir, "zones").glob("*.zone")):
         _, delegations = read_zone(str(path))
         out.extend(DomainInput(d.name, d.ns, d.has_ds) for d in delegations)
@@ -65,7 +65,7 @@ async def run_pass(names: list[DomainInput], settings: EngineSettings, anchors: 
         batches = [names[i : i + chunk] for i in range(0, len(names), chunk)]
         sem = asyncio.Semaphore(4)
 
-        async def one(batch: list[str]) -> BatchResult:
+        async def one(batch: list[DomainInput]) -> BatchResult:
             async with sem:
                 return await probe_batch(batch, settings, time.time(), anchors,  # type: ignore[arg-type]
                                          engine=engine)
@@ -78,7 +78,7 @@ async def run_pass(names: list[DomainInput], settings: EngineSettings, anchors: 
 def dnsperf(resolver: str, results: list[BatchResult], seconds: int) -> float | None:
     if shutil.which("dnsperf") is None:
         return None
-    lines = set()
+    lines: set[str] = set()
     for r in results:
         for d in r.domains:
             lines.update(f"{q.qname} {q.qtype}" for q in d.queries)

@@ -27,10 +27,12 @@ from producer.inputs import InputStats, chunks, iter_inputs
 from workers import psl
 from workers.dns import DomainInput, EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
+from workers.exclusion import NOTHING, Exclusions
 from workers.scan.batch import BatchOutcome, ScanContext, run_batch
 from workers.scan.rows import batch_rows
 from workers.settings import Settings
 from workers.smtp import ProbeTimeouts
+from workers.smtp.throttle import local_throttle
 from workers.store.backend import Database
 from workers.store.history import done_domains, done_hosts, history_loader
 from workers.store.rows import ScanRow
@@ -92,6 +94,7 @@ class ScanOptions:
     progress: bool = True
     progress_tty: bool = True  # a bar that redraws itself; False: log lines
     contact: str = ""  # who runs the scan (issue 14): recorded in the scan's settings
+    exclusions: Exclusions = NOTHING  # never queried nor connected to (issue 14)
 
 
 def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
@@ -112,13 +115,15 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     ctx = ScanContext(scan_id=opts.scan_id, now=now, dns_settings=EngineSettings(opts.resolver),
                       anchors=anchors, ehlo_name=opts.ehlo_name, probe_all=opts.probe_all,
                       trust_store=trust, timeouts=ProbeTimeouts(total=env.probe_deadline),
-                      dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses))
+                      dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses),
+                      exclusions=opts.exclusions, throttle=local_throttle(env.rate_limits()))
     writer = Writer(db, max_rows=20_000)
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
                            "batch_size": opts.batch_size, "probe_all": opts.probe_all,
                            "probe_deadline": env.probe_deadline,
                            "max_mx_hosts": env.max_mx_hosts, "max_addresses": env.max_addresses,
-                           "ehlo_name": opts.ehlo_name, "contact": opts.contact})
+                           "ehlo_name": opts.ehlo_name, "contact": opts.contact,
+                           **opts.exclusions.describe(), **env.rate_limits().describe()})
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
                        settings=settings, software_version=__version__, status="running"))
     writer.flush()

@@ -55,7 +55,7 @@ def open_db(target: str) -> Database:
 def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: str, scan_id: str,
             batch: int, probe_all: bool, kind: str, public_roots: str | None,
             scan_time: dt.datetime | None, progress: bool, ehlo_name: str = "danescan.invalid",
-            contact: str = "") -> str:
+            contact: str = "", exclude: str = "") -> str:
     from danescan import startchecks
     from danescan.embedded import ScanOptions, run_scan
     from danescan.summary import render, summarize
@@ -69,6 +69,9 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
             _fail(f"{printable(path, 300)}: not a readable file")
     if not Path(trust_anchor).is_file():
         _fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
+    exclusions = startchecks.exclusions(exclude)  # a list that cannot be read: refuse to start
+    if isinstance(exclusions, str):
+        _fail(exclusions)
     problem = (startchecks.identity(ehlo_name, contact, resolver, trust_anchor)
                or startchecks.resolver(Settings.from_env(), resolver))
     if problem:
@@ -79,7 +82,8 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
         opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                            batch_size=batch, probe_all=probe_all, kind=kind,
                            public_roots=public_roots, now=scan_time, progress=progress,
-                           progress_tty=sys.stderr.isatty(), ehlo_name=ehlo_name, contact=contact)
+                           progress_tty=sys.stderr.isatty(), ehlo_name=ehlo_name, contact=contact,
+                           exclusions=exclusions)
         try:
             facts = run_scan(db, list(inputs), opts)
         except InputError as exc:
@@ -132,10 +136,13 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 @click.option("--contact", default=None,
               help="E-mail address or URL of who runs the scan; required beyond loopback "
                    "[DANESCAN_CONTACT].")
+@click.option("--exclude", default=None,
+              help="Exclusion list: address ranges and domain suffixes never queried nor "
+                   "connected to, one a line, # comments [DANESCAN_EXCLUDE].")
 def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
          target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
          public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool,
-         ehlo_name: str | None, contact: str | None) -> None:
+         ehlo_name: str | None, contact: str | None, exclude: str | None) -> None:
     """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse.
 
     \b
@@ -159,7 +166,8 @@ def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None
             trust_anchor or settings.trust_anchor or str(ROOT_ANCHORS), target or settings.db,
             scan_id or f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}", batch, probe_all, kind,
             public_roots, when, not no_progress, ehlo_name or settings.ehlo_name,
-            settings.contact if contact is None else contact)
+            settings.contact if contact is None else contact,
+            settings.exclude if exclude is None else exclude)
 
 
 def ensure_lab_packages() -> None:

@@ -21,6 +21,7 @@ class QueryStatus(StrEnum):
     TIMEOUT = "TIMEOUT"  # no answer after all attempts
     TRUNCATED = "TRUNCATED"  # TC set over UDP and the TCP retry failed too
     ERROR = "ERROR"  # anything else: socket error, unparsable response, bad name
+    EXCLUDED = "EXCLUDED"  # not sent: the name is on the scan's exclusion list (workers.exclusion)
 
 
 class DnssecStatus(StrEnum):
@@ -72,6 +73,7 @@ class SmtpStatus(StrEnum):
     CERT_UNPARSABLE = "cert-unparsable"
     PROBE_ERROR = "probe-error"  # our bug: the probe itself raised; never a server fault
     PROBE_TIMEOUT = "probe-timeout"  # every step in time, but the whole session over its deadline
+    EXCLUDED = "excluded"  # no connection: the address is on the scan's exclusion list
 
 
 class DaneReason(StrEnum):
@@ -101,6 +103,8 @@ class DaneReason(StrEnum):
     TA_EXPIRED = "ta-expired"
     NO_MATCH = "no-match"
     PROBE_ERROR = "probe-error"  # our probe failed (SmtpStatus.PROBE_ERROR): no verdict on the server
+    # not looked at: the MX host's name or an address is on the scan's exclusion list (no verdict)
+    EXCLUDED = "excluded"
 
 
 class RfcOutcome(StrEnum):

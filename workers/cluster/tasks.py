@@ -23,7 +23,9 @@ import redis
 from workers.cluster import codec
 from workers.cluster.app import app
 from workers.cluster.downs import SharedOutcomes
+from workers.cluster.exclusions import scan_exclusions
 from workers.cluster.leases import IpLeases
+from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
 from workers.dns.bounds import Bounds
@@ -48,6 +50,7 @@ from workers.smtp import (
     client_context,
     probe_starttls,
 )
+from workers.smtp.excluded import split_excluded
 from workers.smtp.outcomes import inferred
 from workers.store.backend import StoreError
 
@@ -98,7 +101,8 @@ class WorkerState:
             ehlo_name=meta.get("ehlo_name", "danescan.invalid"),
             probe_all=meta.get("probe_all") == "1", trust_store=trust,
             timeouts=ProbeTimeouts(total=self.settings.probe_deadline),
-            dns_bounds=Bounds(self.settings.max_mx_hosts, self.settings.max_addresses))
+            dns_bounds=Bounds(self.settings.max_mx_hosts, self.settings.max_addresses),
+            exclusions=scan_exclusions(self.redis, scan_id, meta))
         return ScanSetup(ctx, meta["resolver"],
                          frozenset(r.cert.subject.rfc4514_string() for r in trust.roots),
                          load_psl(self.settings.psl or None))
@@ -262,6 +266,8 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
     """Every address of ``hosts`` once, each under a cluster-wide per-IP lease (renewed while
     held). An address that timed out or refused for another name of the scan (in this worker or
     another, ``workers.cluster.downs``) is not connected to: its outcome is taken, marked inferred.
+    An excluded address is never connected to; each connection waits for the cluster-wide
+    connection-rate limits (``workers.cluster.ratelimit``).
     """
     import redis.asyncio as aioredis
 
@@ -270,6 +276,7 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
     shared = SharedOutcomes(client, ctx.scan_id, settings.address_memo_seconds, ctx.outcomes)
     gate = asyncio.Semaphore(ctx.limits.global_)
     ssl_ctx = client_context()
+    throttle = cluster_throttle(client, settings.rate_limits())  # rates across all workers
 
     async def one(t: ProbeTarget) -> StarttlsEvidence:
         async with gate:
@@ -278,6 +285,8 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
                 async with leases.hold(t.ip):
                     known = await shared.get(t.ip, t.port)  # decided while this one waited
                     if known is None:
+                        if throttle is not None:
+                            await throttle.admit(t.ip)
                         ev = await probe_starttls(t.host, t.ip, port=t.port,
                                                   ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
                                                   ssl_context=ssl_ctx)
@@ -286,8 +295,9 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
         return inferred(known, t, dt.datetime.now(dt.UTC))
 
     targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
+    targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
     try:
-        found = await asyncio.gather(*(one(t) for t in targets))
+        found = [*skipped, *await asyncio.gather(*(one(t) for t in targets))]
     finally:
         await client.aclose()
     out: dict[str, list[StarttlsEvidence]] = {}

@@ -70,7 +70,9 @@ PROBE_REASONS: dict[SmtpStatus, DaneReason] = {
     SmtpStatus.CERT_UNPARSABLE: DaneReason.HANDSHAKE_FAILED,
     SmtpStatus.PROBE_ERROR: DaneReason.PROBE_ERROR,
     SmtpStatus.PROBE_TIMEOUT: DaneReason.CONNECT_FAILED,  # a tarpit: no usable session
+    SmtpStatus.EXCLUDED: DaneReason.EXCLUDED,  # not connected to: nothing to judge
 }
+NOT_JUDGED = frozenset({DaneReason.PROBE_ERROR, DaneReason.EXCLUDED})  # the RFC outcome is unknown
 
 RFC_USAGES = frozenset({Usage.DANE_TA, Usage.DANE_EE})
 PAPER_USAGES = frozenset({Usage.PKIX_TA, Usage.PKIX_EE, Usage.DANE_TA, Usage.DANE_EE})
@@ -224,10 +226,10 @@ class _Evaluation:
 
 def _rfc_outcome(view: _View, probe: DaneReason | None) -> RfcOutcome:
     if view.unusable:
-        if probe is DaneReason.PROBE_ERROR:
+        if probe in NOT_JUDGED:
             return RfcOutcome.UNKNOWN
         return RfcOutcome.ENCRYPT_ONLY if probe is None else RfcOutcome.DEFER
-    if probe is DaneReason.PROBE_ERROR:
+    if probe in NOT_JUDGED:
         return RfcOutcome.UNKNOWN
     if not view.valid:
         return RfcOutcome.DEFER

@@ -31,8 +31,17 @@ from workers.dns.records import (
     Query,
     QueryRecord,
 )
+from workers.exclusion import NOTHING, Exclusions
+from workers.vocab import QueryStatus
 
 T = TypeVar("T")
+
+
+def excluded_answer(q: Query) -> Answer:
+    """The answer to a query that is never sent: its name is on the exclusion list."""
+    return Answer(QueryRecord(status=QueryStatus.EXCLUDED, qname=q.qname, qtype=q.qtype, cd=q.cd,
+                              ad=False, resolver="", sent_at=time.time(), duration=0.0,
+                              attempts=0, transport="", error="on the exclusion list"), None)
 
 
 def load_trust_anchor(path: str) -> dns.rrset.RRset:
@@ -79,10 +88,12 @@ class Session:
     callbacks of the engine's futures; a round whose answers are all in the memo steps on at once.
     """
 
-    def __init__(self, engine: QueryEngine, ctx: Context, skip: Collection[str] = ()) -> None:
+    def __init__(self, engine: QueryEngine, ctx: Context, skip: Collection[str] = (),
+                 exclusions: Exclusions = NOTHING) -> None:
         self.engine = engine
         self.ctx = ctx
         self.skip = skip
+        self.exclusions = exclusions
         self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {}
         self.hosts: dict[str, MxHostEvidence | None] = {}
         self.domains: list[DomainEvidence | None] = []
@@ -129,7 +140,7 @@ class Session:
             for i, q in enumerate(qs):
                 entry = memo.get(q)
                 if entry is None:
-                    entry = memo[q] = self.engine.submit(q)
+                    entry = memo[q] = self._ask(q)
                 if isinstance(entry, Answer):
                     got[i] = entry
                 elif entry.done():
@@ -143,6 +154,13 @@ class Session:
             done = tuple(a for a in got if a is not None)
             run.records.extend(a.record for a in done)
             answers = done
+
+    def _ask(self, q: Query) -> asyncio.Future[Answer] | Answer:
+        """The one place a query goes to the resolver: a name on the exclusion list (or below
+        an entry) is never sent; its answer says so (``QueryStatus.EXCLUDED``)."""
+        if self.exclusions.suffixes and self.exclusions.excludes_name(q.qname):
+            return excluded_answer(q)
+        return self.engine.submit(q)
 
     def _arrived(self, run: _Run, i: int, q: Query, fut: asyncio.Future[Answer]) -> None:
         if fut.cancelled():
@@ -180,9 +198,11 @@ async def probe_batch(
     known_hosts: Collection[str] = (),
     engine: QueryEngine | None = None,
     bounds: Bounds | None = None,
+    exclusions: Exclusions = NOTHING,
 ) -> BatchResult:
     """Probe a batch of domains and each distinct MX host; failures are in the evidence.
-    ``bounds`` caps the MX hosts per domain and the addresses per host (default ``Bounds()``)."""
+    ``bounds`` caps the MX hosts per domain and the addresses per host (default ``Bounds()``);
+    no query is sent for a name that ``exclusions`` covers (its lookups say ``EXCLUDED``)."""
     inputs = [d if isinstance(d, DomainInput) else DomainInput(d) for d in domains]
     ctx = Context(now=now, anchors=anchors, bounds=bounds or Bounds())
     started = time.time()
@@ -192,7 +212,7 @@ async def probe_batch(
         await eng.open()
     sent_before = eng.sent
     try:
-        session = Session(eng, ctx, known_hosts)
+        session = Session(eng, ctx, known_hosts, exclusions)
         await session.run_all(inputs)
     finally:
         if own:
