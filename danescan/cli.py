@@ -32,13 +32,14 @@ def _register() -> None:
     from danescan.report_cli import query, report
     from danescan.rollover_cli import rollover
     from danescan.scan_cli import demo, scan
+    from danescan.sql_cli import sql
     from danescan.store_cli import migrate
     from danescan.tlsa_cli import tlsa
     from danescan.watch_cli import watch
     from lab.cli import lab
 
     for command in (lab, migrate, scan, demo, query, report, tlsa, rollover, exclude, check,
-                    watch):
+                    watch, sql):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 

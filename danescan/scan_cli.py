@@ -195,7 +195,15 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
         do_scan(tuple(str(p) for p in up.zone_files), up.resolver, str(up.trust_anchor), target,
                 "demo", 1000, False, "adhoc", str(workdir / "lab" / "pki" / "public-roots.pem"),
                 None, True)
-        click.echo(f"\nresults: {target} (query them with 'danescan query' or any ClickHouse client)")
+        click.echo(f"\nresults: {target} (ask them anything with 'danescan sql --db {target}')")
+        from danescan.report_cli import write_report
+        from queries.catalog import QueryError
+        from workers.store.backend import StoreError
+
+        try:
+            click.echo(f"report:  {write_report(target, workdir / 'report')} (open it in a browser)")
+        except (QueryError, StoreError) as exc:
+            _fail(f"the report could not be written: {exc}")
     finally:
         if not keep_lab:
             control.down(workdir / "lab")
