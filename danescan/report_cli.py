@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
 
+from danescan.errors import fail
 from danescan.report.render import render
 from producer.printable import printable
 from queries.catalog import QueryError, catalog, get, parse_params
@@ -18,10 +18,6 @@ FORMATS = click.Choice(["table", "csv", "json"])
 QUERY_FORMATS = click.Choice(["table", "csv", "tsv", "json", "jsonl"])
 WHEN = click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"])
 
-
-def _fail(message: str) -> None:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 def _open(target: str):  # type: ignore[no-untyped-def]
@@ -73,7 +69,7 @@ def query(name: str | None, params: tuple[str, ...], target: str, fmt: str, list
         finally:
             db.close()
     except (QueryError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     click.echo(render(result, fmt))
 
@@ -103,7 +99,7 @@ def report(target: str, scan_id: str | None, since: dt.datetime | None, until: d
         finally:
             db.close()
     except (QueryError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if fmt == "table":
         from danescan.report.headline import headlines, table1, text

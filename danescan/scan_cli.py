@@ -203,7 +203,7 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
         try:
             click.echo(f"report:  {write_report(target, workdir / 'report')} (open it in a browser)")
         except (QueryError, StoreError) as exc:
-            _fail(f"the report could not be written: {exc}")
+            fail(f"the report could not be written: {exc}")
     finally:
         if not keep_lab:
             control.down(workdir / "lab")

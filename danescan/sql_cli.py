@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import click
 
+from danescan.errors import fail
 from danescan.report.render import render
 from danescan.report_cli import DB_DEFAULT
 from queries.catalog import QueryError, parse_params
@@ -23,10 +24,6 @@ from workers.store.backend import ChdbDatabase, Database, StoreError
 TEXT_FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 BINARY_FORMATS = ("parquet", "arrow")
 
-
-def _fail(message: str) -> None:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 def _source(sql: str | None, file: Path | None) -> str | None:
@@ -154,6 +151,6 @@ def sql(sql: str | None, file: Path | None, target: str, params: tuple[str, ...]
         finally:
             db.close()
     except (QueryError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _fail("interrupted")
+        fail("interrupted")
