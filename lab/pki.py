@@ -173,19 +173,22 @@ class Presented:
 
 
 def present(seed: int, cas: Authorities, profile: str, names: tuple[str, ...], key_label: str,
-            key_gen: int) -> Presented:
-    """The chain a server with ``profile`` presents for ``names`` with key generation ``key_gen``."""
+            key_gen: int, cert_gen: int = 0) -> Presented:
+    """The chain a server with ``profile`` presents for ``names`` with key generation ``key_gen``;
+    ``cert_gen`` > 0: the same key in a renewed certificate (another serial number)."""
     label = f"{key_label}#{key_gen}"
+    renewal = f"~{cert_gen}" if cert_gen else ""
     if profile in ("self", "expired"):
-        return Presented((make_leaf(seed, label, names, None, expired=profile == "expired"),), None)
+        return Presented((make_leaf(seed, label, names, None, expired=profile == "expired",
+                                    serial_label=renewal),), None)
     if profile in ("private", "private3", "wrongname"):
         leaf_names = (f"other-host.{names[0]}",) if profile == "wrongname" else names
-        leaf = make_leaf(seed, label, leaf_names, cas.private_ca)
+        leaf = make_leaf(seed, label, leaf_names, cas.private_ca, serial_label=renewal)
         if profile == "private3":
             return Presented((leaf, cas.private_ca, cas.private_root), cas.private_root)
         return Presented((leaf, cas.private_ca), cas.private_root)
     if profile in ("r3", "e1"):
         ca = cas.r3 if profile == "r3" else cas.e1
-        leaf = make_leaf(seed, label, names, ca, serial_label=profile)
+        leaf = make_leaf(seed, label, names, ca, serial_label=profile + renewal)
         return Presented((leaf, ca), cas.public_root)
     raise ValueError(f"unknown certificate profile {profile!r}")

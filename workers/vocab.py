@@ -137,3 +137,7 @@ class RolloverOutcome(StrEnum):
     NOT_UPDATED = "not-updated"
     UPDATED_LATER = "updated-later"
     SHORT_TTL = "short-ttl"
+    # not judged (queries/DECISIONS.md): the publication lies before the query window, or the
+    # TLSA RRset before the switch was not secure (DANE not in effect)
+    BEFORE_WINDOW = "before-window"
+    NOT_SECURE = "not-secure"
