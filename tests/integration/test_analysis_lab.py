@@ -190,6 +190,30 @@ def test_mismatch_reasons_with_history(scanned: Scanned) -> None:
     assert seen_old
 
 
+def test_rollover_hosts_hour_by_hour(scanned: Scanned) -> None:
+    """The scan's verdict of every rollover host equals the truth at every hour, and for a host
+    whose addresses differ (an address down, a key on one address only) each address's too."""
+    hosts = {h for h, r in scanned.truths[scanned.last].hosts.items()
+             if r["scenario"].startswith(("rollover-", "renewal-")) or r["scenario"] == "matches-old-cert"}
+    checked_addresses = 0
+    for hour, truth in scanned.truths.items():
+        rows = scanned.db.query("SELECT mx_host, ip, valid, reason, rfc_outcome FROM dane_verdicts FINAL "
+                                f"WHERE scan_id = '{scanned.sid(hour)}'")
+        got = {(r[0], r[1]): (int(r[2]), r[3], r[4]) for r in rows if r[0] in hosts}
+        for host in hosts:
+            t = truth.hosts[host]
+            v = t["verdict"]
+            reason = v["reason_first_scan"] if hour == scanned.first else v["reason"]
+            assert got[(host, "")] == (int(v["valid"]), reason, v["rfc"]), (hour, host, t["scenario"])
+            for a in t.get("per_address", ()):
+                reason = a["reason"]
+                if hour == scanned.first and reason == "matches-old-certificate":
+                    reason = "no-match"
+                assert got[(host, a["ip"])] == (int(a["valid"]), reason, a["rfc"]), (hour, host, a)
+                checked_addresses += 1
+    assert checked_addresses >= 2 * 2 * len(scanned.truths)
+
+
 def _tlsa_bogus(scanned: Scanned, host: str, hour: int) -> bool:
     rec = scanned.truths[hour].hosts[host]
     return bool(rec["tlsa"]) and rec["dnssec"]["TLSA"]["status"] == "bogus"
