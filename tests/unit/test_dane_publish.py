@@ -66,7 +66,9 @@ def test_bad_material(data: bytes, what: str, words: str) -> None:
 def test_bad_record_fields_and_missing_issuer() -> None:
     m = read_material(LEAF.pem, "cert")
     for usage, selector, mtype, words in ((4, 1, 1, "unknown usage"), (3, 2, 1, "selector 2"),
-                                          (3, 1, 3, "matching type 3"), (2, 1, 1, "issuer")):
+                                          (3, 1, 3, "matching type 3"), (2, 1, 1, "issuer"),
+                                          (1, 1, 1, "unusable for SMTP"),
+                                          (0, 1, 1, "unusable for SMTP")):
         with pytest.raises(PublishError, match=words):
             records_for(m, usage, (selector,), (mtype,))
     with pytest.raises(PublishError, match="no certificate"):
