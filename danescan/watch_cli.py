@@ -51,6 +51,7 @@ class State(StrEnum):
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL = 366 * 86400
 
 
 def parse_interval(text: str) -> float:
@@ -65,6 +66,8 @@ def parse_interval(text: str) -> float:
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds < 1:
         raise ValueError(f"{text!r}: the interval must be at least one second")
+    if seconds > MAX_INTERVAL:  # also keeps time.sleep from overflowing (inf, 1e20 s)
+        raise ValueError(f"{text!r}: the interval must be at most 366 days")
     return seconds
 
 

@@ -107,7 +107,8 @@ def test_intervals(text: str, seconds: float) -> None:
     assert parse_interval(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "1x", "1h 30m", "-5m", "0s", "1hh"])
+@pytest.mark.parametrize("text", ["", "h", "1x", "1h 30m", "-5m", "0s", "1hh", "0", "0.5",
+                                  "367d", "99999999999999999999d", "9" * 400])
 def test_bad_intervals(text: str) -> None:
     with pytest.raises(ValueError):
         parse_interval(text)
