@@ -19,10 +19,14 @@ POST per change, not one per round.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.client
 import json
 import re
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -103,20 +107,75 @@ def should_post(state: State, previous: State | None) -> bool:
 
 
 def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str | None:
-    """POST ``payload`` as JSON; the problem in one line, or None when the server took it."""
+    """POST ``payload`` as JSON; the problem in one line, or None when the server took it.
+
+    ``timeout`` bounds the whole exchange, not each read: a server that trickles its answer a
+    byte at a time (each read well within a per-read timeout) would otherwise hold the watch."""
     data = json.dumps(payload, sort_keys=True).encode()
     req = urllib.request.Request(url, data=data, method="POST",
                                  headers={"Content-Type": "application/json",
                                           "User-Agent": "danescan-watch"})
+    answer: list[str | None] = []
+    sockets: list[socket.socket] = []
+
+    def exchange() -> None:
+        answer.append(_exchange(req, timeout, sockets))
+
+    worker = threading.Thread(target=exchange, name="webhook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        for sock in sockets:  # wakes the blocked read; the thread then ends
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        worker.join(1.0)
+        return f"no answer within {timeout:g} s"
+    return answer[0] if answer else "no answer"
+
+
+def _exchange(req: urllib.request.Request, timeout: float,
+              sockets: list[socket.socket]) -> str | None:
+    opener = urllib.request.build_opener(_Keep(sockets), _KeepTls(sockets))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # an http(s) URL (checked)
+        with opener.open(req, timeout=timeout) as resp:  # an http(s) URL (checked)
             if not 200 <= resp.status < 300:
                 return f"answered HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         return f"answered HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         return str(getattr(exc, "reason", exc)) or type(exc).__name__
     return None
+
+
+class _Keep(urllib.request.HTTPHandler):
+    """The HTTP handler, noting each connection's socket so that :func:`post` can end it."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPConnection, self.sockets), req)
+
+
+class _KeepTls(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPSConnection, self.sockets), req,
+                            context=self._context)
+
+
+def _connection(base: type[http.client.HTTPConnection], sockets: list[socket.socket]
+                ) -> Any:
+    class Noted(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    return Noted
 
 
 def round_once(domains: tuple[str, ...], check: Checker, memory: Memory, seen: dict[str, State],
