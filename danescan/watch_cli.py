@@ -25,6 +25,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -160,12 +161,13 @@ class _Keep(urllib.request.HTTPHandler):
 
 class _KeepTls(urllib.request.HTTPSHandler):
     def __init__(self, sockets: list[socket.socket]) -> None:
-        super().__init__()
+        self.tls = ssl.create_default_context()  # certificates verified, as urlopen does
+        super().__init__(context=self.tls)
         self.sockets = sockets
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(_connection(http.client.HTTPSConnection, self.sockets), req,
-                            context=self._context)
+                            context=self.tls)
 
 
 def _connection(base: type[http.client.HTTPConnection], sockets: list[socket.socket]
