@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from enum import StrEnum
 from typing import Any
@@ -107,11 +108,29 @@ def should_post(state: State, previous: State | None) -> bool:
     return state is not State.OK or previous is not None
 
 
+def webhook_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (one line naming it), or None: an http(s) URL with a host
+    and, if given, a port in range."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        return f"--webhook {url!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        return f"--webhook {url!r}: not an http:// or https:// URL with a host"
+    if any(c.isspace() for c in url):
+        return f"--webhook {url!r}: white space in the URL"
+    return None
+
+
 def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str | None:
     """POST ``payload`` as JSON; the problem in one line, or None when the server took it.
 
     ``timeout`` bounds the whole exchange, not each read: a server that trickles its answer a
     byte at a time (each read well within a per-read timeout) would otherwise hold the watch."""
+    problem = webhook_problem(url)
+    if problem:
+        return problem
     data = json.dumps(payload, sort_keys=True).encode()
     req = urllib.request.Request(url, data=data, method="POST",
                                  headers={"Content-Type": "application/json",
@@ -251,8 +270,10 @@ def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str 
         seconds = parse_interval(interval)
     except ValueError as exc:
         fail(str(exc))
-    if webhook is not None and not re.match(r"https?://[^\s/]+", webhook):
-        fail(f"--webhook {webhook!r}: not an http:// or https:// URL")
+    if webhook is not None:
+        problem = webhook_problem(webhook)
+        if problem:
+            fail(problem)
     for domain in domains:
         problem = domain_syntax(domain)
         if problem:
