@@ -123,9 +123,14 @@ def zone_of(resolver: Server, owner: str) -> ZoneFacts:
 
 
 def addresses(resolver: Server, name: str) -> list[str]:
+    """The A and AAAA addresses of ``name``; a lookup that fails (SERVFAIL, REFUSED, ...) raises
+    RolloverDnsError instead of counting as a name without addresses."""
     out: list[str] = []
     for rdtype in ("A", "AAAA"):
         r = ask(resolver, name, rdtype)
+        if r.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise RolloverDnsError(f"{name} {rdtype} at {resolver}: "
+                                   f"{dns.rcode.to_text(r.rcode())}")
         rrset = _rrset(r.answer, dns.rdatatype.from_text(rdtype))
         if rrset is not None:
             out += [rd.address for rd in rrset]
