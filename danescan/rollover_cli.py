@@ -91,6 +91,8 @@ def _load_state(path: Path) -> RolloverState | None:
         return None
     except OSError as exc:
         fail(f"{path}: cannot read the state ({exc.strerror or exc})")
+    except UnicodeDecodeError:
+        fail(f"{path}: not a rollover state (not UTF-8 text)")
     try:
         return RolloverState.from_json(text)
     except ValueError as exc:

@@ -96,3 +96,15 @@ def test_rollover_input_errors_are_one_line_exit_2(tmp_path: Path, args: list[st
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_a_state_file_that_is_not_text_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "leaf.pem").write_bytes(LEAF.pem)
+    state = tmp_path / "s.json"
+    state.write_bytes(b"\xff\xfe not a state")
+    leaf = str(tmp_path / "leaf.pem")
+    result = CliRunner().invoke(main, ["rollover", "check", "--current", leaf, "--next", leaf,
+                                       "--mx", "mx.publish.test", "--state", str(state)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"danescan: {state}: "), lines
