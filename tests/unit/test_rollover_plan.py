@@ -114,6 +114,8 @@ def test_tsig_files(text: str) -> None:
     (f"hmac-foo:k:{SECRET}", "unknown TSIG algorithm"),
     ("hmac-sha256:k:not base64!", "not base64"),
     ('key "k" { algorithm hmac-sha256; };', "lacks"),
+    (f'key "a..b" {{ algorithm hmac-sha256; secret "{SECRET}"; }};', "key name"),
+    (f"hmac-sha256:{'k' * 64}.example:{SECRET}", "key name"),
 ])
 def test_bad_tsig_files(text: str, words: str) -> None:
     with pytest.raises(TsigFileError, match=words):
