@@ -337,6 +337,15 @@ def build_report(outcome: BatchOutcome, now: dt.datetime, resolver: str, port: i
         notes.append(f"the MX RRset is not DNSSEC-signed ({mx.dnssec_reason or 'insecure'}): "
                      f"senders still apply the TLSA records of an MX host whose own zone is "
                      f"signed (RFC 7672 2.2.1), but cannot be sure the MX set is the domain's")
+    if d.mx_hosts_cut:
+        notes.append(f"{name} has {d.mx_hosts_cut} more MX hosts than the {len(d.mx_hosts)} "
+                     f"checked (the lowest preferences were left out: DANESCAN_MAX_MX_HOSTS): "
+                     f"the result covers only the hosts shown")
+    for h in hosts:
+        if h.outcome.evidence.addresses_cut:
+            notes.append(f"{h.host}: {h.outcome.evidence.addresses_cut} more addresses than "
+                         f"the {len(h.outcome.evidence.addresses)} probed were left out "
+                         f"(DANESCAN_MAX_ADDRESSES): the result covers only those probed")
     if hosts and all(h.outcome.verdict.reason is DaneReason.EXCLUDED for h in hosts):
         return cannot_check(name, now, resolver, f"nothing of {name} was checked: its MX hosts "
                             f"(or all their addresses) are on the exclusion list "
