@@ -156,7 +156,7 @@ def parse(data: bytes, source: str) -> Exclusions:
     suffixes: set[str] = set()
     v4: list[tuple[int, int]] = []
     v6: list[tuple[int, int]] = []
-    entries = 0
+    entries = networks = 0
     for number, raw in enumerate(data.split(b"\n"), 1):
         try:
             line = raw.decode("utf-8")
@@ -179,11 +179,12 @@ def parse(data: bytes, source: str) -> Exclusions:
         else:
             span = (int(got.network_address), int(got.broadcast_address))
             (v4 if got.version == 4 else v6).append(span)
+            networks += 1
             if got.version == 6 and span[0] >> 32 == span[1] >> 32 == 0xFFFF:
                 v4.append((span[0] & 0xFFFFFFFF, span[1] & 0xFFFFFFFF))  # ::ffff:a.b.c.d/n
     return Exclusions(source=source, sha256=hashlib.sha256(data).hexdigest(), entries=entries,
                       suffixes=frozenset(suffixes), v4=_merge(v4), v6=_merge(v6),
-                      networks=len(v4) + len(v6), data=data)
+                      networks=networks, data=data)
 
 
 def load(path: str) -> Exclusions:

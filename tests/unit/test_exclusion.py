@@ -63,6 +63,7 @@ def test_a_v4_mapped_entry_excludes_the_v4_addresses_too() -> None:
     e = lst("::ffff:10.0.0.0/104")
     assert e.excludes_address("10.1.2.3") and e.excludes_address("::ffff:10.1.2.3")
     assert not e.excludes_address("11.1.2.3")
+    assert e.networks == 1  # one entry, whatever it is folded into
     # only an entry inside ::ffff:0:0/96 is read so: "::/0" means IPv6, not every v4 address
     assert not lst("::/0").excludes_address("192.0.2.1")
 
