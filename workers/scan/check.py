@@ -33,6 +33,7 @@ from workers.dane.verdict import Verdict
 from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
 from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
+from workers.scan.certificates import read_certificate
 from workers.scan.rows import published_ttl
 from workers.smtp import StarttlsEvidence
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
@@ -72,11 +73,11 @@ class AddressReport:
         if p is not None and p.chain:
             chain = parse_chain(p.chain)
             if chain.leaf is not None:
-                cert = chain.leaf.cert
-                leaf = {"subject": cert.subject.rfc4514_string(),
-                        "issuer": cert.issuer.rfc4514_string(),
-                        "names": list(presented_names(cert)),
-                        "not_after": cert.not_valid_after_utc.isoformat(),
+                # read part by part: a name or date the server sent may not parse ("" / null)
+                facts = read_certificate(chain.leaf.der)
+                leaf = {"subject": facts.subject, "issuer": facts.issuer,
+                        "names": list(presented_names(chain.leaf.cert)),
+                        "not_after": facts.not_after.isoformat() if facts.not_after else None,
                         "spki_sha256": chain.leaf.spki_sha256.hex(),
                         "cert_sha256": chain.leaf.cert_sha256.hex()}
         v = self.verdict
