@@ -33,29 +33,51 @@ def _bad_names(der: bytes, name: bytes) -> bytes:
     return bytes(raw)
 
 
-def test_to_json_survives_unreadable_names() -> None:
+def test_to_json_and_renewal_risk_survive_unreadable_names() -> None:
+    """Such a certificate is unparsable (workers.dane.certs.cert_info, as OpenSSL): the leaf is
+    known by its digests only, the CA is no pinned certificate; nothing raises."""
     ca = issue("Hostile Test CA", ca=True)
     leaf = issue(HOST, ca)
-    der = _bad_names(leaf.cert.public_bytes(Encoding.DER), b"Hostile Test CA")
-    info = parse_cert(der)
-    assert info is not None  # it loads: only reading the issuer fails
+    ca_der, leaf_der = (c.cert.public_bytes(Encoding.DER) for c in (ca, leaf))
+    bad_leaf = _bad_names(leaf_der, b"Hostile Test CA")
+    assert parse_cert(bad_leaf) is None
     probe = StarttlsEvidence(SmtpStatus.OK, HOST, "127.0.0.1", 25, HOST,
-                             dt.datetime(2026, 1, 1, tzinfo=dt.UTC), ProbeStep.DONE, chain=(der,))
+                             dt.datetime(2026, 1, 1, tzinfo=dt.UTC), ProbeStep.DONE,
+                             chain=(bad_leaf, ca_der))
     verdict = Verdict(valid=True, reason=DaneReason.NONE, rfc=RfcOutcome.VERIFIED,
                       paper_valid=True, paper_reason=DaneReason.NONE)
     out = AddressReport("127.0.0.1", probe, verdict, None).to_json()
-    assert out["leaf"]["issuer"] == "" and HOST in out["leaf"]["subject"]
-    assert out["leaf"]["cert_sha256"] == info.cert_sha256.hex()
+    assert out["leaf"] is None and out["smtp"]["chain_length"] == 2
+
+    bad_ca = _bad_names(ca_der, b"Hostile Test CA")
+    record = TlsaRecord(2, 1, 1, ca.tlsa(2, 1, 1).data)
+    far = NOW + dt.timedelta(days=36500)
+    assert renewal_risk(HOST, (record,), (leaf_der, bad_ca), far, 30, (), 3600) is None
+    # the same chain with the CA readable: the pinned CA has expired by then, a warning
+    risk = renewal_risk(HOST, (record,), (leaf_der, ca_der), far, 30, (), 3600)
+    assert risk is not None and "Hostile Test CA" in risk.sentence
 
 
-def test_renewal_risk_survives_an_unreadable_pinned_ca() -> None:
+def test_the_verdict_survives_unreadable_names() -> None:
+    """A 2 1 1 record walks the chain by names: a CA (or leaf) whose subject or issuer cannot
+    be parsed is an unparsable certificate (as OpenSSL, whose name decoding fails on invalid
+    UTF-8, refuses it), not a ValueError out of the verdict; DANE-EE still matches the leaf."""
+    from workers.dane import TlsaEvidence, TlsEvidence, dane_verdict
+
     ca = issue("Hostile Test CA", ca=True)
     leaf = issue(HOST, ca)
-    ca_der = _bad_names(ca.cert.public_bytes(Encoding.DER), b"Hostile Test CA")
-    pinned = parse_cert(ca_der)
-    assert pinned is not None
-    record = TlsaRecord(2, 1, 1, pinned.spki_sha256)
-    far = NOW + dt.timedelta(days=36500)
-    risk = renewal_risk(HOST, (record,), (leaf.cert.public_bytes(Encoding.DER), ca_der), far,
-                        30, (), 3600)
-    assert risk is not None and "expire" in risk.sentence
+    ca_der, leaf_der = (c.cert.public_bytes(Encoding.DER) for c in (ca, leaf))
+    pin = TlsaRecord(2, 1, 1, ca.tlsa(2, 1, 1).data)
+    for chain in ((leaf_der, _bad_names(ca_der, b"Hostile Test CA")),
+                  (_bad_names(leaf_der, b"Hostile Test CA"), ca_der)):
+        v = dane_verdict(HOST, TlsaEvidence.of([pin]), TlsEvidence(SmtpStatus.OK, chain), NOW)
+        assert not v.valid
+        ee = dane_verdict(HOST, TlsaEvidence.of([TlsaRecord(3, 0, 1, _sha256(chain[0]))]),
+                          TlsEvidence(SmtpStatus.OK, chain), NOW)
+        assert ee.valid and ee.rfc is RfcOutcome.VERIFIED
+
+
+def _sha256(data: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(data).digest()

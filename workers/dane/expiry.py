@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workers.dane.certs import CertInfo, parse_cert, parse_chain
-from workers.dane.loading import CERT_ERRORS
 from workers.dane.tlsa import TlsaRecord, Usage
 
 WARN_DAYS = 21
@@ -33,20 +32,6 @@ class RenewalRisk:
     not_after: dt.datetime  # of the pinned certificate that lasts longest
     days_left: int
     sentence: str
-
-
-def _not_after(c: CertInfo) -> dt.datetime | None:
-    try:
-        return c.cert.not_valid_after_utc
-    except CERT_ERRORS:
-        return None
-
-
-def _subject(c: CertInfo) -> str:
-    try:
-        return c.cert.subject.rfc4514_string()
-    except CERT_ERRORS:
-        return "a CA certificate whose subject cannot be read"
 
 
 def _pins(record: TlsaRecord, depth: int) -> bool:
@@ -73,11 +58,10 @@ def renewal_risk(host: str, records: Sequence[TlsaRecord], chain: Sequence[bytes
             return None  # the next key (or CA) is published
     pinned: list[tuple[int, CertInfo]] = [
         (depth, c) for depth, c in current if any(c.matches(r) and _pins(r, depth) for r in usable)]
-    pinned = [(depth, c) for depth, c in pinned if _not_after(c) is not None]
     if not pinned:
-        return None  # nothing pinned whose dates can be read (a server's unreadable certificate)
-    lasting = max(pinned, key=lambda p: _not_after(p[1]) or dt.datetime.min)
-    not_after = _not_after(lasting[1]) or dt.datetime.min
+        return None
+    lasting = max(pinned, key=lambda p: p[1].cert.not_valid_after_utc)
+    not_after = lasting[1].cert.not_valid_after_utc
     left = not_after - now
     if left > dt.timedelta(days=warn_days):
         return None
@@ -92,7 +76,7 @@ def renewal_risk(host: str, records: Sequence[TlsaRecord], chain: Sequence[bytes
                     f"record beside the current one now, at least {wait} before the renewal (or "
                     f"renew with the same key)")
     elif all(depth > 0 for depth, _ in pinned):
-        names = "; ".join(_subject(c) for _, c in pinned)
+        names = "; ".join(c.cert.subject.rfc4514_string() for _, c in pinned)
         sentence = (f"the CA certificate the TLSA records of {host} pin ({names}) {state}, and no "
                     f"record for another CA or key is published: once the server's certificate "
                     f"comes from another intermediate, DANE breaks; publish the record of the "
@@ -100,7 +84,7 @@ def renewal_risk(host: str, records: Sequence[TlsaRecord], chain: Sequence[bytes
                     f"at least {wait} before the change")
     else:
         names = "; ".join("its own certificate" if depth == 0
-                          else _subject(c) for depth, c in pinned)
+                          else c.cert.subject.rfc4514_string() for depth, c in pinned)
         sentence = (f"every certificate the TLSA records of {host} pin ({names}) {state}, and "
                     f"no record for another CA or key is published: a new key or a certificate "
                     f"from another intermediate will break DANE; publish the record of the next "
