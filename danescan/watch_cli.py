@@ -37,7 +37,7 @@ from typing import Any
 
 import click
 
-from danescan.check_cli import Checker, CheckSetupError, domain_syntax, options, prepare
+from danescan.check_cli import Checker, checker_for, options
 from danescan.errors import fail
 from danescan.options import probe_options
 from workers.dane.expiry import WARN_DAYS
@@ -274,15 +274,8 @@ def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str 
         problem = webhook_problem(webhook)
         if problem:
             fail(problem)
-    for domain in domains:
-        problem = domain_syntax(domain)
-        if problem:
-            fail(problem)
-    opts = options(resolver, trust_anchor, port, public_roots, ehlo_name, contact)
-    try:
-        check = prepare(opts)
-    except CheckSetupError as exc:
-        fail(str(exc))
+    check = checker_for(domains, options(resolver, trust_anchor, port, public_roots, ehlo_name,
+                                         contact))
     memory = Memory()
     seen: dict[str, State] = {}
     try:
