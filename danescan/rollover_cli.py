@@ -155,6 +155,8 @@ def _observe(ctx: Context, plan: RolloverPlan, state: RolloverState) -> Rollover
 
 def _context(mx: str, port: int, resolver: str | None, state: str | None,
              now: str | None) -> Context:
+    if not 0 < port < 65536:
+        fail(f"--port {port}: not a port")
     try:
         host = normalize_text(mx)
         owner = tlsa_text(host, port)
@@ -231,6 +233,8 @@ class Inputs:
 def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | None, usage: int,
             selector: int, mtype: int, port: int, ttl: int | None, state: str | None,
             now: str | None, hook: bool = False) -> Inputs:
+    if ttl is not None and not 0 <= ttl <= 2**31 - 1:
+        fail(f"--ttl {ttl}: not a TTL")
     ctx = _context(mx, port, resolver, state, now)
     saved = _load_state(ctx.state_path)
     if hook and next_ is None:
@@ -252,8 +256,6 @@ def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | Non
     else:
         cur_records = _records(current, load_file(current, "any"), usage, selector, mtype)
     plan, zone = _plan(ctx, cur_records, next_records)
-    if ttl is not None and not 0 <= ttl <= 2**31 - 1:
-        fail(f"--ttl {ttl}: not a TTL")
     publish_ttl = ttl if ttl is not None else (plan.ttl if plan.existing else 3600)
     # a next key the published records cover already needs no state (nor disturbs one)
     st = (RolloverState.start(plan, zone.zone) if plan.nothing_to_do

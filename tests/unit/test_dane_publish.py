@@ -86,6 +86,11 @@ def test_bad_record_fields_and_missing_issuer() -> None:
       "--tsig-key", "{junk}"], "no TSIG key"),
     (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
       "--now", "tomorrow"], "--now"),
+    # refused before any DNS (the resolver given does not answer: a lookup would time out)
+    (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
+      "--port", "0", "--resolver", "127.0.0.1:9"], "--port 0"),
+    (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
+      "--ttl", "-5", "--resolver", "127.0.0.1:9"], "--ttl -5"),
 ])
 def test_rollover_input_errors_are_one_line_exit_2(tmp_path: Path, args: list[str],
                                                    words: str) -> None:
