@@ -122,7 +122,8 @@ def _plan(ctx: Context, current: tuple[TlsaRecord, ...],
     rrset_ttl = None
     if answer.exists:
         rrset_ttl = answer.original_ttl if answer.original_ttl is not None else answer.ttl
-    ttls = Ttls(rrset_ttl=rrset_ttl, soa_ttl=zone.soa_ttl, soa_minimum=zone.minimum)
+    ttls = Ttls(rrset_ttl=rrset_ttl, soa_ttl=zone.soa_ttl, soa_minimum=zone.minimum,
+                denial_ttl=None if answer.exists else answer.denial_ttl)
     return make_plan(ctx.owner, answer.records, current, next_, ttls), zone
 
 

@@ -30,6 +30,15 @@ def _answer(query: dns.message.Message) -> dns.message.Message:
         reply.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "127.0.0.53"))
     elif name == "ns2.example.test.":
         reply.set_rcode(dns.rcode.SERVFAIL)
+    elif name == "_25._tcp.nx.example.test.":  # denied by an NSEC whose TTL is the MINIMUM
+        reply.set_rcode(dns.rcode.NXDOMAIN)
+        reply.authority.append(dns.rrset.from_text(
+            "example.test.", 60, "IN", "SOA", "ns1.example.test. h.example.test. 1 60 60 60 3600"))
+        reply.authority.append(dns.rrset.from_text(
+            "example.test.", 2400, "IN", "NSEC", "ns1.example.test. NS SOA RRSIG NSEC"))
+        reply.authority.append(dns.rrset.from_text(
+            "example.test.", 2400, "IN", "RRSIG",
+            "NSEC 13 2 3600 20300101000000 20200101000000 1 example.test. " + "A" * 86 + "=="))
     reply.flags |= dns.flags.RA
     return reply
 
@@ -65,3 +74,10 @@ def test_a_failed_address_lookup_is_an_error(resolver: rio.Server) -> None:
         rio.addresses(resolver, "ns2.example.test")
     with pytest.raises(rio.RolloverDnsError, match=r"ns2\.example\.test"):
         rio.authoritative(resolver, "example.test")
+
+
+def test_a_denial_reports_its_nsec_ttl(resolver: rio.Server) -> None:
+    """The NSEC's original TTL (3600, from its RRSIG; the cache counts it down to 2400), for the
+    plan to wait out a resolver that denies the name from a cached NSEC (RFC 8198)."""
+    answer = rio.tlsa(resolver, "_25._tcp.nx.example.test")
+    assert not answer.exists and answer.denial_ttl == 3600
