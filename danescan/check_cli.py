@@ -199,7 +199,8 @@ def _address_lines(a: AddressReport) -> list[str]:
     lines = [f"    {a.ip:<17} {probe:<26} {view};  {rfc};  paper: {paper}"]
     if j["leaf"]:
         leaf = j["leaf"]
-        lines.append(f"    {'':<17} leaf {leaf['subject']}, expires {leaf['not_after'][:10]}, "
+        expires = (leaf["not_after"] or "(unreadable)")[:10]
+        lines.append(f"    {'':<17} leaf {leaf['subject']}, expires {expires}, "
                      f"SPKI SHA-256 {leaf['spki_sha256'][:16]}...")
     return lines
 
