@@ -129,6 +129,19 @@ def options(resolver: str | None, trust_anchor: str | None, port: int, public_ro
                         s.contact if contact is None else contact)
 
 
+def checker_for(domains: Sequence[str], opts: CheckOptions) -> Checker:
+    """``check`` and ``watch`` alike: every name checked for syntax, then the start checks;
+    one line on stderr and exit 2 for the first problem."""
+    for domain in domains:
+        problem = domain_syntax(domain)
+        if problem:
+            _fail(problem)
+    try:
+        return prepare(opts)
+    except CheckSetupError as exc:
+        _fail(str(exc))
+
+
 def domain_syntax(domain: str) -> str | None:
     """The one-line problem with a name given on the command line, or None."""
     from producer.printable import printable
@@ -186,7 +199,8 @@ def _address_lines(a: AddressReport) -> list[str]:
     lines = [f"    {a.ip:<17} {probe:<26} {view};  {rfc};  paper: {paper}"]
     if j["leaf"]:
         leaf = j["leaf"]
-        lines.append(f"    {'':<17} leaf {leaf['subject']}, expires {leaf['not_after'][:10]}, "
+        expires = (leaf["not_after"] or "(unreadable)")[:10]
+        lines.append(f"    {'':<17} leaf {leaf['subject']}, expires {expires}, "
                      f"SPKI SHA-256 {leaf['spki_sha256'][:16]}...")
     return lines
 
@@ -269,14 +283,8 @@ def check(domain: str, resolver: str | None, trust_anchor: str | None, as_json: 
          service, the MX lookup failed, the resolver is unreachable or does not
          validate DNSSEC: one line on stderr
     """
-    problem = domain_syntax(domain)
-    if problem:
-        _fail(problem)
-    opts = options(resolver, trust_anchor, port, public_roots, ehlo_name, contact)
-    try:
-        run = prepare(opts)
-    except CheckSetupError as exc:
-        _fail(str(exc))
+    run = checker_for((domain,), options(resolver, trust_anchor, port, public_roots, ehlo_name,
+                                         contact))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     report = run(domain, now)
     if as_json:

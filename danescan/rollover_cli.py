@@ -91,6 +91,8 @@ def _load_state(path: Path) -> RolloverState | None:
         return None
     except OSError as exc:
         fail(f"{path}: cannot read the state ({exc.strerror or exc})")
+    except UnicodeDecodeError:
+        fail(f"{path}: not a rollover state (not UTF-8 text)")
     try:
         return RolloverState.from_json(text)
     except ValueError as exc:
@@ -120,7 +122,8 @@ def _plan(ctx: Context, current: tuple[TlsaRecord, ...],
     rrset_ttl = None
     if answer.exists:
         rrset_ttl = answer.original_ttl if answer.original_ttl is not None else answer.ttl
-    ttls = Ttls(rrset_ttl=rrset_ttl, soa_ttl=zone.soa_ttl, soa_minimum=zone.minimum)
+    ttls = Ttls(rrset_ttl=rrset_ttl, soa_ttl=zone.soa_ttl, soa_minimum=zone.minimum,
+                denial_ttl=None if answer.exists else answer.denial_ttl)
     return make_plan(ctx.owner, answer.records, current, next_, ttls), zone
 
 
@@ -153,6 +156,8 @@ def _observe(ctx: Context, plan: RolloverPlan, state: RolloverState) -> Rollover
 
 def _context(mx: str, port: int, resolver: str | None, state: str | None,
              now: str | None) -> Context:
+    if not 0 < port < 65536:
+        fail(f"--port {port}: not a port")
     try:
         host = normalize_text(mx)
         owner = tlsa_text(host, port)
@@ -229,6 +234,8 @@ class Inputs:
 def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | None, usage: int,
             selector: int, mtype: int, port: int, ttl: int | None, state: str | None,
             now: str | None, hook: bool = False) -> Inputs:
+    if ttl is not None and not 0 <= ttl <= 2**31 - 1:
+        fail(f"--ttl {ttl}: not a TTL")
     ctx = _context(mx, port, resolver, state, now)
     saved = _load_state(ctx.state_path)
     if hook and next_ is None:
@@ -250,8 +257,6 @@ def _inputs(current: str | None, next_: str | None, mx: str, resolver: str | Non
     else:
         cur_records = _records(current, load_file(current, "any"), usage, selector, mtype)
     plan, zone = _plan(ctx, cur_records, next_records)
-    if ttl is not None and not 0 <= ttl <= 2**31 - 1:
-        fail(f"--ttl {ttl}: not a TTL")
     publish_ttl = ttl if ttl is not None else (plan.ttl if plan.existing else 3600)
     # a next key the published records cover already needs no state (nor disturbs one)
     st = (RolloverState.start(plan, zone.zone) if plan.nothing_to_do

@@ -19,19 +19,25 @@ POST per change, not one per round.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.client
 import json
 import re
+import socket
+import ssl
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from enum import StrEnum
 from typing import Any
 
 import click
 
-from danescan.check_cli import Checker, CheckSetupError, domain_syntax, options, prepare
+from danescan.check_cli import Checker, checker_for, options
 from danescan.errors import fail
 from danescan.options import probe_options
 from workers.dane.expiry import WARN_DAYS
@@ -51,6 +57,7 @@ class State(StrEnum):
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL = 366 * 86400
 
 
 def parse_interval(text: str) -> float:
@@ -65,6 +72,8 @@ def parse_interval(text: str) -> float:
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds < 1:
         raise ValueError(f"{text!r}: the interval must be at least one second")
+    if seconds > MAX_INTERVAL:  # also keeps time.sleep from overflowing (inf, 1e20 s)
+        raise ValueError(f"{text!r}: the interval must be at most 366 days")
     return seconds
 
 
@@ -99,21 +108,95 @@ def should_post(state: State, previous: State | None) -> bool:
     return state is not State.OK or previous is not None
 
 
+def webhook_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (one line naming it), or None: an http(s) URL with a host
+    and, if given, a port in range."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        return f"--webhook {url!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        return f"--webhook {url!r}: not an http:// or https:// URL with a host"
+    if any(c.isspace() for c in url):
+        return f"--webhook {url!r}: white space in the URL"
+    return None
+
+
 def post(url: str, payload: dict[str, Any], timeout: float = 10.0) -> str | None:
-    """POST ``payload`` as JSON; the problem in one line, or None when the server took it."""
+    """POST ``payload`` as JSON; the problem in one line, or None when the server took it.
+
+    ``timeout`` bounds the whole exchange, not each read: a server that trickles its answer a
+    byte at a time (each read well within a per-read timeout) would otherwise hold the watch."""
+    problem = webhook_problem(url)
+    if problem:
+        return problem
     data = json.dumps(payload, sort_keys=True).encode()
     req = urllib.request.Request(url, data=data, method="POST",
                                  headers={"Content-Type": "application/json",
                                           "User-Agent": "danescan-watch"})
+    answer: list[str | None] = []
+    sockets: list[socket.socket] = []
+
+    def exchange() -> None:
+        answer.append(_exchange(req, timeout, sockets))
+
+    worker = threading.Thread(target=exchange, name="webhook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        for sock in sockets:  # wakes the blocked read; the thread then ends
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        worker.join(1.0)
+        return f"no answer within {timeout:g} s"
+    return answer[0] if answer else "no answer"
+
+
+def _exchange(req: urllib.request.Request, timeout: float,
+              sockets: list[socket.socket]) -> str | None:
+    opener = urllib.request.build_opener(_Keep(sockets), _KeepTls(sockets))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # an http(s) URL (checked)
+        with opener.open(req, timeout=timeout) as resp:  # an http(s) URL (checked)
             if not 200 <= resp.status < 300:
                 return f"answered HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         return f"answered HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         return str(getattr(exc, "reason", exc)) or type(exc).__name__
     return None
+
+
+class _Keep(urllib.request.HTTPHandler):
+    """The HTTP handler, noting each connection's socket so that :func:`post` can end it."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPConnection, self.sockets), req)
+
+
+class _KeepTls(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        self.tls = ssl.create_default_context()  # certificates verified, as urlopen does
+        super().__init__(context=self.tls)
+        self.sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPSConnection, self.sockets), req,
+                            context=self.tls)
+
+
+def _connection(base: type[http.client.HTTPConnection], sockets: list[socket.socket]
+                ) -> Any:
+    class Noted(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    return Noted
 
 
 def round_once(domains: tuple[str, ...], check: Checker, memory: Memory, seen: dict[str, State],
@@ -187,17 +270,12 @@ def watch(domains: tuple[str, ...], interval: str, warn_days: int, webhook: str 
         seconds = parse_interval(interval)
     except ValueError as exc:
         fail(str(exc))
-    if webhook is not None and not re.match(r"https?://[^\s/]+", webhook):
-        fail(f"--webhook {webhook!r}: not an http:// or https:// URL")
-    for domain in domains:
-        problem = domain_syntax(domain)
+    if webhook is not None:
+        problem = webhook_problem(webhook)
         if problem:
             fail(problem)
-    opts = options(resolver, trust_anchor, port, public_roots, ehlo_name, contact)
-    try:
-        check = prepare(opts)
-    except CheckSetupError as exc:
-        fail(str(exc))
+    check = checker_for(domains, options(resolver, trust_anchor, port, public_roots, ehlo_name,
+                                         contact))
     memory = Memory()
     seen: dict[str, State] = {}
     try:

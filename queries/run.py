@@ -221,6 +221,8 @@ def _checked(db: Database, sql: str, given: Mapping[str, str] | None,
              write: bool) -> dict[str, Any]:
     """The refusals of run_sql that come before the engine; the checked parameters."""
     refused = "" if write else refused_read_only(sql)
+    if refused == "INTO OUTFILE":
+        raise QueryError("INTO OUTFILE writes a file: without --write, give -o FILE instead")
     if refused:
         raise QueryError(f"{refused} would change the database: without --write only SELECT, "
                          "WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS run")

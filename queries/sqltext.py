@@ -158,7 +158,12 @@ def first_keyword(sql: str) -> str:
 def refused_read_only(sql: str) -> str:
     """The statement's keyword when a read-only session must refuse it ('' otherwise)."""
     keyword = first_keyword(sql)
-    return keyword if keyword in STATEMENTS else ""
+    if keyword in STATEMENTS:
+        return keyword
+    code = " ".join(sql[s:e] for s, e, kind in _scan(sql) if kind == "code")
+    if re.search(r"\bINTO\s+OUTFILE\b", code, re.IGNORECASE):  # readonly does not stop it
+        return "INTO OUTFILE"
+    return ""
 
 
 def position(sql: str, pos: int) -> tuple[int, int]:

@@ -4,6 +4,7 @@ Format (ZMap's blocklist, plus names): one entry a line; ``#`` starts a comment;
 skipped. An entry is
 
 * an IPv4 or IPv6 address or CIDR range (``192.0.2.0/24``, ``2001:db8::/32``, ``192.0.2.7``);
+  a range inside ``::ffff:0:0/96`` (IPv4-mapped) excludes its IPv4 addresses too;
   host bits set below the prefix are ignored (``10.1.2.3/8`` is ``10.0.0.0/8``: the wider
   reading, never the narrower);
 * a domain name, which excludes itself and every name below it: ``example.com`` excludes
@@ -155,7 +156,7 @@ def parse(data: bytes, source: str) -> Exclusions:
     suffixes: set[str] = set()
     v4: list[tuple[int, int]] = []
     v6: list[tuple[int, int]] = []
-    entries = 0
+    entries = networks = 0
     for number, raw in enumerate(data.split(b"\n"), 1):
         try:
             line = raw.decode("utf-8")
@@ -178,9 +179,12 @@ def parse(data: bytes, source: str) -> Exclusions:
         else:
             span = (int(got.network_address), int(got.broadcast_address))
             (v4 if got.version == 4 else v6).append(span)
+            networks += 1
+            if got.version == 6 and span[0] >> 32 == span[1] >> 32 == 0xFFFF:
+                v4.append((span[0] & 0xFFFFFFFF, span[1] & 0xFFFFFFFF))  # ::ffff:a.b.c.d/n
     return Exclusions(source=source, sha256=hashlib.sha256(data).hexdigest(), entries=entries,
                       suffixes=frozenset(suffixes), v4=_merge(v4), v6=_merge(v6),
-                      networks=len(v4) + len(v6), data=data)
+                      networks=networks, data=data)
 
 
 def load(path: str) -> Exclusions:

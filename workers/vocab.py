@@ -53,6 +53,7 @@ class DnssecReason(StrEnum):
     INSECURE_OTHER = "insecure-other"  # no AD, yet the zone is signed with a secure DS: unexplained
     # indeterminate
     LOOKUP_FAILED = "lookup-failed"
+    EXCLUDED = "excluded"  # never asked: the name is on the scan's exclusion list
 
 
 class SmtpStatus(StrEnum):

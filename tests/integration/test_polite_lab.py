@@ -109,6 +109,13 @@ def _check(pick: dict[str, Any], lab: LabHandle, asked: list[str], before: dict[
         f"SELECT qtype, status FROM dns_rrsets FINAL WHERE scan_id = {sid} "
         f"AND qname = '{pick['domains'][0]}'"))
     assert statuses == {t: "EXCLUDED" for t in ("MX", "NS", "DS", "DNSKEY")}
+    # never asked, so no lookup failed: the DNSSEC reason says excluded, on every row
+    dnssec = set(db.query(
+        f"SELECT dnssec_status, dnssec_reason FROM dns_rrsets FINAL WHERE scan_id = {sid} "
+        f"AND qname = '{pick['domains'][0]}'"))
+    dnssec |= set(db.query(f"SELECT mx_dnssec_status, mx_dnssec_reason FROM domains FINAL "
+                           f"WHERE scan_id = {sid} AND status = 'EXCLUDED'"))
+    assert dnssec == {("indeterminate", "excluded")}
     verdict = db.query(f"SELECT reason, rfc_outcome FROM dane_verdicts FINAL WHERE "
                        f"scan_id = {sid} AND mx_host = '{pick['host']}'")
     assert verdict == [("excluded", "unknown")]

@@ -193,3 +193,17 @@ def test_every_failure_reason_gets_a_sentence_even_on_thin_evidence(reason: Dane
     for chain in ((), (b"\x30\x03junk",)):
         s = explain(HostEvidence(HOST, tlsa, chain=chain), v)
         assert s and "\n" not in s
+
+
+def test_a_digest_of_the_wrong_length_is_named_not_pkix(pki: Pki) -> None:
+    """A 3 1 1 record with 2 bytes of data is unusable for its length (RFC 7671 / OpenSSL's
+    'malformed'), not for its usage: the sentence must not blame usages 0 and 1."""
+    short = TlsaRecord(3, 1, 1, b"\x00\x11")
+    v, s = _say([short], pki.chain)
+    assert not v.valid and s is not None
+    assert "usages 0 and 1" not in s
+    assert "3 1 1 0011" in s and "2 bytes" in s and "32" in s
+    assert f"`3 1 1 {_hex(pki.leaf.tlsa(3, 1, 1).data)}`" in s
+    v, s = _say([TlsaRecord(3, 1, 0, b"not a key")], pki.chain)
+    assert not v.valid and s is not None and "usages 0 and 1" not in s
+    assert "not a DER public key" in s

@@ -66,7 +66,9 @@ def test_bad_material(data: bytes, what: str, words: str) -> None:
 def test_bad_record_fields_and_missing_issuer() -> None:
     m = read_material(LEAF.pem, "cert")
     for usage, selector, mtype, words in ((4, 1, 1, "unknown usage"), (3, 2, 1, "selector 2"),
-                                          (3, 1, 3, "matching type 3"), (2, 1, 1, "issuer")):
+                                          (3, 1, 3, "matching type 3"), (2, 1, 1, "issuer"),
+                                          (1, 1, 1, "unusable for SMTP"),
+                                          (0, 1, 1, "unusable for SMTP")):
         with pytest.raises(PublishError, match=words):
             records_for(m, usage, (selector,), (mtype,))
     with pytest.raises(PublishError, match="no certificate"):
@@ -84,6 +86,11 @@ def test_bad_record_fields_and_missing_issuer() -> None:
       "--tsig-key", "{junk}"], "no TSIG key"),
     (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
       "--now", "tomorrow"], "--now"),
+    # refused before any DNS (the resolver given does not answer: a lookup would time out)
+    (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
+      "--port", "0", "--resolver", "127.0.0.1:9"], "--port 0"),
+    (["plan", "--current", "{leaf}", "--next", "{leaf}", "--mx", "mx.publish.test",
+      "--ttl", "-5", "--resolver", "127.0.0.1:9"], "--ttl -5"),
 ])
 def test_rollover_input_errors_are_one_line_exit_2(tmp_path: Path, args: list[str],
                                                    words: str) -> None:
@@ -94,3 +101,15 @@ def test_rollover_input_errors_are_one_line_exit_2(tmp_path: Path, args: list[st
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_a_state_file_that_is_not_text_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "leaf.pem").write_bytes(LEAF.pem)
+    state = tmp_path / "s.json"
+    state.write_bytes(b"\xff\xfe not a state")
+    leaf = str(tmp_path / "leaf.pem")
+    result = CliRunner().invoke(main, ["rollover", "check", "--current", leaf, "--next", leaf,
+                                       "--mx", "mx.publish.test", "--state", str(state)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"danescan: {state}: "), lines

@@ -57,6 +57,17 @@ def test_v4_mapped_v6_counts_as_v4() -> None:
     assert not e.excludes_address("::ffff:11.1.2.3")
 
 
+def test_a_v4_mapped_entry_excludes_the_v4_addresses_too() -> None:
+    """An entry written in the mapped form means the same IPv4 addresses (ZMap-style lists are
+    read by people who do not know which form the scanner compares)."""
+    e = lst("::ffff:10.0.0.0/104")
+    assert e.excludes_address("10.1.2.3") and e.excludes_address("::ffff:10.1.2.3")
+    assert not e.excludes_address("11.1.2.3")
+    assert e.networks == 1  # one entry, whatever it is folded into
+    # only an entry inside ::ffff:0:0/96 is read so: "::/0" means IPv6, not every v4 address
+    assert not lst("::/0").excludes_address("192.0.2.1")
+
+
 def test_host_bits_set_take_the_wider_range() -> None:
     e = lst("10.1.2.3/8")
     assert e.excludes_address("10.200.0.1")

@@ -36,6 +36,17 @@ def test_negative_ttl_when_no_rrset(soa_ttl: int, minimum: int, hold: int) -> No
     assert "negative TTL" in plan.ttl_reason
 
 
+def test_a_denials_nsec_ttl_longer_than_the_negative_ttl_is_waited_out() -> None:
+    """Signers before RFC 9077 give NSEC/NSEC3 the SOA MINIMUM as TTL; a resolver with
+    aggressive negative caching (RFC 8198, unbound's default) answers "no such name" from that
+    NSEC for as long, whatever min(SOA TTL, MINIMUM) says."""
+    plan = make_plan(OWNER, (), (CUR,), (NXT,), Ttls(None, 120, 3600, denial_ttl=3600))
+    assert plan.ttl == 3600 and plan.wait == 7200
+    assert "NSEC" in plan.ttl_reason
+    short = make_plan(OWNER, (), (CUR,), (NXT,), Ttls(None, 900, 300, denial_ttl=300))
+    assert short.ttl == 300 and "NSEC" not in short.ttl_reason
+
+
 def test_other_records_stay_and_missing_current_is_noted() -> None:
     plan = make_plan(OWNER, (TA,), (CUR,), (NXT,), Ttls(600, 900, 300))
     assert plan.publish_now == (TA, CUR, NXT)
@@ -114,6 +125,8 @@ def test_tsig_files(text: str) -> None:
     (f"hmac-foo:k:{SECRET}", "unknown TSIG algorithm"),
     ("hmac-sha256:k:not base64!", "not base64"),
     ('key "k" { algorithm hmac-sha256; };', "lacks"),
+    (f'key "a..b" {{ algorithm hmac-sha256; secret "{SECRET}"; }};', "key name"),
+    (f"hmac-sha256:{'k' * 64}.example:{SECRET}", "key name"),
 ])
 def test_bad_tsig_files(text: str, words: str) -> None:
     with pytest.raises(TsigFileError, match=words):

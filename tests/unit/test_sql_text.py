@@ -75,6 +75,10 @@ def test_one_line_keeps_a_line_break_inside_a_string() -> None:
     ("SET readonly = 0", "SET", "SET"),
     ("OPTIMIZE TABLE domains FINAL", "OPTIMIZE", "OPTIMIZE"),
     ("SELEC 1", "SELEC", ""),  # a typo goes to the (read-only) engine, which names the error
+    # a SELECT that writes a file on this machine (chdb runs it under readonly = 1 all the same)
+    ("SELECT * FROM domains INTO OUTFILE '/tmp/x' TRUNCATE", "SELECT", "INTO OUTFILE"),
+    ("select 1 into\n  outfile 'x'", "SELECT", "INTO OUTFILE"),
+    ("SELECT 'INTO OUTFILE' AS s -- into outfile\n", "SELECT", ""),
     ("", "", ""),
 ])
 def test_first_keyword_and_what_read_only_refuses(sql: str, keyword: str, refused: str) -> None:

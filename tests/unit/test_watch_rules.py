@@ -7,7 +7,15 @@ import datetime as dt
 
 import pytest
 
-from danescan.watch_cli import State, exit_code, parse_interval, should_post, state_of
+from danescan.watch_cli import (
+    State,
+    exit_code,
+    parse_interval,
+    post,
+    should_post,
+    state_of,
+    webhook_problem,
+)
 from tests.unit.test_dane_pki import NOW, Pki, issue, make_pki
 from workers.dane import TlsaRecord
 from workers.dane.expiry import renewal_risk
@@ -107,7 +115,8 @@ def test_intervals(text: str, seconds: float) -> None:
     assert parse_interval(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "1x", "1h 30m", "-5m", "0s", "1hh"])
+@pytest.mark.parametrize("text", ["", "h", "1x", "1h 30m", "-5m", "0s", "1hh", "0", "0.5",
+                                  "367d", "99999999999999999999d", "9" * 400])
 def test_bad_intervals(text: str) -> None:
     with pytest.raises(ValueError):
         parse_interval(text)
@@ -134,3 +143,18 @@ def test_state_of_a_report() -> None:
     assert state_of(DomainReport("a.example", now, "", Status.ERROR, EXIT_CANNOT_CHECK,
                                  "gone")) is State.ERROR
     assert state_of(DomainReport("a.example", now, "", Status.NO_DANE, EXIT_OK)) is State.OK
+
+
+@pytest.mark.parametrize("url", ["http://[::1/hook", "http://127.0.0.1:99999/hook",
+                                 "http://127.0.0.1:abc/hook", "ftp://127.0.0.1/x", "http:///x",
+                                 "https://", "http://exa mple/x"])
+def test_bad_webhook_urls_are_refused_before_the_watch(url: str) -> None:
+    problem = webhook_problem(url)
+    assert problem is not None and url in problem
+    assert post(url, {}) is not None  # and never a traceback if one got through
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "https://[::1]/x?y=1",
+                                 "https://hooks.example.net/services/T0/B0"])
+def test_good_webhook_urls(url: str) -> None:
+    assert webhook_problem(url) is None

@@ -17,7 +17,14 @@ from workers.dane.certs import CertDigests, PresentedChain, parse_chain
 from workers.dane.evidence import TlsaEvidence
 from workers.dane.names import presented_names
 from workers.dane.publish import PublishError, chain_material, records_for
-from workers.dane.tlsa import MatchingType, RecordDefect, Selector, TlsaRecord, Usage
+from workers.dane.tlsa import (
+    DIGEST_LENGTH,
+    MatchingType,
+    RecordDefect,
+    Selector,
+    TlsaRecord,
+    Usage,
+)
 from workers.dane.verdict import Verdict
 from workers.vocab import DaneReason, DnssecReason, RfcOutcome, SmtpStatus
 
@@ -255,11 +262,28 @@ def _record_fix(ev: HostEvidence, verdict: Verdict, chain: PresentedChain) -> st
                 f"certificate, bad signature); send the complete chain, or publish "
                 f"`{record_for(ev.chain, 3)}` for the server's key")
     if reason is DaneReason.NO_USABLE_TLSA:
+        malformed = next((r for r in records if r.form_defect is not RecordDefect.NONE), None)
+        if malformed is not None:  # unusable for its data, whatever its usage
+            return (f"no record is usable by SMTP senders: {_malformed(malformed)}, so they use "
+                    f"TLS without authentication; {_publish(ev, 'instead')}")
         return (f"no record is usable by SMTP senders (usages 0 and 1 are not for SMTP, "
                 f"RFC 7672 3.1.3): they use TLS without authentication; {_publish(ev)}")
     # no-match, or a reason above whose record could not be singled out
     return (f"no TLSA record matches the certificate chain the server presents; "
             f"{_publish(ev)}")
+
+
+def _malformed(record: TlsaRecord) -> str:
+    """What is wrong with a record's data (a well-formed record's fields are all defined)."""
+    if record.form_defect is RecordDefect.BAD_DIGEST_LENGTH:
+        name = "SHA-256" if record.mtype == MatchingType.SHA256 else "SHA-512"
+        size = DIGEST_LENGTH[record.mtype]
+        return (f"the record `{_short(record)}` holds {len(record.data)} bytes, but a {name} "
+                f"digest is {size} bytes")
+    if record.form_defect is RecordDefect.BAD_FULL_DATA:
+        what = "certificate" if record.selector == Selector.CERT else "public key"
+        return f"the record `{_short(record)}` has matching type 0 but its data is not a DER {what}"
+    return f"the record `{_short(record)}` is malformed ({record.form_defect})"
 
 
 def _form(selector: int, mtype: int) -> str:

@@ -141,6 +141,11 @@ def records_for(material: Material, usage: int, selectors: tuple[int, ...],
     """One record per (selector, matching type), in that order."""
     if usage not in tuple(Usage):
         raise PublishError(f"unknown usage {usage} (0-3)")
+    if usage in (Usage.PKIX_TA, Usage.PKIX_EE):
+        # RFC 7672 section 3.1.3: SMTP clients treat PKIX-TA(0) and PKIX-EE(1) as unusable
+        # (a host whose records are all unusable gets no authentication), so never publish them.
+        raise PublishError(f"usage {usage} (PKIX) is unusable for SMTP (RFC 7672 3.1.3): "
+                           f"use 3 (DANE-EE) or 2 (DANE-TA)")
     subject = subject_for(material, usage)
     out: list[TlsaRecord] = []
     for selector in selectors:

@@ -8,7 +8,9 @@ hold an older answer has let it expire. Once the record is served by every autho
 * the TLSA RRset without the new record, for the RRset's TTL (the RRSIG's original TTL: what a
   validating resolver honours, whatever TTL a cache counts down);
 * or, when the name did not exist, the negative answer, for the zone's negative TTL
-  (RFC 2308: min(SOA TTL, SOA MINIMUM)).
+  (RFC 2308: min(SOA TTL, SOA MINIMUM)), or for the TTL of the denial's NSEC/NSEC3 records when
+  that is longer: a resolver with aggressive negative caching (RFC 8198) answers from a cached
+  NSEC for its TTL, which signers before RFC 9077 set to the SOA MINIMUM.
 
 The plan waits twice that TTL (the paper's ``correct``: the new record visible at t - 2T), which
 also covers a resolver that re-fetched from a server not yet updated just before ``visible_at``.
@@ -30,11 +32,13 @@ from workers.dane.tlsa import TlsaRecord
 @dataclass(frozen=True)
 class Ttls:
     """What the zone says resolvers may hold. ``rrset_ttl``: the RRSIG original TTL of the TLSA
-    RRset (None when there is no RRset yet); ``soa_ttl``/``soa_minimum``: the zone's SOA."""
+    RRset (None when there is no RRset yet); ``soa_ttl``/``soa_minimum``: the zone's SOA;
+    ``denial_ttl``: the longest (original) TTL of the NSEC/NSEC3 records that deny the name."""
 
     rrset_ttl: int | None
     soa_ttl: int
     soa_minimum: int
+    denial_ttl: int | None = None
 
     @property
     def negative_ttl(self) -> int:
@@ -43,6 +47,11 @@ class Ttls:
     def hold(self) -> tuple[int, str]:
         """The longest a resolver may hold an answer without the new record, and why."""
         if self.rrset_ttl is None:
+            if self.denial_ttl is not None and self.denial_ttl > self.negative_ttl:
+                return self.denial_ttl, (f"NSEC/NSEC3 TTL {self.denial_ttl} s of the denial, "
+                                         f"longer than the negative TTL {self.negative_ttl} s: "
+                                         "the TLSA name does not exist yet, and resolvers may "
+                                         "deny it from a cached NSEC that long (RFC 8198)")
             return self.negative_ttl, (f"negative TTL {self.negative_ttl} s = min(SOA TTL "
                                        f"{self.soa_ttl}, SOA MINIMUM {self.soa_minimum}): "
                                        "the TLSA name does not exist yet")

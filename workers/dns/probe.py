@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Coroutine, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rrset
@@ -50,17 +51,20 @@ def load_trust_anchor(path: str) -> dns.rrset.RRset:
         text = fh.read()
     owner: dns.name.Name | None = None
     rdatas = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         parts = line.split(";", 1)[0].split()
         if not parts:
             continue
-        name = dns.name.from_text(parts.pop(0))
-        while parts and (parts[0].isdigit() or parts[0].upper() == "IN"):
-            parts.pop(0)
-        if not parts or parts.pop(0).upper() != "DS":
-            continue
+        try:
+            name = dns.name.from_text(parts.pop(0))
+            while parts and (parts[0].isdigit() or parts[0].upper() == "IN"):
+                parts.pop(0)
+            if not parts or parts.pop(0).upper() != "DS":
+                continue
+            rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(parts)))
+        except dns.exception.DNSException as exc:  # a file of anything: one ValueError
+            raise ValueError(f"{path}:{number}: {exc}") from None
         owner = owner or name
-        rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(parts)))
     if owner is None:
         raise ValueError(f"{path}: no DS record")
     return dns.rrset.from_rdata_list(owner, 0, rdatas)

@@ -79,6 +79,7 @@ class TlsaAnswer:
     original_ttl: int | None
     secure: bool
     exists: bool
+    denial_ttl: int | None = None  # the longest TTL of the NSEC/NSEC3 records of a denial
 
 
 def tlsa(resolver: Server, owner: str) -> TlsaAnswer:
@@ -88,11 +89,24 @@ def tlsa(resolver: Server, owner: str) -> TlsaAnswer:
         raise RolloverDnsError(f"{owner} TLSA at {resolver}: {dns.rcode.to_text(rcode)}")
     rrset = _rrset(r.answer, dns.rdatatype.TLSA)
     if rrset is None:
-        return TlsaAnswer((), None, None, bool(r.flags & dns.flags.AD), False)
+        return TlsaAnswer((), None, None, bool(r.flags & dns.flags.AD), False, _denial_ttl(r))
     records = tuple(TlsaRecord(rd.usage, rd.selector, rd.mtype, rd.cert) for rd in rrset)
     sig = _rrset(r.answer, dns.rdatatype.RRSIG, dns.rdatatype.TLSA)
     original = max((rd.original_ttl for rd in sig), default=None) if sig is not None else None
     return TlsaAnswer(records, rrset.ttl, original, bool(r.flags & dns.flags.AD), True)
+
+
+def _denial_ttl(r: dns.message.Message) -> int | None:
+    """The longest TTL of the NSEC/NSEC3 records in a negative answer: their RRSIGs' original
+    TTL when signed (what a validating resolver honours), else the TTL given; None without."""
+    ttls = []
+    for rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3):
+        for rrset in r.authority:
+            if rrset.rdtype == rdtype:
+                ttls.append(rrset.ttl)
+            elif rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == rdtype:
+                ttls += [rd.original_ttl for rd in rrset]
+    return max(ttls, default=None)
 
 
 @dataclass(frozen=True)
@@ -123,9 +137,14 @@ def zone_of(resolver: Server, owner: str) -> ZoneFacts:
 
 
 def addresses(resolver: Server, name: str) -> list[str]:
+    """The A and AAAA addresses of ``name``; a lookup that fails (SERVFAIL, REFUSED, ...) raises
+    RolloverDnsError instead of counting as a name without addresses."""
     out: list[str] = []
     for rdtype in ("A", "AAAA"):
         r = ask(resolver, name, rdtype)
+        if r.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise RolloverDnsError(f"{name} {rdtype} at {resolver}: "
+                                   f"{dns.rcode.to_text(r.rcode())}")
         rrset = _rrset(r.answer, dns.rdatatype.from_text(rdtype))
         if rrset is not None:
             out += [rd.address for rd in rrset]

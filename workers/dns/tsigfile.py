@@ -14,6 +14,9 @@ import binascii
 import re
 from dataclasses import dataclass
 
+import dns.exception
+import dns.name
+
 ALGORITHMS = ("hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384",
               "hmac-sha512")
 
@@ -46,6 +49,10 @@ def _checked(name: str, algorithm: str, secret: str) -> TsigKey:
         raise TsigFileError("the TSIG secret is not base64") from None
     if not name or len(name) > 253:
         raise TsigFileError("no TSIG key name")
+    try:  # the key name goes into every signed message as a domain name (RFC 8945 4.2)
+        dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        raise TsigFileError(f"TSIG key name {name!r} is not a domain name ({exc})") from None
     return TsigKey(name=name, algorithm=algorithm, secret=secret)
 
 

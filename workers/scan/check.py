@@ -33,6 +33,7 @@ from workers.dane.verdict import Verdict
 from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
 from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
+from workers.scan.certificates import read_certificate
 from workers.scan.rows import published_ttl
 from workers.smtp import StarttlsEvidence
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
@@ -72,11 +73,11 @@ class AddressReport:
         if p is not None and p.chain:
             chain = parse_chain(p.chain)
             if chain.leaf is not None:
-                cert = chain.leaf.cert
-                leaf = {"subject": cert.subject.rfc4514_string(),
-                        "issuer": cert.issuer.rfc4514_string(),
-                        "names": list(presented_names(cert)),
-                        "not_after": cert.not_valid_after_utc.isoformat(),
+                # read part by part: a name or date the server sent may not parse ("" / null)
+                facts = read_certificate(chain.leaf.der)
+                leaf = {"subject": facts.subject, "issuer": facts.issuer,
+                        "names": list(presented_names(chain.leaf.cert)),
+                        "not_after": facts.not_after.isoformat() if facts.not_after else None,
                         "spki_sha256": chain.leaf.spki_sha256.hex(),
                         "cert_sha256": chain.leaf.cert_sha256.hex()}
         v = self.verdict
@@ -337,6 +338,15 @@ def build_report(outcome: BatchOutcome, now: dt.datetime, resolver: str, port: i
         notes.append(f"the MX RRset is not DNSSEC-signed ({mx.dnssec_reason or 'insecure'}): "
                      f"senders still apply the TLSA records of an MX host whose own zone is "
                      f"signed (RFC 7672 2.2.1), but cannot be sure the MX set is the domain's")
+    if d.mx_hosts_cut:
+        notes.append(f"{name} has {d.mx_hosts_cut} more MX hosts than the {len(d.mx_hosts)} "
+                     f"checked (the lowest preferences were left out: DANESCAN_MAX_MX_HOSTS): "
+                     f"the result covers only the hosts shown")
+    for h in hosts:
+        if h.outcome.evidence.addresses_cut:
+            notes.append(f"{h.host}: {h.outcome.evidence.addresses_cut} more addresses than "
+                         f"the {len(h.outcome.evidence.addresses)} probed were left out "
+                         f"(DANESCAN_MAX_ADDRESSES): the result covers only those probed")
     if hosts and all(h.outcome.verdict.reason is DaneReason.EXCLUDED for h in hosts):
         return cannot_check(name, now, resolver, f"nothing of {name} was checked: its MX hosts "
                             f"(or all their addresses) are on the exclusion list "
