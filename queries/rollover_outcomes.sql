@@ -100,7 +100,7 @@ addr_judged AS (  -- methodology.md section 5, per (host, address, change)
                    2 * tlsa_ttl < t - t0, 'short-ttl',
                    NOT new_at_switch, if(new_later, 'updated-later', 'not-updated'),
                    old_seen AND (NOT old_before OR NOT old_kept), 'early-retract',
-                   before = 0, 'before-window',
+                   before = 0 OR NOT old_seen, 'before-window',
                    NOT new_before, 'same-time',
                    last_miss = 0 AND published_at + 2 * tlsa_ttl > t, 'before-window',
                    published_at + 2 * tlsa_ttl > t, 'too-late',
