@@ -4,12 +4,20 @@ Migrations never spell an engine. They write placeholders that a profile fills:
 
 * ``{{engine:replacing(version)}}``: a ReplacingMergeTree versioned by the ``version`` column;
 * ``{{engine:mergetree}}``: a plain MergeTree;
+* ``{{engine:aggregating}}``: an AggregatingMergeTree (tables that materialized views fill with
+  aggregate states);
 * ``{{on_cluster}}``: empty on one server, ``ON CLUSTER name`` on a cluster.
 
 The ``single`` profile (chdb and one clickhouse-server) gives the plain engines. The ``replicated``
 profile gives Replicated* engines with the usual ``{shard}``/``{replica}`` server macros and, after
 each ``CREATE TABLE x``, a ``Distributed`` table ``x_all`` over the shards. Analysis SQL stays valid
 on either table, as it uses only what a Distributed table supports.
+
+Parameterized views (``CREATE VIEW name AS ... {since:DateTime} ...``, the shared blocks of the
+analysis SQL) exist from ClickHouse 23.1 on: chdb has them, Debian's clickhouse-server 18.16 has
+neither them nor query parameters, so it cannot run an analysis file at all. A profile with
+``parameterized_views=False`` leaves such statements out (the migrator sets it from the server's
+version); every table and materialized view is still created there.
 
 Placeholders use double braces so that ClickHouse's own single-brace macros pass through untouched.
 The checksum of a migration is taken on the file as written, before a profile fills it, so switching
@@ -20,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PLACEHOLDER = re.compile(
     r"(?P<lead>[ \t]*)\{\{\s*(?:engine:(?P<kind>\w+)(?:\((?P<args>[^)]*)\))?|(?P<on>on_cluster))\s*\}\}"
@@ -32,6 +40,9 @@ CREATE_TABLE = re.compile(
 
 # Rows with equal sorting keys must land on the same shard, or FINAL cannot collapse them: the
 # Distributed table shards by a hash of the ORDER BY key.
+# A query parameter as ClickHouse writes it, outside comments: {name:Type}
+QUERY_PARAMETER = re.compile(r"(?<!\{)\{[A-Za-z_][A-Za-z0-9_]*:[A-Za-z0-9_()' ,]+\}(?!\})")
+CREATE_VIEW = re.compile(r"^\s*CREATE\s+VIEW\b", re.I)
 ORDER_BY = re.compile(r"\bORDER\s+BY\s+(?P<key>.+?)\s*(?:SETTINGS\b.*)?$", re.I | re.S)
 
 
@@ -48,6 +59,8 @@ def _single(kind: str, args: list[str], table: str) -> str:
         return f"ReplacingMergeTree({', '.join(args)})"
     if kind == "mergetree":
         return "MergeTree()"
+    if kind == "aggregating":
+        return "AggregatingMergeTree()"
     raise EngineError(f"unknown engine kind {kind!r} for table {table}")
 
 
@@ -57,6 +70,8 @@ def _replicated(kind: str, args: list[str], table: str) -> str:
         return f"ReplicatedReplacingMergeTree({', '.join([zk, *args])})"
     if kind == "mergetree":
         return f"ReplicatedMergeTree({zk})"
+    if kind == "aggregating":
+        return f"ReplicatedAggregatingMergeTree({zk})"
     raise EngineError(f"unknown engine kind {kind!r} for table {table}")
 
 
@@ -68,9 +83,15 @@ class EngineProfile:
     engine: Callable[[str, list[str], str], str]
     cluster: str = ""
     distributed: bool = False
+    parameterized_views: bool = True
+
+    def without_parameterized_views(self) -> EngineProfile:
+        return replace(self, parameterized_views=False)
 
     def render(self, statement: str) -> list[str]:
         """Fill the placeholders of one statement; a cluster profile may add statements after it."""
+        if not self.parameterized_views and is_parameterized_view(statement):
+            return []
         match = CREATE_TABLE.match(statement)
         table = match.group("table") if match else ""
 
@@ -89,6 +110,20 @@ class EngineProfile:
                 f"ENGINE = Distributed({self.cluster}, currentDatabase(), {table}, cityHash64({key}))"
             )
         return out
+
+
+def is_parameterized_view(statement: str) -> bool:
+    """A CREATE VIEW whose query takes ClickHouse query parameters."""
+    code = "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+    return bool(CREATE_VIEW.match(code)) and bool(QUERY_PARAMETER.search(code))
+
+
+def has_parameterized_views(version: str) -> bool:
+    """Whether a ClickHouse server version ('18.16.1', '24.8.4.13') has parameterized views (23.1)."""
+    parts = re.findall(r"\d+", version)[:2]
+    if len(parts) < 2:
+        return True
+    return (int(parts[0]), int(parts[1])) >= (23, 1)
 
 
 SINGLE = EngineProfile(name="single", engine=_single)

@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from workers.store.backend import Database, DriverDatabase
-from workers.store.engines import SINGLE, EngineProfile
+from workers.store.engines import SINGLE, EngineProfile, has_parameterized_views
 
 # the schema is SQL, kept with the other SQL in the queries package (read as data, not imported)
 MIGRATIONS_DIR = Path(str(files("queries").joinpath("migrations")))
@@ -193,7 +193,8 @@ class Migrator:
 
     def plan(self) -> list[tuple[Migration, list[str]]]:
         """Pending migrations with the statements that would run; writes nothing."""
-        return [(m, render(m.up, self.profile)) for m in self.pending()]
+        profile = self._profile()
+        return [(m, render(m.up, profile)) for m in self.pending()]
 
     def apply(self) -> list[Migration]:
         """Apply every pending migration in order; returns those applied."""
@@ -203,7 +204,7 @@ class Migrator:
             return []
         if isinstance(db, DriverDatabase):
             db.create_database()
-        for statement in render(TABLE_DDL, self.profile):
+        for statement in render(TABLE_DDL, self._profile()):
             db.execute(statement)
         done: list[Migration] = []
         for migration, statements in plan:
@@ -231,11 +232,19 @@ class Migrator:
                 raise MigrationError(
                     f"migration {migration.label} has no .down.sql: cannot roll back"
                 )
-            for statement in render(migration.down, self.profile):
+            for statement in render(migration.down, self._profile()):
                 db.execute(statement)
             self._record(migration, applied=False)
             undone.append(migration)
         return undone
+
+    def _profile(self) -> EngineProfile:
+        """The profile, without parameterized views on a server too old for them (18.16)."""
+        if isinstance(self.db, DriverDatabase):
+            version = str(self.db.query("SELECT version()")[0][0])
+            if not has_parameterized_views(version):
+                return self.profile.without_parameterized_views()
+        return self.profile
 
     def _record(self, migration: Migration, applied: bool) -> None:
         db = self._require_db()

@@ -1,0 +1,12 @@
+DROP TABLE IF EXISTS address_names_of_rrsets {{on_cluster}};
+DROP TABLE IF EXISTS registered_loads_of_ns {{on_cluster}};
+DROP TABLE IF EXISTS registered_loads_of_mx {{on_cluster}};
+DROP TABLE IF EXISTS mx_domains_of_domains {{on_cluster}};
+DROP TABLE IF EXISTS probe_snapshots_of_probes {{on_cluster}};
+DROP TABLE IF EXISTS tlsa_snapshots_of_verdicts {{on_cluster}};
+DROP TABLE IF EXISTS tlsa_snapshots_of_records {{on_cluster}};
+DROP TABLE IF EXISTS address_names {{on_cluster}};
+DROP TABLE IF EXISTS registered_loads {{on_cluster}};
+DROP TABLE IF EXISTS mx_domains {{on_cluster}};
+DROP TABLE IF EXISTS probe_snapshots {{on_cluster}};
+DROP TABLE IF EXISTS tlsa_snapshots {{on_cluster}};

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS domain_classes {{on_cluster}};
+DROP TABLE IF EXISTS rollover_judgements {{on_cluster}};
