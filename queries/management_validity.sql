@@ -7,7 +7,7 @@
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).
 WITH
 classified AS (  -- one row per domain with a TLSA MX host (migration 0014: the classification block, once)
-    SELECT * FROM domain_classes(scans = [{scan_id:String}], hosts = CAST([] AS Array(String)),
+    SELECT * FROM domain_classes(scans = [{scan_id:String}], hosts = CAST([] AS Array(Tuple(String, String))),
                                  threshold = {threshold:UInt32})
 )
 SELECT c.class AS class,

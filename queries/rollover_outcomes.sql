@@ -11,23 +11,14 @@
 -- correct), 'ignored-ttl' (a same-time or too-late change), 'not-judged' (changes, none judged).
 -- Parameters: since DateTime, until DateTime (snapshot times), threshold UInt32 (50).
 WITH
-judged AS (  -- every key change in the window, judged (migration 0014: the rollover block, once)
-    SELECT * FROM rollover_judgements(since = {since:DateTime}, until = {until:DateTime})
-),
-host_class AS (  -- the class of the domains each judged host serves at its switch ('mixed' when they
-                 -- differ; migration 0014: the classification block, once)
-    SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
-    FROM domain_classes(scans = (SELECT groupUniqArray(scan_id) FROM judged),
-                        hosts = (SELECT groupUniqArray(host) FROM judged), threshold = {threshold:UInt32})
-    ARRAY JOIN hosts AS host
-    GROUP BY scan_id, host
+judged AS (  -- every key change in the window, judged, with the class of its host (migration
+             -- 0014: the rollover and classification blocks, written once)
+    SELECT * FROM rollover_judgements(since = {since:DateTime}, until = {until:DateTime},
+                                      threshold = {threshold:UInt32})
 ),
 events AS (
-    SELECT j.host AS host, j.outcome AS outcome, j.usages AS usages,
-           if(h.class = '', 'unknown', h.class) AS class,
-           j.outcome NOT IN ('short-ttl', 'before-window', 'not-secure') AS judged
-    FROM judged AS j
-    LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host
+    SELECT host, outcome, usages, class, outcome NOT IN ('short-ttl', 'before-window', 'not-secure') AS judged
+    FROM judged
 ),
 per_host AS (  -- one row per host: its changes, and its verdicts as a host (read once)
     SELECT groupArray((outcome, usages, class, judged)) AS ev,

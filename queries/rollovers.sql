@@ -29,22 +29,15 @@
 -- 'mixed' when they differ). Decisions: queries/DECISIONS.md.
 -- Parameters: since DateTime, until DateTime (snapshot times), threshold UInt32 (50).
 WITH
-judged AS (  -- every key change in the window, judged (migration 0014: the rollover block, once)
-    SELECT * FROM rollover_judgements(since = {since:DateTime}, until = {until:DateTime})
-),
-host_class AS (  -- the class of the domains each judged host serves at its switch ('mixed' when they
-                 -- differ; migration 0014: the classification block, once)
-    SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
-    FROM domain_classes(scans = (SELECT groupUniqArray(scan_id) FROM judged),
-                        hosts = (SELECT groupUniqArray(host) FROM judged), threshold = {threshold:UInt32})
-    ARRAY JOIN hosts AS host
-    GROUP BY scan_id, host
+judged AS (  -- every key change in the window, judged, with the class of its host (migration
+             -- 0014: the rollover and classification blocks, written once)
+    SELECT * FROM rollover_judgements(since = {since:DateTime}, until = {until:DateTime},
+                                      threshold = {threshold:UInt32})
 )
 SELECT j.at AS switch_at, j.host AS mx_host, j.change AS change, j.tlsa_ttl AS tlsa_ttl,
-       j.usages AS usages, if(h.class = '', 'unknown', h.class) AS class, j.outcome AS outcome,
+       j.usages AS usages, j.class AS class, j.outcome AS outcome,
        toUInt32(j.t - j.t0) AS interval_s,
        if(j.published_at = 4294967295, NULL, toDateTime(j.published_at, 'UTC')) AS new_record_seen,
        j.addresses AS addresses
 FROM judged AS j
-LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host
 ORDER BY switch_at, mx_host

@@ -7,10 +7,129 @@
 -- parameters, so it cannot run the analysis files at all: the migrator leaves these views out
 -- there (workers/store/engines.py, EngineProfile.parameterized_views).
 --
--- rollover_judgements(since DateTime, until DateTime): every key change of a DANE MX host in the
--- window, judged with methodology.md section 5 as decided in queries/DECISIONS.md (rollovers.sql
--- says each outcome); one row per (host, switch time): host, at, scan_id, t, t0, change,
--- tlsa_ttl, usages, outcome, published_at, addresses.
+-- domain_classes(scans Array(String), hosts Array(Tuple(String, String)), threshold UInt32): the
+-- management class of every domain with a TLSA MX host in the given scans (methodology.md
+-- section 4, decisions in queries/DECISIONS.md; management_classes.sql says each rule), and of
+-- the domains that the MX host of each (scan, host) pair of hosts serves in that scan (the loads
+-- still count every domain of the scan).
+-- One row per (scan, domain): scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds, class,
+-- hosts_valid, first_invalid.
+CREATE VIEW IF NOT EXISTS domain_classes {{on_cluster}} AS
+WITH
+class_scans AS (SELECT arrayJoin(arrayDistinct(arrayConcat({scans:Array(String)},
+                                                  arrayMap(p -> p.1, {hosts:Array(Tuple(String, String))})))) AS scan_id),
+-- Registered domains come from the Public Suffix List, stored with each domain row (migration
+-- 0008); rows written before it fall back to ClickHouse's cutToFirstSignificantSubdomain.
+-- ClickHouse evaluates a CTE at every FROM/JOIN that names it, but builds the set of an
+-- IN (SELECT ...) once per query: so the loads and verdicts below are only read as IN sets, and
+-- each domain is classified from its own row (arrays over its MX and NS hosts): no join, no
+-- GROUP BY over the (domain, MX host) pairs. With hosts given, every set below is restricted to
+-- what the domains of those hosts need (the sets' subqueries are empty when no host is given).
+class_rows AS (  -- the domains to classify: every domain (no null MX) of the scans, or (hosts
+                 -- given) those that one of the hosts serves (mx_domains, migration 0013)
+    SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
+    FROM domains FINAL
+    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
+      AND (empty({hosts:Array(Tuple(String, String))})
+           OR (scan_id, domain) IN (SELECT scan_id, domain FROM mx_domains
+                                    WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))}))))
+),
+class_hosts AS (  -- hosts given: the MX hosts of those domains
+    SELECT scan_id, arrayJoin(mx) AS host FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})
+),
+class_ips AS (  -- hosts given: their addresses
+    SELECT scan_id, arrayJoin(records) AS ip
+    FROM dns_rrsets FINAL
+    WHERE (scan_id, qname) IN (SELECT scan_id, host FROM class_hosts) AND qtype IN ('A', 'AAAA')
+      AND status = 'NOERROR'
+),
+mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX domain of more than threshold domains
+    SELECT scan_id, reg
+    FROM registered_loads
+    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'MX'
+      AND (empty({hosts:Array(Tuple(String, String))})
+           OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(mx_registered) = length(mx), mx_registered,
+                                        arrayMap(x -> cutToFirstSignificantSubdomain(x), mx)))
+                                 FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})))
+    GROUP BY scan_id, reg
+    HAVING uniqExactMerge(domains) > {threshold:UInt32}
+),
+ns_busy AS (  -- the same for NS hosts
+    SELECT scan_id, reg
+    FROM registered_loads
+    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'NS'
+      AND (empty({hosts:Array(Tuple(String, String))})
+           OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(ns_registered) = length(ns), ns_registered,
+                                        arrayMap(x -> cutToFirstSignificantSubdomain(x), ns)))
+                                 FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})))
+    GROUP BY scan_id, reg
+    HAVING uniqExactMerge(domains) > {threshold:UInt32}
+),
+shared_ip_hosts AS (  -- rule 1: MX hosts with an address shared by more than threshold MX host names
+    SELECT DISTINCT scan_id, arrayJoin(hosts) AS host
+    FROM (
+        SELECT scan_id, ip, groupUniqArray(qname) AS hosts
+        FROM address_names FINAL
+        WHERE scan_id IN (SELECT scan_id FROM class_scans) AND status = 'NOERROR'
+          AND (empty({hosts:Array(Tuple(String, String))}) OR (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))
+          AND (scan_id, qname) IN (  -- names that are an MX host of a domain of the scan
+              SELECT scan_id, mx_host FROM mx_domains
+              WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
+                AND (empty({hosts:Array(Tuple(String, String))})
+                     OR (scan_id, mx_host) IN (SELECT scan_id, qname FROM address_names
+                                               WHERE (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))))
+        GROUP BY scan_id, ip
+        HAVING length(hosts) > {threshold:UInt32}
+    )
+),
+tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict on the name
+    SELECT scan_id, mx_host AS host, valid, reason
+    FROM dane_verdicts FINAL
+    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
+      AND (empty({hosts:Array(Tuple(String, String))}) OR (scan_id, mx_host) IN (SELECT scan_id, host FROM class_hosts))
+      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+),
+sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
+            -- the side of each (methodology section 4, the first rule that applies), the NS sides
+            -- (rules 2 and 3 only), and the smallest name among its invalid TLSA MX hosts
+    SELECT scan_id, domain, mx_dnssec_status AS mx_status,
+           arrayFilter(h -> (scan_id, h) IN (SELECT scan_id, host FROM tlsa_hosts), mx) AS hosts,
+           arraySort(arrayDistinct(arrayMap(
+               h -> multiIf((scan_id, h) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
+                            if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
+                            (scan_id, if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h))) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
+                            'unknown'), hosts))) AS mx_kinds,
+           arraySort(arrayDistinct(arrayMap(
+               n -> multiIf(if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
+                            (scan_id, if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n))) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
+                            'unknown'), ns))) AS ns_kinds,
+           arraySort(arrayFilter(h -> (scan_id, h) NOT IN (SELECT scan_id, host FROM tlsa_hosts WHERE valid = 1), hosts)) AS invalid_hosts
+    FROM class_rows
+),
+classified AS (  -- one row per (scan, domain with a TLSA MX host)
+    SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
+           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
+           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
+           multiIf(mx_kinds = ['outsourced'], 'SO',
+                   has(mx_kinds, 'unknown'), 'unknown',
+                   length(mx_kinds) > 1, 'mixed',
+                   has(ns_kinds, 'unknown'), 'unknown',
+                   ns_kinds = ['outsourced'], 'SSDO',
+                   'SSDS') AS class,
+           toUInt8(empty(invalid_hosts)) AS hosts_valid,
+           invalid_hosts[1] AS first_invalid  -- '' when every TLSA MX host validates
+    FROM sides
+    WHERE notEmpty(hosts)
+)
+SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds, class, hosts_valid, first_invalid
+FROM classified;
+
+-- rollover_judgements(since DateTime, until DateTime, threshold UInt32): every key change of a
+-- DANE MX host in the window, judged with methodology.md section 5 as decided in
+-- queries/DECISIONS.md (rollovers.sql says each outcome); one row per (host, switch time): host,
+-- at, scan_id, t, t0, change, tlsa_ttl, usages, outcome, published_at, addresses, and class: the
+-- management class of the domains the host serves at the switch ('mixed' when they differ,
+-- 'unknown' when none; domain_classes below with the threshold).
 CREATE VIEW IF NOT EXISTS rollover_judgements {{on_cluster}} AS
 WITH
 picked AS (
@@ -147,121 +266,17 @@ judged AS (  -- per (host, switch time): the worst outcome of its addresses (wro
           FROM addr_judged)
     GROUP BY a_host, a_t
 )
-SELECT host, at, scan_id, t, t0, change, tlsa_ttl, usages, outcome, published_at, addresses
-FROM judged;
-
--- domain_classes(scans Array(String), hosts Array(String), threshold UInt32): the management class
--- of every domain with a TLSA MX host in the given scans (methodology.md section 4, decisions in
--- queries/DECISIONS.md; management_classes.sql says each rule); with hosts not empty, only the
--- domains that one of those MX hosts serves (the loads still count every domain of the scan).
--- One row per (scan, domain): scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds, class,
--- hosts_valid, first_invalid.
-CREATE VIEW IF NOT EXISTS domain_classes {{on_cluster}} AS
-WITH
-class_scans AS (SELECT arrayJoin({scans:Array(String)}) AS scan_id),
--- Registered domains come from the Public Suffix List, stored with each domain row (migration
--- 0008); rows written before it fall back to ClickHouse's cutToFirstSignificantSubdomain.
--- ClickHouse evaluates a CTE at every FROM/JOIN that names it, but builds the set of an
--- IN (SELECT ...) once per query: so the loads and verdicts below are only read as IN sets, and
--- each domain is classified from its own row (arrays over its MX and NS hosts): no join, no
--- GROUP BY over the (domain, MX host) pairs. With hosts given, every set below is restricted to
--- what the domains of those hosts need (the sets' subqueries are empty when no host is given).
-class_rows AS (  -- the domains to classify: every domain (no null MX) of the scans, or (hosts
-                 -- given) those that one of the hosts serves (mx_domains, migration 0013)
-    SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
-    FROM domains FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
-      AND (empty({hosts:Array(String)})
-           OR (scan_id, domain) IN (SELECT scan_id, domain FROM mx_domains
-                                    WHERE scan_id IN (SELECT scan_id FROM class_scans)
-                                      AND has({hosts:Array(String)}, mx_host)))
-),
-class_hosts AS (  -- hosts given: the MX hosts of those domains
-    SELECT scan_id, arrayJoin(mx) AS host FROM class_rows WHERE notEmpty({hosts:Array(String)})
-),
-class_ips AS (  -- hosts given: their addresses
-    SELECT scan_id, arrayJoin(records) AS ip
-    FROM dns_rrsets FINAL
-    WHERE (scan_id, qname) IN (SELECT scan_id, host FROM class_hosts) AND qtype IN ('A', 'AAAA')
-      AND status = 'NOERROR'
-),
-mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX domain of more than threshold domains
-    SELECT scan_id, reg
-    FROM registered_loads
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'MX'
-      AND (empty({hosts:Array(String)})
-           OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(mx_registered) = length(mx), mx_registered,
-                                        arrayMap(x -> cutToFirstSignificantSubdomain(x), mx)))
-                                 FROM class_rows WHERE notEmpty({hosts:Array(String)})))
-    GROUP BY scan_id, reg
-    HAVING uniqExactMerge(domains) > {threshold:UInt32}
-),
-ns_busy AS (  -- the same for NS hosts
-    SELECT scan_id, reg
-    FROM registered_loads
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'NS'
-      AND (empty({hosts:Array(String)})
-           OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(ns_registered) = length(ns), ns_registered,
-                                        arrayMap(x -> cutToFirstSignificantSubdomain(x), ns)))
-                                 FROM class_rows WHERE notEmpty({hosts:Array(String)})))
-    GROUP BY scan_id, reg
-    HAVING uniqExactMerge(domains) > {threshold:UInt32}
-),
-shared_ip_hosts AS (  -- rule 1: MX hosts with an address shared by more than threshold MX host names
-    SELECT DISTINCT scan_id, arrayJoin(hosts) AS host
-    FROM (
-        SELECT scan_id, ip, groupUniqArray(qname) AS hosts
-        FROM address_names FINAL
-        WHERE scan_id IN (SELECT scan_id FROM class_scans) AND status = 'NOERROR'
-          AND (empty({hosts:Array(String)}) OR (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))
-          AND (scan_id, qname) IN (  -- names that are an MX host of a domain of the scan
-              SELECT scan_id, mx_host FROM mx_domains
-              WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
-                AND (empty({hosts:Array(String)})
-                     OR (scan_id, mx_host) IN (SELECT scan_id, qname FROM address_names
-                                               WHERE (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))))
-        GROUP BY scan_id, ip
-        HAVING length(hosts) > {threshold:UInt32}
-    )
-),
-tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict on the name
-    SELECT scan_id, mx_host AS host, valid, reason
-    FROM dane_verdicts FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
-      AND (empty({hosts:Array(String)}) OR (scan_id, mx_host) IN (SELECT scan_id, host FROM class_hosts))
-      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
-),
-sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
-            -- the side of each (methodology section 4, the first rule that applies), the NS sides
-            -- (rules 2 and 3 only), and the smallest name among its invalid TLSA MX hosts
-    SELECT scan_id, domain, mx_dnssec_status AS mx_status,
-           arrayFilter(h -> (scan_id, h) IN (SELECT scan_id, host FROM tlsa_hosts), mx) AS hosts,
-           arraySort(arrayDistinct(arrayMap(
-               h -> multiIf((scan_id, h) IN (SELECT scan_id, host FROM shared_ip_hosts), 'outsourced',
-                            if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
-                            (scan_id, if(length(mx_registered) = length(mx), mx_registered[indexOf(mx, h)], cutToFirstSignificantSubdomain(h))) IN (SELECT scan_id, reg FROM mx_busy), 'outsourced',
-                            'unknown'), hosts))) AS mx_kinds,
-           arraySort(arrayDistinct(arrayMap(
-               n -> multiIf(if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n)) = if(registered != '', registered, cutToFirstSignificantSubdomain(domain)), 'self',
-                            (scan_id, if(length(ns_registered) = length(ns), ns_registered[indexOf(ns, n)], cutToFirstSignificantSubdomain(n))) IN (SELECT scan_id, reg FROM ns_busy), 'outsourced',
-                            'unknown'), ns))) AS ns_kinds,
-           arraySort(arrayFilter(h -> (scan_id, h) NOT IN (SELECT scan_id, host FROM tlsa_hosts WHERE valid = 1), hosts)) AS invalid_hosts
-    FROM class_rows
-),
-classified AS (  -- one row per (scan, domain with a TLSA MX host)
-    SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds,
-           -- queries/DECISIONS.md: the MX side decides SO, mixed and unknown-MX whatever the NS
-           -- side; only self-managed MXs look at NS, where self + outsourced counts as self
-           multiIf(mx_kinds = ['outsourced'], 'SO',
-                   has(mx_kinds, 'unknown'), 'unknown',
-                   length(mx_kinds) > 1, 'mixed',
-                   has(ns_kinds, 'unknown'), 'unknown',
-                   ns_kinds = ['outsourced'], 'SSDO',
-                   'SSDS') AS class,
-           toUInt8(empty(invalid_hosts)) AS hosts_valid,
-           invalid_hosts[1] AS first_invalid  -- '' when every TLSA MX host validates
-    FROM sides
-    WHERE notEmpty(hosts)
+,
+host_class AS (
+    SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
+    FROM domain_classes(scans = CAST([] AS Array(String)),
+                        hosts = (SELECT groupUniqArray((scan_id, host)) FROM judged),
+                        threshold = {threshold:UInt32})
+    ARRAY JOIN hosts AS host
+    GROUP BY scan_id, host
 )
-SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds, class, hosts_valid, first_invalid
-FROM classified;
+SELECT j.host AS host, j.at AS at, j.scan_id AS scan_id, j.t AS t, j.t0 AS t0, j.change AS change,
+       j.tlsa_ttl AS tlsa_ttl, j.usages AS usages, j.outcome AS outcome, j.published_at AS published_at,
+       j.addresses AS addresses, if(h.class = '', 'unknown', h.class) AS class
+FROM judged AS j
+LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host;
