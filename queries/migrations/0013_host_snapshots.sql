@@ -72,18 +72,26 @@ FROM starttls_probes;
 
 -- For the management classes (methodology.md section 4), what the rules count per scan, so that
 -- classifying the domains of a few MX hosts (the rollovers' class column) reads a few rows:
--- mx_domains: per (scan, MX host, domain), which domains an MX host serves.
+-- mx_domains: per (scan, MX host, domain), the domain's row as the classification reads it, so
+-- that the domains one MX host serves are one range of rows (domains is sorted by domain).
 CREATE TABLE IF NOT EXISTS mx_domains {{on_cluster}} (
-    scan_id        String,
-    mx_host        String,
-    domain         String,
-    null_mx        UInt8,
-    version        UInt64
+    scan_id          String,
+    mx_host          String,
+    domain           String,
+    null_mx          UInt8,
+    registered       String,
+    mx               Array(String),
+    mx_registered    Array(String),
+    ns               Array(String),
+    ns_registered    Array(String),
+    mx_dnssec_status String,
+    version          UInt64
 ) ENGINE = {{engine:replacing(version)}}
 ORDER BY (scan_id, mx_host, domain);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS mx_domains_of_domains {{on_cluster}} TO mx_domains AS
-SELECT scan_id, mx_host, domain, null_mx, version
+SELECT scan_id, mx_host, domain, null_mx, registered, mx, mx_registered, ns, ns_registered,
+       mx_dnssec_status, version
 FROM domains
 ARRAY JOIN mx AS mx_host;
 
@@ -131,8 +139,10 @@ FROM dns_rrsets
 ARRAY JOIN records AS ip
 WHERE qtype IN ('A', 'AAAA');
 
-INSERT INTO mx_domains (scan_id, mx_host, domain, null_mx, version)
-SELECT scan_id, mx_host, domain, null_mx, version
+INSERT INTO mx_domains (scan_id, mx_host, domain, null_mx, registered, mx, mx_registered, ns,
+                        ns_registered, mx_dnssec_status, version)
+SELECT scan_id, mx_host, domain, null_mx, registered, mx, mx_registered, ns, ns_registered,
+       mx_dnssec_status, version
 FROM domains
 ARRAY JOIN mx AS mx_host;
 

@@ -25,17 +25,26 @@ class_scans AS (SELECT arrayJoin(arrayDistinct(arrayConcat({scans:Array(String)}
 -- each domain is classified from its own row (arrays over its MX and NS hosts): no join, no
 -- GROUP BY over the (domain, MX host) pairs. With hosts given, every set below is restricted to
 -- what the domains of those hosts need (the sets' subqueries are empty when no host is given).
-class_rows AS (  -- the domains to classify: every domain (no null MX) of the scans, or (hosts
-                 -- given) those that one of the hosts serves (mx_domains, migration 0013)
-    SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
-    FROM domains FINAL
-    WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
-      AND (empty({hosts:Array(Tuple(String, String))})
-           OR (scan_id, domain) IN (SELECT scan_id, domain FROM mx_domains
-                                    WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))}))))
+class_rows AS (  -- the domains to classify (no null MX): every domain of the scans, and those
+                 -- that the host of a (scan, host) pair serves (mx_domains: one range per pair)
+    SELECT * FROM (
+        SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
+        FROM domains FINAL
+        WHERE scan_id IN (SELECT arrayJoin({scans:Array(String)})) AND null_mx = 0
+        UNION ALL
+        SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
+        FROM mx_domains FINAL
+        WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))})) AND null_mx = 0
+          AND NOT has({scans:Array(String)}, scan_id))
+    LIMIT 1 BY scan_id, domain
+),
+pair_rows AS (  -- the rows of the domains of the (scan, host) pairs (one range of mx_domains each)
+    SELECT scan_id, mx, mx_registered, ns, ns_registered
+    FROM mx_domains
+    WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))})) AND null_mx = 0
 ),
 class_hosts AS (  -- hosts given: the MX hosts of those domains
-    SELECT scan_id, arrayJoin(mx) AS host FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})
+    SELECT scan_id, arrayJoin(mx) AS host FROM pair_rows
 ),
 class_ips AS (  -- hosts given: their addresses
     SELECT scan_id, arrayJoin(records) AS ip
@@ -50,7 +59,7 @@ mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX
       AND (empty({hosts:Array(Tuple(String, String))})
            OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(mx_registered) = length(mx), mx_registered,
                                         arrayMap(x -> cutToFirstSignificantSubdomain(x), mx)))
-                                 FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})))
+                                 FROM pair_rows))
     GROUP BY scan_id, reg
     HAVING uniqExactMerge(domains) > {threshold:UInt32}
 ),
@@ -61,7 +70,7 @@ ns_busy AS (  -- the same for NS hosts
       AND (empty({hosts:Array(Tuple(String, String))})
            OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(ns_registered) = length(ns), ns_registered,
                                         arrayMap(x -> cutToFirstSignificantSubdomain(x), ns)))
-                                 FROM class_rows WHERE notEmpty({hosts:Array(Tuple(String, String))})))
+                                 FROM pair_rows))
     GROUP BY scan_id, reg
     HAVING uniqExactMerge(domains) > {threshold:UInt32}
 ),
@@ -146,17 +155,20 @@ picked AS (
 -- largest TTL resolvers may still hold at the switch; only a secure TLSA RRset is judged.
 probes AS (  -- per (scan, MX host with TLSA, address) that completed TLS: the chain presented;
              -- only the addresses whose leaf or issuer certificate differs between two snapshots
-             -- of the window (the others have no change to judge), read from probe_snapshots
-    SELECT scan_id, mx_host AS host, ip, chain
-    FROM probe_snapshots FINAL
-    WHERE (mx_host, ip) IN (
-              SELECT mx_host, ip FROM probe_snapshots FINAL
-              WHERE scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
-              GROUP BY mx_host, ip
-              HAVING min(leaf) != max(leaf) OR min(issuer) != max(issuer))
-      AND scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
-      AND mx_host IN (SELECT mx_host FROM tlsa_snapshots
-                      WHERE scan_id IN (SELECT scan_id FROM picked) AND record != 0)
+             -- of the window (the others have no change to judge), read from probe_snapshots once
+             -- (a scalar subquery is evaluated once per query; a CTE at every reference)
+    SELECT p.1 AS scan_id, p.2 AS host, p.3 AS ip, p.4 AS chain
+    FROM (SELECT arrayJoin((
+        SELECT groupArray((scan_id, mx_host, ip, chain))
+        FROM probe_snapshots FINAL
+        WHERE (mx_host, ip) IN (
+                  SELECT mx_host, ip FROM probe_snapshots
+                  WHERE scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
+                  GROUP BY mx_host, ip
+                  HAVING min(leaf) != max(leaf) OR min(issuer) != max(issuer))
+          AND scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
+          AND mx_host IN (SELECT mx_host FROM tlsa_snapshots
+                          WHERE scan_id IN (SELECT scan_id FROM picked) AND record != 0))) AS p)
 ),
 probe_snaps AS (  -- per (scan, host, address): leaf, leaf key, issuer key, and every TLSA record
                   -- "u s m data" that designates a certificate of the chain (usage 3/1 at the
@@ -252,7 +264,7 @@ addr_judged AS (  -- methodology.md section 5, per (host, address, change)
           AND (empty(old_records) OR NOT arrayAll(r -> has(new_keys, r), old_records))
     )
 ),
-judged AS (  -- per (host, switch time): the worst outcome of its addresses (wrong before
+judged_rows AS (  -- per (host, switch time): the worst outcome of its addresses (wrong before
              -- correct, any judgement before none), with each address's outcome
     SELECT a_host AS host, toDateTime(a_t, 'UTC') AS at, any(a_scan) AS scan_id, a_t AS t, min(a_t0) AS t0,
            argMin(a_change, rank) AS change, argMin(a_ttl, rank) AS tlsa_ttl,
@@ -265,8 +277,13 @@ judged AS (  -- per (host, switch time): the worst outcome of its addresses (wro
                           'correct', 'before-window', 'short-ttl', 'not-secure'], outcome) AS rank
           FROM addr_judged)
     GROUP BY a_host, a_t
-)
-,
+),
+judged AS (  -- judged_rows, evaluated once (read twice below)
+    SELECT j.1 AS host, j.2 AS at, j.3 AS scan_id, j.4 AS t, j.5 AS t0, j.6 AS change, j.7 AS tlsa_ttl,
+           j.8 AS usages, j.9 AS outcome, j.10 AS published_at, j.11 AS addresses
+    FROM (SELECT arrayJoin((SELECT groupArray((host, at, scan_id, t, t0, change, tlsa_ttl, usages, outcome,
+                                               published_at, addresses)) FROM judged_rows)) AS j)
+),
 host_class AS (
     SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
     FROM domain_classes(scans = CAST([] AS Array(String)),

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from workers.store.engines import SINGLE, EngineError, profile
+from workers.store.engines import (
+    SINGLE,
+    EngineError,
+    has_parameterized_views,
+    is_parameterized_view,
+    profile,
+)
 from workers.store.migrations import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -38,15 +44,53 @@ def test_ddl_runs_on_clickhouse_18_16(path: Path) -> None:
 
 
 def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
+    """Evidence tables (one CREATE per migration) are keyed by scan first and carry the writer's
+    columns; the analyses' tables of 0013 (filled by materialized views, keyed as the analyses
+    read them) keep the version of the row they come from, or hold aggregate states."""
     for m in discover():
         statements = render(m.up)
-        if all(st.lstrip().upper().startswith("ALTER TABLE") for st in statements):
-            continue  # a migration that only adds columns to a table created earlier
+        creates = [st for st in statements if re.match(r"\s*CREATE TABLE", st)]
+        if not creates:
+            continue  # columns added to earlier tables, or views
+        if any(re.match(r"\s*CREATE MATERIALIZED VIEW", st) for st in statements):
+            for statement in creates:
+                assert ("ENGINE = ReplacingMergeTree(version)" in statement
+                        or "ENGINE = AggregatingMergeTree()" in statement), statement
+                if "Replacing" in statement:
+                    assert re.search(r"^\s*version\s+UInt64", statement, re.M), statement
+            continue
         (statement,) = statements
         assert "ENGINE = ReplacingMergeTree(version)" in statement
         assert re.search(r"ORDER BY \(?(scan_id|sha256)\b", statement), m.label
         for column in ("worker_host", "written_at", "attempt", "version"):
             assert re.search(rf"^\s*{column}\s", statement, re.M), (m.label, column)
+
+
+def test_materialized_views_fill_tables_of_their_own_migration_and_are_backfilled() -> None:
+    for m in discover():
+        statements = render(m.up)
+        tables = {mt.group(1) for st in statements
+                  if (mt := re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", st))}
+        for st in statements:
+            mv = re.match(r"\s*CREATE MATERIALIZED VIEW IF NOT EXISTS \w+ TO (\w+) AS", st)
+            if mv:
+                assert mv.group(1) in tables, (m.label, mv.group(1))
+        for table in tables:  # rows written before the migration are copied once
+            if any(st.startswith("CREATE MATERIALIZED VIEW") and f" TO {table} " in st for st in statements):
+                assert any(st.lstrip().startswith(f"INSERT INTO {table} ") for st in statements), table
+
+
+def test_parameterized_views_are_left_out_where_the_server_has_none() -> None:
+    shared = next(m for m in discover() if m.name == "shared_blocks")
+    with_views = render(shared.up, SINGLE)
+    names = [re.search(r"CREATE VIEW IF NOT EXISTS (\w+)", st).group(1) for st in with_views]  # type: ignore[union-attr]
+    assert names == ["domain_classes", "rollover_judgements"]
+    assert all(is_parameterized_view(st) for st in with_views)
+    assert render(shared.up, SINGLE.without_parameterized_views()) == []
+    assert not is_parameterized_view("CREATE TABLE t (x String DEFAULT '{a:String}') ENGINE = Memory")
+    assert not is_parameterized_view("CREATE VIEW v AS SELECT 1 -- {a:String}")
+    assert has_parameterized_views("24.8.4.13") and has_parameterized_views("23.1.1")
+    assert not has_parameterized_views("18.16.1") and not has_parameterized_views("22.12.3")
 
 
 def test_split_statements_respects_quotes_and_comments() -> None:

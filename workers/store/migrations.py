@@ -240,10 +240,8 @@ class Migrator:
 
     def _profile(self) -> EngineProfile:
         """The profile, without parameterized views on a server too old for them (18.16)."""
-        if isinstance(self.db, DriverDatabase):
-            version = str(self.db.query("SELECT version()")[0][0])
-            if not has_parameterized_views(version):
-                return self.profile.without_parameterized_views()
+        if isinstance(self.db, DriverDatabase) and not has_parameterized_views(self.db.server_version):
+            return self.profile.without_parameterized_views()
         return self.profile
 
     def _record(self, migration: Migration, applied: bool) -> None:
