@@ -1,7 +1,7 @@
 -- The blocks that more than one analysis file needs, written once (issue 17). They take query
 -- parameters (a window, a threshold), so they are parameterized views: an analysis file reads
--- them as rollover_judgements(since = ..., until = ...) and domain_classes(scans = [...],
--- hosts = [...], threshold = ...), and each file still runs alone in any ClickHouse client once
+-- them as rollover_judgements(since = ..., until = ..., threshold = ...) and
+-- domain_classes(scans = [...], hosts = [...], threshold = ...), and each file still runs alone in any ClickHouse client once
 -- the schema is migrated. What does not depend on a parameter is stored per (MX host, snapshot)
 -- by migration 0013. ClickHouse 18.16 (Debian's server) has neither parameterized views nor query
 -- parameters, so it cannot run the analysis files at all: the migrator leaves these views out
@@ -133,13 +133,11 @@ classified AS (  -- one row per (scan, domain with a TLSA MX host)
 SELECT scan_id, domain, mx_status, hosts, mx_kinds, ns_kinds, class, hosts_valid, first_invalid
 FROM classified;
 
--- rollover_judgements(since DateTime, until DateTime, threshold UInt32): every key change of a
--- DANE MX host in the window, judged with methodology.md section 5 as decided in
--- queries/DECISIONS.md (rollovers.sql says each outcome); one row per (host, switch time): host,
--- at, scan_id, t, t0, change, tlsa_ttl, usages, outcome, published_at, addresses, and class: the
--- management class of the domains the host serves at the switch ('mixed' when they differ,
--- 'unknown' when none; domain_classes below with the threshold).
-CREATE VIEW IF NOT EXISTS rollover_judgements {{on_cluster}} AS
+-- rollover_changes(since DateTime, until DateTime): every key change of a DANE MX host in the
+-- window, judged with methodology.md section 5 as decided in queries/DECISIONS.md (rollovers.sql
+-- says each outcome); one row per (host, switch time): host, at, scan_id, t, t0, change,
+-- tlsa_ttl, usages, outcome, published_at, addresses.
+CREATE VIEW IF NOT EXISTS rollover_changes {{on_cluster}} AS
 WITH
 picked AS (
     SELECT scan_id, started_at AS at FROM scans FINAL
@@ -153,44 +151,62 @@ picked AS (
 -- the probes did; a change is judged only when a record designating the old chain does not
 -- designate the new one (a renewal that keeps the key under 3 1 1 is no rollover); T is the
 -- largest TTL resolvers may still hold at the switch; only a secure TLSA RRset is judged.
-probes AS (  -- per (scan, MX host with TLSA, address) that completed TLS: the chain presented;
-             -- only the addresses whose leaf or issuer certificate differs between two snapshots
-             -- of the window (the others have no change to judge), read from probe_snapshots once
-             -- (a scalar subquery is evaluated once per query; a CTE at every reference)
-    SELECT p.1 AS scan_id, p.2 AS host, p.3 AS ip, p.4 AS chain
+timeline AS (  -- per (host, address) that completed TLS in the window and presented another leaf
+               -- or issuer certificate in one of its snapshots than in another: its snapshots in
+               -- time order, (at, scan, leaf, issuer) by cityHash64 of the certificates' SHA-256
+               -- (probe_snapshots, migration 0013); the other addresses have no change to judge.
+               -- Read once: a scalar subquery is evaluated once per query, a CTE at every reference
+    SELECT p.1 AS host, p.2 AS ip, p.3 AS s
     FROM (SELECT arrayJoin((
-        SELECT groupArray((scan_id, mx_host, ip, chain))
-        FROM probe_snapshots FINAL
-        WHERE (mx_host, ip) IN (
-                  SELECT mx_host, ip FROM probe_snapshots
-                  WHERE scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
-                  GROUP BY mx_host, ip
-                  HAVING min(leaf) != max(leaf) OR min(issuer) != max(issuer))
-          AND scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
-          AND mx_host IN (SELECT mx_host FROM tlsa_snapshots
-                          WHERE scan_id IN (SELECT scan_id FROM picked) AND record != 0))) AS p)
+        SELECT groupArray((host, ip, s)) FROM (
+            SELECT f.mx_host AS host, f.ip AS ip,
+                   arraySort(x -> x.1, groupArray((toUInt32(t.at), f.scan_id, f.leaf, f.issuer))) AS s
+            FROM probe_snapshots AS f FINAL
+            INNER JOIN picked AS t ON t.scan_id = f.scan_id
+            WHERE (f.mx_host, f.ip) IN (
+                      SELECT mx_host, ip FROM probe_snapshots
+                      WHERE scan_id IN (SELECT scan_id FROM picked) AND status = 'ok' AND leaf != cityHash64('')
+                      GROUP BY mx_host, ip
+                      HAVING min(leaf) != max(leaf) OR min(issuer) != max(issuer))
+              AND f.status = 'ok' AND f.leaf != cityHash64('')
+              AND f.mx_host IN (SELECT mx_host FROM tlsa_snapshots
+                                WHERE scan_id IN (SELECT scan_id FROM picked) AND record != 0)
+            GROUP BY f.mx_host, f.ip))) AS p)
 ),
-probe_snaps AS (  -- per (scan, host, address): leaf, leaf key, issuer key, and every TLSA record
-                  -- "u s m data" that designates a certificate of the chain (usage 3/1 at the
-                  -- leaf, 2/0 above it). Matching data as the verdict computes it
+steps AS (  -- consecutive snapshots of an address with another leaf or issuer certificate
+    SELECT host, ip, s[i].1 AS t, s[i].2 AS scan_id, s[i - 1].1 AS t0, s[i - 1].2 AS scan0
+    FROM timeline
+    ARRAY JOIN arrayFilter(i -> i > 1 AND (s[i].3 != s[i - 1].3 OR s[i].4 != s[i - 1].4), arrayEnumerate(s)) AS i
+),
+step_chains AS (  -- the chain presented on either side of such a step
+    SELECT scan_id, mx_host AS host, ip, chain
+    FROM probe_snapshots FINAL
+    WHERE (mx_host, ip, scan_id) IN (SELECT host, ip, arrayJoin([scan_id, scan0]) FROM steps)
+),
+probe_snaps AS (  -- per (scan, host, address) of a step: leaf, leaf key, issuer key, and every TLSA
+                  -- record "u s m data" that designates a certificate of the chain (usage 3/1 at
+                  -- the leaf, 2/0 above it). Matching data as the verdict computes it
                   -- (workers/dane/certs.py CertDigests.association): selector 0 the certificate,
                   -- 1 its SubjectPublicKeyInfo; mtype 1 SHA-256, 2 SHA-512, 0 the full DER, which
-                  -- is compared through its SHA-256 (records are normalised the same way below)
-    SELECT cc.scan_id AS scan_id, cc.host AS host, cc.ip AS ip,
-           cityHash64(anyIf(cc.cert, cc.depth = 1)) AS leaf_cert,
-           cityHash64(anyIf(k.spki_sha256, cc.depth = 1)) AS leaf_key,
-           cityHash64(anyIf(k.spki_sha256, cc.depth = 2)) AS issuer_key,
-           groupArrayArray(arrayMap(x -> cityHash64(x), arrayFlatten(arrayMap(
-               u -> [concat(u, ' 0 1 ', cc.cert), concat(u, ' 0 2 ', k.sha512),
-                     concat(u, ' 1 1 ', k.spki_sha256), concat(u, ' 1 2 ', k.spki_sha512)],
-               if(cc.depth = 1, ['3', '1'], ['2', '0']))))) AS keys
-    FROM (SELECT scan_id, host, ip, depth, cert
-          FROM probes ARRAY JOIN chain AS cert, arrayEnumerate(chain) AS depth) AS cc
-    LEFT JOIN (
-        SELECT sha256, spki_sha256, spki_sha512, lower(hex(SHA512(der))) AS sha512 FROM certificates FINAL
-        WHERE sha256 IN (SELECT arrayJoin(chain) FROM probes)
-    ) AS k ON k.sha256 = cc.cert
-    GROUP BY scan_id, host, ip
+                  -- is compared through its SHA-256 (records are normalised the same way below).
+                  -- Read once (scalar), as the old and the new side of each step
+    SELECT p.1 AS scan_id, p.2 AS host, p.3 AS ip, p.4 AS leaf_cert, p.5 AS leaf_key, p.6 AS issuer_key, p.7 AS keys
+    FROM (SELECT arrayJoin((SELECT groupArray((scan_id, host, ip, leaf_cert, leaf_key, issuer_key, keys)) FROM (
+        SELECT cc.scan_id AS scan_id, cc.host AS host, cc.ip AS ip,
+               cityHash64(anyIf(cc.cert, cc.depth = 1)) AS leaf_cert,
+               cityHash64(anyIf(k.spki_sha256, cc.depth = 1)) AS leaf_key,
+               cityHash64(anyIf(k.spki_sha256, cc.depth = 2)) AS issuer_key,
+               groupArrayArray(arrayMap(x -> cityHash64(x), arrayFlatten(arrayMap(
+                   u -> [concat(u, ' 0 1 ', cc.cert), concat(u, ' 0 2 ', k.sha512),
+                         concat(u, ' 1 1 ', k.spki_sha256), concat(u, ' 1 2 ', k.spki_sha512)],
+                   if(cc.depth = 1, ['3', '1'], ['2', '0']))))) AS keys
+        FROM (SELECT scan_id, host, ip, depth, cert
+              FROM step_chains ARRAY JOIN chain AS cert, arrayEnumerate(chain) AS depth) AS cc
+        LEFT JOIN (
+            SELECT sha256, spki_sha256, spki_sha512, lower(hex(SHA512(der))) AS sha512 FROM certificates FINAL
+            WHERE sha256 IN (SELECT arrayJoin(chain) FROM step_chains)
+        ) AS k ON k.sha256 = cc.cert
+        GROUP BY scan_id, host, ip))) AS p)
 ),
 tlsa_snaps AS (  -- per (scan, host with a change) whose TLSA lookup answered: its records
                  -- (tlsa_snapshots: normalised as above; none when the verdict says no-tlsa), TTL,
@@ -199,7 +215,7 @@ tlsa_snaps AS (  -- per (scan, host with a change) whose TLSA lookup answered: i
            arrayStringConcat(arraySort(groupUniqArrayIf(toString(usage), record != 0)), '+') AS usages,
            toUInt8(countIf(record != 0 AND dnssec_status != 'secure') = 0) AS secure
     FROM tlsa_snapshots FINAL
-    WHERE mx_host IN (SELECT host FROM probes) AND scan_id IN (SELECT scan_id FROM picked)
+    WHERE mx_host IN (SELECT host FROM steps) AND scan_id IN (SELECT scan_id FROM picked)
       AND (record != 0 OR no_tlsa = 1)
     GROUP BY scan_id, mx_host
 ),
@@ -212,19 +228,13 @@ tlsa_hist AS (  -- per host, its TLSA timeline in time order: (at, records, TTL,
 ),
 addr_changes AS (  -- per (host, address), every new leaf key, issuer key or leaf certificate
                    -- between consecutive snapshots in which the address completed TLS
-    SELECT host, ip, p[i].1 AS t, p[i].2 AS scan_id, p[i - 1].1 AS t0,
-           multiIf(p[i].4 != p[i - 1].4, 'leaf-key', p[i].5 != p[i - 1].5, 'issuer-key', 'leaf-cert') AS change,
-           p[i].6 AS new_keys, p[i - 1].6 AS old_keys
-    FROM (
-        SELECT f.host AS host, f.ip AS ip,
-               arraySort(x -> x.1, groupArray((toUInt32(t.at), f.scan_id, f.leaf_cert, f.leaf_key,
-                                               f.issuer_key, f.keys))) AS p
-        FROM probe_snaps AS f
-        INNER JOIN picked AS t ON t.scan_id = f.scan_id
-        GROUP BY f.host, f.ip
-    )
-    ARRAY JOIN arrayFilter(i -> i > 1 AND (p[i].3 != p[i - 1].3 OR p[i].4 != p[i - 1].4 OR p[i].5 != p[i - 1].5),
-                           arrayEnumerate(p)) AS i
+    SELECT c.host AS host, c.ip AS ip, c.t AS t, c.scan_id AS scan_id, c.t0 AS t0,
+           multiIf(n.leaf_key != o.leaf_key, 'leaf-key', n.issuer_key != o.issuer_key, 'issuer-key', 'leaf-cert') AS change,
+           n.keys AS new_keys, o.keys AS old_keys
+    FROM steps AS c
+    INNER JOIN probe_snaps AS n ON n.host = c.host AND n.ip = c.ip AND n.scan_id = c.scan_id
+    INNER JOIN probe_snaps AS o ON o.host = c.host AND o.ip = c.ip AND o.scan_id = c.scan0
+    WHERE n.leaf_cert != o.leaf_cert OR n.leaf_key != o.leaf_key OR n.issuer_key != o.issuer_key
 ),
 addr_judged AS (  -- methodology.md section 5, per (host, address, change)
     SELECT host, ip, t, t0, scan_id, change, usages, tlsa_ttl, published_at,
@@ -277,12 +287,22 @@ judged_rows AS (  -- per (host, switch time): the worst outcome of its addresses
                           'correct', 'before-window', 'short-ttl', 'not-secure'], outcome) AS rank
           FROM addr_judged)
     GROUP BY a_host, a_t
-),
-judged AS (  -- judged_rows, evaluated once (read twice below)
+)
+SELECT host, at, scan_id, t, t0, change, tlsa_ttl, usages, outcome, published_at, addresses
+FROM judged_rows;
+
+-- rollover_judgements(since DateTime, until DateTime, threshold UInt32): rollover_changes with
+-- class, the management class of the domains the host serves at the switch ('mixed' when they
+-- differ, 'unknown' when none; domain_classes with the threshold). The changes are read once, as a
+-- scalar subquery (a CTE would be evaluated again at each reference).
+CREATE VIEW IF NOT EXISTS rollover_judgements {{on_cluster}} AS
+WITH
+judged AS (
     SELECT j.1 AS host, j.2 AS at, j.3 AS scan_id, j.4 AS t, j.5 AS t0, j.6 AS change, j.7 AS tlsa_ttl,
            j.8 AS usages, j.9 AS outcome, j.10 AS published_at, j.11 AS addresses
-    FROM (SELECT arrayJoin((SELECT groupArray((host, at, scan_id, t, t0, change, tlsa_ttl, usages, outcome,
-                                               published_at, addresses)) FROM judged_rows)) AS j)
+    FROM (SELECT arrayJoin((
+        SELECT groupArray((host, at, scan_id, t, t0, change, tlsa_ttl, usages, outcome, published_at, addresses))
+        FROM rollover_changes(since = {since:DateTime}, until = {until:DateTime}))) AS j)
 ),
 host_class AS (
     SELECT scan_id, host, if(uniqExact(class) = 1, any(class), 'mixed') AS class
