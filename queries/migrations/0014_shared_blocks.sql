@@ -178,10 +178,15 @@ steps AS (  -- consecutive snapshots of an address with another leaf or issuer c
     FROM timeline
     ARRAY JOIN arrayFilter(i -> i > 1 AND (s[i].3 != s[i - 1].3 OR s[i].4 != s[i - 1].4), arrayEnumerate(s)) AS i
 ),
-step_chains AS (  -- the chain presented on either side of such a step
-    SELECT scan_id, mx_host AS host, ip, chain
-    FROM probe_snapshots FINAL
-    WHERE (mx_host, ip, scan_id) IN (SELECT host, ip, arrayJoin([scan_id, scan0]) FROM steps)
+step_chains AS (  -- the chain presented on either side of such a step (the row of the highest
+                  -- version, as FINAL gives it), read once
+    SELECT c.1 AS scan_id, c.2 AS host, c.3 AS ip, c.4 AS chain
+    FROM (SELECT arrayJoin((
+        SELECT groupArray((scan_id, mx_host, ip, chain)) FROM (
+            SELECT scan_id, mx_host, ip, argMax(chain, version) AS chain
+            FROM probe_snapshots
+            PREWHERE (mx_host, ip, scan_id) IN (SELECT host, ip, arrayJoin([scan_id, scan0]) FROM steps)
+            GROUP BY scan_id, mx_host, ip))) AS c)
 ),
 probe_snaps AS (  -- per (scan, host, address) of a step: leaf, leaf key, issuer key, and every TLSA
                   -- record "u s m data" that designates a certificate of the chain (usage 3/1 at
