@@ -16,8 +16,20 @@
 -- hosts_valid, first_invalid.
 CREATE VIEW IF NOT EXISTS domain_classes {{on_cluster}} AS
 WITH
-class_scans AS (SELECT arrayJoin(arrayDistinct(arrayConcat({scans:Array(String)},
-                                                  arrayMap(p -> p.1, {hosts:Array(Tuple(String, String))})))) AS scan_id),
+pair_rows AS (  -- the rows (FINAL) of the domains of the (scan, host) pairs, one range of
+                -- mx_domains each; the only place that names the pairs, read once (scalar)
+    SELECT r.1 AS scan_id, r.2 AS domain, r.3 AS registered, r.4 AS mx, r.5 AS mx_registered, r.6 AS ns,
+           r.7 AS ns_registered, r.8 AS mx_dnssec_status
+    FROM (SELECT arrayJoin((
+        SELECT groupArray((scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status))
+        FROM mx_domains FINAL
+        WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))})) AND null_mx = 0)) AS r)
+),
+class_scans AS (
+    SELECT arrayJoin({scans:Array(String)}) AS scan_id
+    UNION DISTINCT
+    SELECT DISTINCT scan_id FROM pair_rows
+),
 -- Registered domains come from the Public Suffix List, stored with each domain row (migration
 -- 0008); rows written before it fall back to ClickHouse's cutToFirstSignificantSubdomain.
 -- ClickHouse evaluates a CTE at every FROM/JOIN that names it, but builds the set of an
@@ -33,15 +45,9 @@ class_rows AS (  -- the domains to classify (no null MX): every domain of the sc
         WHERE scan_id IN (SELECT arrayJoin({scans:Array(String)})) AND null_mx = 0
         UNION ALL
         SELECT scan_id, domain, registered, mx, mx_registered, ns, ns_registered, mx_dnssec_status
-        FROM mx_domains FINAL
-        WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))})) AND null_mx = 0
-          AND NOT has({scans:Array(String)}, scan_id))
+        FROM pair_rows
+        WHERE NOT has({scans:Array(String)}, scan_id))
     LIMIT 1 BY scan_id, domain
-),
-pair_rows AS (  -- the rows of the domains of the (scan, host) pairs (one range of mx_domains each)
-    SELECT scan_id, mx, mx_registered, ns, ns_registered
-    FROM mx_domains
-    WHERE (scan_id, mx_host) IN (SELECT arrayJoin({hosts:Array(Tuple(String, String))})) AND null_mx = 0
 ),
 class_hosts AS (  -- hosts given: the MX hosts of those domains
     SELECT scan_id, arrayJoin(mx) AS host FROM pair_rows
@@ -56,7 +62,7 @@ mx_busy AS (  -- rule 3: registered domains (Public Suffix List) that are the MX
     SELECT scan_id, reg
     FROM registered_loads
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'MX'
-      AND (empty({hosts:Array(Tuple(String, String))})
+      AND (notEmpty({scans:Array(String)})
            OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(mx_registered) = length(mx), mx_registered,
                                         arrayMap(x -> cutToFirstSignificantSubdomain(x), mx)))
                                  FROM pair_rows))
@@ -67,7 +73,7 @@ ns_busy AS (  -- the same for NS hosts
     SELECT scan_id, reg
     FROM registered_loads
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND side = 'NS'
-      AND (empty({hosts:Array(Tuple(String, String))})
+      AND (notEmpty({scans:Array(String)})
            OR (scan_id, reg) IN (SELECT scan_id, arrayJoin(if(length(ns_registered) = length(ns), ns_registered,
                                         arrayMap(x -> cutToFirstSignificantSubdomain(x), ns)))
                                  FROM pair_rows))
@@ -80,11 +86,11 @@ shared_ip_hosts AS (  -- rule 1: MX hosts with an address shared by more than th
         SELECT scan_id, ip, groupUniqArray(qname) AS hosts
         FROM address_names FINAL
         WHERE scan_id IN (SELECT scan_id FROM class_scans) AND status = 'NOERROR'
-          AND (empty({hosts:Array(Tuple(String, String))}) OR (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))
+          AND (notEmpty({scans:Array(String)}) OR (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))
           AND (scan_id, qname) IN (  -- names that are an MX host of a domain of the scan
               SELECT scan_id, mx_host FROM mx_domains
               WHERE scan_id IN (SELECT scan_id FROM class_scans) AND null_mx = 0
-                AND (empty({hosts:Array(Tuple(String, String))})
+                AND (notEmpty({scans:Array(String)})
                      OR (scan_id, mx_host) IN (SELECT scan_id, qname FROM address_names
                                                WHERE (scan_id, ip) IN (SELECT scan_id, ip FROM class_ips))))
         GROUP BY scan_id, ip
@@ -95,7 +101,7 @@ tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict
     SELECT scan_id, mx_host AS host, valid, reason
     FROM dane_verdicts FINAL
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
-      AND (empty({hosts:Array(Tuple(String, String))}) OR (scan_id, mx_host) IN (SELECT scan_id, host FROM class_hosts))
+      AND (notEmpty({scans:Array(String)}) OR (scan_id, mx_host) IN (SELECT scan_id, host FROM class_hosts))
       AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
 ),
 sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
