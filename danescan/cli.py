@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from danescan import __version__
+from danescan.errors import fail
 from workers.settings import SettingsError
 
 
@@ -28,12 +27,19 @@ def main() -> None:
 
 
 def _register() -> None:
+    from danescan.check_cli import check
+    from danescan.exclude_cli import exclude
     from danescan.report_cli import query, report
+    from danescan.rollover_cli import rollover
     from danescan.scan_cli import demo, scan
+    from danescan.sql_cli import sql
     from danescan.store_cli import migrate
+    from danescan.tlsa_cli import tlsa
+    from danescan.watch_cli import watch
     from lab.cli import lab
 
-    for command in (lab, migrate, scan, demo, query, report):
+    for command in (lab, migrate, scan, demo, query, report, tlsa, rollover, exclude, check,
+                    watch, sql):
         main.add_command(command)
     from danescan.cluster_cli import COMMANDS
 
@@ -42,12 +48,6 @@ def _register() -> None:
 
 
 _register()
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One-line error on stderr and a non-zero exit: the contract for bad input."""
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,16 @@ def _server_target(settings: Settings, target: str | None) -> str:
 
 def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk: int,
                 resolver: str, trust_anchor: str, public_roots: str, probe_all: bool, kind: str,
-                now: dt.datetime | None) -> Any:
-    from danescan.startchecks import identity
+                now: dt.datetime | None, exclude: str | None = None) -> Any:
+    from danescan.startchecks import exclusions, identity
     from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
     from producer.inputs import InputError
     from workers.cluster.state import ClusterError
 
+    listed = exclusions(settings.exclude if exclude is None else exclude)
+    if isinstance(listed, str):
+        _fail(listed)
+        return None
     problem = identity(settings.ehlo_name, settings.contact, resolver, trust_anchor)
     if problem:
         _fail(problem)
@@ -61,7 +65,7 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
     opts = EnqueueOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                           public_roots=public_roots, chunk=chunk, probe_all=probe_all,
                           ehlo_name=settings.ehlo_name, kind=kind, now=now,
-                          contact=settings.contact)
+                          contact=settings.contact, exclusions=listed)
     try:
         with celery_publisher() as publish:
             return enqueue(r, list(inputs), opts, publish)
@@ -97,9 +101,12 @@ def run_enqueue_hosts(settings: Settings, hosts: list[str], source: str, scan_id
 @click.option("--kind", default="adhoc", type=click.Choice(["adhoc", "nightly", "hourly"]))
 @click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
               help="The scan's nominal time, UTC (default: now).")
+@click.option("--exclude", default=None,
+              help="Exclusion list (address ranges, domain suffixes), shipped to the workers "
+                   "with the scan [DANESCAN_EXCLUDE].")
 def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolver: str | None,
                 trust_anchor: str | None, public_roots: str | None, probe_all: bool, kind: str,
-                scan_time: dt.datetime | None) -> None:
+                scan_time: dt.datetime | None, exclude: str | None) -> None:
     """Stream zone files or domain lists into DNS tasks on Redis (queue 'dns').
 
     \b
@@ -116,7 +123,7 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
     res = run_enqueue(s, inputs, scan_id, chunk or s.chunk, resolver or s.resolver or system_resolver(),
                       trust_anchor or s.trust_anchor or str(ROOT_ANCHORS),
                       public_roots if public_roots is not None else s.public_roots, probe_all, kind,
-                      scan_time.replace(tzinfo=dt.UTC) if scan_time else None)
+                      scan_time.replace(tzinfo=dt.UTC) if scan_time else None, exclude)
     click.echo(f"scan {res.scan_id}: {res.domains:,} domains in {res.chunks:,} chunks; "
                f"{res.published:,} published, {res.skipped:,} were enqueued before; "
                f"{res.domains / max(res.seconds, 1e-6):,.0f} domains/s")
@@ -352,7 +359,7 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
 def schedule(once: bool) -> None:
     """Nightly full scan of DANESCAN_ZONE_FILES at DANESCAN_NIGHTLY_AT; hourly DANE host re-scan."""
     from danescan.scan_cli import system_resolver
-    from danescan.startchecks import ROOT_ANCHORS, identity
+    from danescan.startchecks import ROOT_ANCHORS, exclusions, identity
     from producer.schedule import parse_clock, run_scheduler
 
     s = Settings.from_env()
@@ -360,6 +367,9 @@ def schedule(once: bool) -> None:
         parse_clock(s.nightly_at)
     except ValueError as exc:
         _fail(f"DANESCAN_NIGHTLY_AT: {exc}")
+    listed = exclusions(s.exclude)  # read again for every scan; a broken list stops us now
+    if isinstance(listed, str):
+        _fail(listed)
     problem = identity(s.ehlo_name, s.contact, s.resolver or system_resolver(),
                        s.trust_anchor or str(ROOT_ANCHORS))
     if problem:

@@ -27,6 +27,7 @@ from workers import psl
 from workers.dns import EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.dns.probe import run_async
+from workers.exclusion import NOTHING, Exclusions
 from workers.scan.batch import ScanContext
 from workers.scan.pipeline import (
     BufferedSink,
@@ -39,6 +40,7 @@ from workers.scan.pipeline import (
 )
 from workers.settings import Settings
 from workers.smtp import ProbeTimeouts
+from workers.smtp.throttle import local_throttle
 from workers.store.backend import Database
 from workers.store.history import done_domains, done_hosts, history_loader
 from workers.store.rows import Row, ScanRow
@@ -103,6 +105,7 @@ class ScanOptions:
     window: int = 4000  # domains in flight (workers.scan.pipeline)
     group: int = 16  # domains per group: a slow domain holds only its group
     flush_rows: int = 20_000  # rows gathered before a write
+    exclusions: Exclusions = NOTHING  # never queried nor connected to (issue 14)
 
 
 def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
@@ -123,13 +126,15 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     ctx = ScanContext(scan_id=opts.scan_id, now=now, dns_settings=EngineSettings(opts.resolver),
                       anchors=anchors, ehlo_name=opts.ehlo_name, probe_all=opts.probe_all,
                       trust_store=trust, timeouts=ProbeTimeouts(total=env.probe_deadline),
-                      dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses))
+                      dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses),
+                      exclusions=opts.exclusions, throttle=local_throttle(env.rate_limits()))
     writer = Writer(db, max_rows=1_000_000, max_age=3600.0)  # the sink decides when to write
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
                            "batch_size": opts.batch_size, "probe_all": opts.probe_all,
                            "probe_deadline": env.probe_deadline,
                            "max_mx_hosts": env.max_mx_hosts, "max_addresses": env.max_addresses,
-                           "ehlo_name": opts.ehlo_name, "contact": opts.contact})
+                           "ehlo_name": opts.ehlo_name, "contact": opts.contact,
+                           **opts.exclusions.describe(), **env.rate_limits().describe()})
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),
                        settings=settings, software_version=__version__, status="running"))
     writer.flush()
@@ -162,8 +167,8 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
 
     async def main() -> None:
         nonlocal resumed
-        scan = Scan(ctx=ctx, resolver=opts.resolver, prober=GatedProber(LocalGate(ctx), ctx.limits.global_,
-                                                                        ctx.limits.per_ip),
+        prober = GatedProber(LocalGate(ctx), ctx.limits.global_, ctx.limits.per_ip, ctx.throttle)
+        scan = Scan(ctx=ctx, resolver=opts.resolver, prober=prober,
                     public_ca=public_subjects, psl=suffixes, history=history,
                     registry=HostRegistry(known))
         pipeline = Pipeline(window=opts.window, group=opts.group)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
 
+from danescan.errors import fail
 from danescan.report.render import render
 from producer.printable import printable
 from queries.catalog import QueryError, catalog, get, parse_params
@@ -15,21 +15,30 @@ from workers.store.backend import StoreError
 
 DB_DEFAULT = "./danescan-data"
 FORMATS = click.Choice(["table", "csv", "json"])
+QUERY_FORMATS = click.Choice(["table", "csv", "tsv", "json", "jsonl"])
 WHEN = click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"])
 
 
-def _fail(message: str) -> None:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
-
 
 def _open(target: str):  # type: ignore[no-untyped-def]
-    from workers.store.backend import connect, parse_target
+    from queries.run import open_db
 
-    kind, where, _, _ = parse_target(target)
-    if kind == "chdb" and not Path(where).is_dir():
-        raise QueryError(f"no database at {where}: run a scan first or give --db")
-    return connect(target)
+    return open_db(target, settings=True)  # read-only; the files may carry SETTINGS
+
+
+def write_report(target: str, out: Path, threshold: int = 50) -> Path:
+    """The report of the latest scan of ``target`` written to ``out`` (tables, figures and
+    report.html, whose path is returned); QueryError or StoreError in one line."""
+    from danescan.report.build import run_all, select, write
+
+    db = _open(target)
+    try:
+        sel = select(db, None, None, None)
+        results = run_all(db, sel, threshold)
+    finally:
+        db.close()
+    write(results, out, sel, "table")
+    return out / "report.html"
 
 
 @click.command("query")
@@ -37,7 +46,7 @@ def _open(target: str):  # type: ignore[no-untyped-def]
 @click.option("--param", "params", multiple=True, metavar="K=V", help="a query parameter")
 @click.option("--db", "target", default=DB_DEFAULT, show_default=True,
               help="chdb directory or clickhouse://host:port/db")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--format", "fmt", type=QUERY_FORMATS, default="table", show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="list the queries and their parameters")
 def query(name: str | None, params: tuple[str, ...], target: str, fmt: str, list_only: bool) -> None:
     """Run one analysis file of queries/ (e.g. tld_deployment --param scan_id=ID)."""
@@ -60,7 +69,7 @@ def query(name: str | None, params: tuple[str, ...], target: str, fmt: str, list
         finally:
             db.close()
     except (QueryError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     click.echo(render(result, fmt))
 
@@ -90,10 +99,16 @@ def report(target: str, scan_id: str | None, since: dt.datetime | None, until: d
         finally:
             db.close()
     except (QueryError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if fmt == "table":
-        click.echo(f"danescan report: {printable(sel.title(), 2000)}\n")
+        from danescan.report.headline import headlines, table1, text
+
+        by_name = {r.name: r for r in results}
+        click.echo(f"danescan report: {printable(sel.title(), 2000)}")
+        click.echo(f"history: {printable(sel.history(), 2000)}\n")
+        summary = text(headlines(by_name, len(sel.scans)), table1(by_name)).splitlines()
+        click.echo("\n".join(printable(line, 2000) for line in summary) + "\n")
     elif not sel.status.startswith("finished"):  # keep CSV/JSON clean: the state on stderr
         click.echo(f"danescan: report of {printable(sel.title(), 2000)}", err=True)
     click.echo(print_all(results, fmt))

@@ -9,10 +9,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from danescan.errors import fail
+from danescan.options import probe_options
 from danescan.startchecks import ROOT_ANCHORS
 from producer.zonetypes import ParserOptions
 from workers.settings import Settings
@@ -20,10 +21,6 @@ from workers.store.backend import Database
 
 EXIT_DAMAGED = 3  # an input was damaged: what could be read was scanned, the scan is incomplete
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 def system_resolver() -> str:
@@ -48,14 +45,14 @@ def open_db(target: str) -> Database:
         db = connect(target)
         Migrator(db, discover(), profile("single")).apply()
     except (StoreError, MigrationError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return db
 
 
 def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: str, scan_id: str,
             batch: int, probe_all: bool, kind: str, public_roots: str | None,
             scan_time: dt.datetime | None, progress: bool, ehlo_name: str = "danescan.invalid",
-            contact: str = "") -> str:
+            contact: str = "", exclude: str = "") -> str:
     from danescan import startchecks
     from danescan.embedded import ScanOptions, run_scan
     from danescan.summary import render, summarize
@@ -64,29 +61,33 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 
     for path in inputs:
         if not Path(path).exists():
-            _fail(f"{printable(path, 300)}: no such file")
+            fail(f"{printable(path, 300)}: no such file")
         if not os.access(path, os.R_OK) or Path(path).is_dir():
-            _fail(f"{printable(path, 300)}: not a readable file")
+            fail(f"{printable(path, 300)}: not a readable file")
     if not Path(trust_anchor).is_file():
-        _fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
+        fail(f"{printable(trust_anchor, 300)}: trust anchor file not found")
+    exclusions = startchecks.exclusions(exclude)  # a list that cannot be read: refuse to start
+    if isinstance(exclusions, str):
+        fail(exclusions)
     problem = (startchecks.identity(ehlo_name, contact, resolver, trust_anchor)
                or startchecks.resolver(Settings.from_env(), resolver))
     if problem:
-        _fail(problem)
+        fail(problem)
     db = open_db(target)
     try:
         click.echo(f"scan {scan_id}: {len(inputs)} input(s) -> {target}", err=True)
         opts = ScanOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
                            batch_size=batch, probe_all=probe_all, kind=kind,
                            public_roots=public_roots, now=scan_time, progress=progress,
-                           progress_tty=sys.stderr.isatty(), ehlo_name=ehlo_name, contact=contact)
+                           progress_tty=sys.stderr.isatty(), ehlo_name=ehlo_name, contact=contact,
+                           exclusions=exclusions)
         try:
             facts = run_scan(db, list(inputs), opts)
         except InputError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return ""
         except KeyboardInterrupt:
-            _fail(f"interrupted; run again with --scan-id {scan_id} to resume")
+            fail(f"interrupted; run again with --scan-id {scan_id} to resume")
             return ""
         if facts["malformed"]:
             click.echo(f"{facts['malformed']} malformed input line(s) skipped, e.g.:", err=True)
@@ -111,31 +112,24 @@ def do_scan(inputs: tuple[str, ...], resolver: str, trust_anchor: str, target: s
 
 @click.command("scan")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--resolver", default=None,
-              help="Validating resolver ADDR[:PORT] [DANESCAN_RESOLVER; else /etc/resolv.conf].")
-@click.option("--trust-anchor", default=None,
-              help="DS records of the root trust anchor [default: IANA's KSKs].")
+@probe_options("scan")
 @click.option("--db", "target", default=None,
               help="chdb directory or clickhouse://host:port/db [DANESCAN_DB].")
 @click.option("--scan-id", default=None, help="Re-use to resume an interrupted scan.")
 @click.option("--batch", default=1000, show_default=True, help="Domains per batch.")
 @click.option("--probe-all", is_flag=True, help="STARTTLS-probe MX hosts without TLSA too.")
 @click.option("--kind", default="adhoc", type=click.Choice(["adhoc", "nightly", "hourly"]))
-@click.option("--public-roots", default=None,
-              help="PEM roots for the paper's PKIX view [default: Mozilla's, via certifi].")
 @click.option("--scan-time", default=None, type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]),
               help="The scan's nominal time, UTC (default: now).")
 @click.option("--no-progress", is_flag=True,
               help="No progress on stderr (default: a bar on a terminal, log lines otherwise).")
-@click.option("--ehlo-name", default=None,
-              help="Host name sent in EHLO; required beyond loopback [DANESCAN_EHLO_NAME].")
-@click.option("--contact", default=None,
-              help="E-mail address or URL of who runs the scan; required beyond loopback "
-                   "[DANESCAN_CONTACT].")
+@click.option("--exclude", default=None,
+              help="Exclusion list: address ranges and domain suffixes never queried nor "
+                   "connected to, one a line, # comments [DANESCAN_EXCLUDE].")
 def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None,
          target: str | None, scan_id: str | None, batch: int, probe_all: bool, kind: str,
          public_roots: str | None, scan_time: dt.datetime | None, no_progress: bool,
-         ehlo_name: str | None, contact: str | None) -> None:
+         ehlo_name: str | None, contact: str | None, exclude: str | None) -> None:
     """Scan zone files (plain or gzip) or domain lists: DNS, STARTTLS, DANE verdicts into ClickHouse.
 
     \b
@@ -159,7 +153,8 @@ def scan(inputs: tuple[str, ...], resolver: str | None, trust_anchor: str | None
             trust_anchor or settings.trust_anchor or str(ROOT_ANCHORS), target or settings.db,
             scan_id or f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}", batch, probe_all, kind,
             public_roots, when, not no_progress, ehlo_name or settings.ehlo_name,
-            settings.contact if contact is None else contact)
+            settings.contact if contact is None else contact,
+            settings.exclude if exclude is None else exclude)
 
 
 def ensure_lab_packages() -> None:
@@ -167,12 +162,12 @@ def ensure_lab_packages() -> None:
         return
     installer = Path(__file__).resolve().parent.parent / "lab" / "install-packages.sh"
     if os.geteuid() != 0:
-        _fail("the lab needs Debian packages nsd, unbound, bind9-utils and ldnsutils; as root "
+        fail("the lab needs Debian packages nsd, unbound, bind9-utils and ldnsutils; as root "
               f"run: bash {installer}")
     click.echo("installing the lab's Debian packages (nsd, unbound, bind9-utils, ldnsutils, ...)",
                err=True)
     if subprocess.run(["bash", str(installer)], check=False).returncode != 0:
-        _fail(f"installing the lab's packages failed; run: bash {installer}")
+        fail(f"installing the lab's packages failed; run: bash {installer}")
 
 
 @click.command("demo")
@@ -192,7 +187,7 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
     try:
         up = control.up(workdir / "lab", domains, seed=1, slot=None)
     except LabError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     try:
         click.echo(f"lab up in {up.seconds:.0f} s; scanning {', '.join(p.name for p in up.zone_files)}",
@@ -200,7 +195,15 @@ def demo(domains: int, target: str | None, keep_lab: bool) -> None:
         do_scan(tuple(str(p) for p in up.zone_files), up.resolver, str(up.trust_anchor), target,
                 "demo", 1000, False, "adhoc", str(workdir / "lab" / "pki" / "public-roots.pem"),
                 None, True)
-        click.echo(f"\nresults: {target} (query them with 'danescan query' or any ClickHouse client)")
+        click.echo(f"\nresults: {target} (ask them anything with 'danescan sql --db {target}')")
+        from danescan.report_cli import write_report
+        from queries.catalog import QueryError
+        from workers.store.backend import StoreError
+
+        try:
+            click.echo(f"report:  {write_report(target, workdir / 'report')} (open it in a browser)")
+        except (QueryError, StoreError) as exc:
+            fail(f"the report could not be written: {exc}")
     finally:
         if not keep_lab:
             control.down(workdir / "lab")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workers.dns.resolver_check import ResolverCheckError, check_resolver
+from workers.exclusion import ExclusionError, Exclusions, load
 from workers.identity import identity_problem
 from workers.settings import Settings
 
@@ -43,3 +44,12 @@ def resolver(settings: Settings, address: str) -> str | None:
     except ResolverCheckError as exc:
         return str(exc)
     return None
+
+
+def exclusions(path: str) -> Exclusions | str:
+    """The exclusion list of ``path`` ("" = none), or its one-line problem (``FILE:LINE: ...``):
+    a list that cannot be read must stop the scan, not let it scan what it meant to exclude."""
+    try:
+        return load(path)
+    except ExclusionError as exc:
+        return str(exc)

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from danescan.errors import fail
 from workers.settings import Settings
-
-
-def _fail(message: str) -> None:
-    click.echo(f"danescan: {message}", err=True)
-    sys.exit(2)
 
 
 @click.command("migrate")
@@ -88,7 +83,7 @@ def migrate(
                 click.echo(f"applied {m.label}", err=True)
             click.echo(f"{target}: {len(done)} migration(s) applied, schema up to date", err=True)
     except (StoreError, MigrationError, EngineError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         if db is not None:
             db.close()

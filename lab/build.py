@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lab import extsign, truth
+from lab import dynzones, extsign, truth
 from lab import plan as pl
 from lab.paths import LabPaths
 from lab.pki import Presented, derive_key
@@ -132,7 +132,8 @@ def write_hour(paths: LabPaths, n: int, seed: int, slot: int, hour: int, epoch: 
         timings["sign_tlds"] = time.monotonic() - t0 - timings["plan"] - timings["sign_slds"]
     tld_ds = {tld: zone_key(seed, tld).ds(f"{tld}.") for tld in pl.TLDS}
     root_key = zone_key(seed, ".")
-    root_recs = world.root_records(tld_ds)
+    # the dynamic zones of the rollover scenarios (Knot, lab/dynzones.py) hang off the root
+    root_recs = world.root_records(tld_ds) + dynzones.root_records(plan.net, seed)
     root_file = paths.signed / "root.zone"
     if old_hashes.get(".") != _records_hash(root_recs) or not root_file.exists():
         root_file.write_text(render_zone(".", root_recs, root_key, now))

@@ -12,9 +12,9 @@ from typing import Any
 
 import dns.rdatatype
 
+from lab import dynzones, slots
 from lab import plan as pl
 from lab import servers as srv
-from lab import slots
 from lab.build import on_nsd, write_hour
 from lab.extsign import SignerError
 from lab.internet import MIN_DOMAINS as MIN_INTERNET
@@ -55,7 +55,7 @@ def _save(paths: LabPaths, data: dict[str, Any]) -> None:
 def _all_pids(data: dict[str, Any]) -> list[int]:
     pids = data.get("pids", {})
     return [p for p in [pids.get("nsd"), pids.get("nsd-refused"), pids.get("pdns"),
-                        pids.get("dnsfault"),
+                        pids.get("dnsfault"), pids.get("knot"), pids.get("dyn-smtpd"),
                         pids.get("unbound"), *pids.get("smtpd", [])] if p]
 
 
@@ -134,7 +134,8 @@ def up(root: Path, n_domains: int, seed: int, workers: int = 0,
     t0 = time.monotonic()
     # start clean: the lab is rebuilt from the seed
     if paths.root.exists():
-        for sub in ("nsd", "nsd-refused", "unbound", "smtp", "pki", "zones", "pdns", "dnsfault"):
+        for sub in ("nsd", "nsd-refused", "unbound", "smtp", "pki", "zones", "pdns", "dnsfault",
+                    "dyn"):
             _rmtree(paths.root / sub)
         paths.truth.unlink(missing_ok=True)
         paths.manifest.unlink(missing_ok=True)
@@ -164,7 +165,8 @@ def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net
         raise LabError(str(exc)) from None
     facts["timings"]["plan"] = round(plan_seconds, 1)  # built here, handed to write_hour
     mail_ips = listener_ips(paths)
-    dns_ips = tuple(ip for ips in plan.server_ips.values() for ip in ips)
+    dns_ips = (*(ip for ips in plan.server_ips.values() for ip in ips),
+               *dynzones.addresses(net))
     srv.check_free(needed_addresses(net, mail_ips, dns_ips))
     zones = _zones(plan)
     data: dict[str, Any] = {
@@ -182,6 +184,11 @@ def _up(paths: LabPaths, n_domains: int, seed: int, workers: int, slot: int, net
                                             plan.server_ips["nsd"])
         _save(paths, data)
         timings["start_nsd"] = round(time.monotonic() - t1, 1)
+        t1 = time.monotonic()
+        data["pids"]["knot"], data["pids"]["dyn-smtpd"] = dynzones.start(paths, net, seed)
+        data["dyn"] = dynzones.facts(paths, net)
+        _save(paths, data)
+        timings["start_knot"] = round(time.monotonic() - t1, 1)
         if plan.shape != "scenario":
             t1 = time.monotonic()
             _start_internet_servers(paths, plan, data)
@@ -263,7 +270,8 @@ def status(root: Path) -> dict[str, Any]:
     paths = LabPaths(root.resolve())
     data = _manifest(paths)
     pids = data.get("pids", {})
-    procs = {name: pids.get(name) for name in ("nsd", "nsd-refused", "pdns", "dnsfault", "unbound")
+    procs = {name: pids.get(name) for name in ("nsd", "nsd-refused", "pdns", "dnsfault", "unbound",
+                                               "knot", "dyn-smtpd")
              if name in pids or name in ("nsd", "unbound")}
     for i, p in enumerate(pids.get("smtpd", [])):
         procs[f"smtpd-{i}"] = p
@@ -290,6 +298,8 @@ def _pidfile_pids(paths: LabPaths) -> list[int]:
     for f in [paths.root / "nsd" / "nsd.pid", paths.root / "unbound" / "unbound.pid",
               paths.root / "nsd-refused" / "nsd.pid", paths.pdns / "pdns.pid",
               paths.root / "dnsfault" / "dnsfault.pid",
+              dynzones.DynPaths(paths.root).knot / "knot.pid",
+              dynzones.DynPaths(paths.root).smtpd_pid,
               *paths.smtp.glob("smtpd-*.pid")]:
         try:
             out.append(int(f.read_text().split()[0]))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 group order
@@ -27,6 +27,23 @@ def derive_key(seed: int, label: str) -> ec.EllipticCurvePrivateKey:
     digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
     scalar = int.from_bytes(digest, "big") % (_ORDER - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
+
+
+LeafKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def leaf_key(seed: int, label: str, kind: str = "ec") -> LeafKey:
+    """A leaf's key: EC P-256 or Ed25519 derived from (seed, label); RSA 2048 (``kind="rsa"``) is
+    generated afresh (``cryptography`` cannot derive one from a seed): its certificates differ
+    from run to run."""
+    if kind == "ec":
+        return derive_key(seed, label)
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.from_private_bytes(
+            hashlib.sha256(f"{seed}:{label}:ed25519".encode()).digest())
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"unknown key kind {kind!r}")
 
 
 def _serial(label: str) -> int:
@@ -44,7 +61,7 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
 @dataclass(frozen=True)
 class Issued:
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: LeafKey  # EC for every CA and for the lab's own leaves
 
     @property
     def der(self) -> bytes:
@@ -90,9 +107,10 @@ def make_ca(seed: int, label: str, cn: str, org: str | None,
 
 
 def make_leaf(seed: int, key_label: str, names: tuple[str, ...], issuer: Issued | None,
-              *, expired: bool = False, serial_label: str = "") -> Issued:
-    """A server certificate for ``names`` (CN = first name, all in SAN); self-signed without issuer."""
-    key = derive_key(seed, f"leaf:{key_label}")
+              *, expired: bool = False, serial_label: str = "", key_kind: str = "ec") -> Issued:
+    """A server certificate for ``names`` (CN = first name, all in SAN); self-signed without issuer.
+    ``key_kind``: "ec" (the lab's), "rsa" or "ed25519" (see :func:`leaf_key`)."""
+    key = leaf_key(seed, f"leaf:{key_label}", key_kind)
     subject = _name(names[0])
     builder = (
         x509.CertificateBuilder()
@@ -111,7 +129,11 @@ def make_leaf(seed: int, key_label: str, names: tuple[str, ...], issuer: Issued 
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False)
-    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256(), ecdsa_deterministic=True)
+    signer = issuer.key if issuer else key
+    digest = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    cert = builder.sign(signer, digest,
+                        ecdsa_deterministic=True if isinstance(signer, ec.EllipticCurvePrivateKey)
+                        else None)
     return Issued(cert, key)
 
 
@@ -151,19 +173,22 @@ class Presented:
 
 
 def present(seed: int, cas: Authorities, profile: str, names: tuple[str, ...], key_label: str,
-            key_gen: int) -> Presented:
-    """The chain a server with ``profile`` presents for ``names`` with key generation ``key_gen``."""
+            key_gen: int, cert_gen: int = 0) -> Presented:
+    """The chain a server with ``profile`` presents for ``names`` with key generation ``key_gen``;
+    ``cert_gen`` > 0: the same key in a renewed certificate (another serial number)."""
     label = f"{key_label}#{key_gen}"
+    renewal = f"~{cert_gen}" if cert_gen else ""
     if profile in ("self", "expired"):
-        return Presented((make_leaf(seed, label, names, None, expired=profile == "expired"),), None)
+        return Presented((make_leaf(seed, label, names, None, expired=profile == "expired",
+                                    serial_label=renewal),), None)
     if profile in ("private", "private3", "wrongname"):
         leaf_names = (f"other-host.{names[0]}",) if profile == "wrongname" else names
-        leaf = make_leaf(seed, label, leaf_names, cas.private_ca)
+        leaf = make_leaf(seed, label, leaf_names, cas.private_ca, serial_label=renewal)
         if profile == "private3":
             return Presented((leaf, cas.private_ca, cas.private_root), cas.private_root)
         return Presented((leaf, cas.private_ca), cas.private_root)
     if profile in ("r3", "e1"):
         ca = cas.r3 if profile == "r3" else cas.e1
-        leaf = make_leaf(seed, label, names, ca, serial_label=profile)
+        leaf = make_leaf(seed, label, names, ca, serial_label=profile + renewal)
         return Presented((leaf, ca), cas.public_root)
     raise ValueError(f"unknown certificate profile {profile!r}")

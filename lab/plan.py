@@ -237,13 +237,17 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
         infra.append(op)
     used.update(h.split(".")[0] for h in infra)
 
-    # Self-managed scenario instances: every static and rollover scenario, k times each.
+    # Self-managed scenario instances: every static and rollover scenario, k times each; the
+    # rollover edge cases once each (they keep the lab's cost flat).
     k = max(2, n_domains // 250)
     self_scenarios = [s.id for s in sc.STATIC] + [sc.MULTI_MX] + [s.id for s in sc.ROLLOVERS]
+    self_scenarios += [s.id for s in sc.EDGE_ROLLOVERS]
+    edges = {s.id for s in sc.EDGE_ROLLOVERS}
     i = 0
     for scen_id in self_scenarios:
         # consecutive instances go to consecutive TLDs (tld = TLDS[i % len(TLDS)] below)
-        for _ in range(max(k, len(TLDS)) if scen_id in PER_TLD_SCENARIOS else k):
+        copies = max(k, len(TLDS)) if scen_id in PER_TLD_SCENARIOS else 1 if scen_id in edges else k
+        for _ in range(copies):
             tld = TLDS[i % len(TLDS)]
             shape = "SSDS" if i % 2 == 0 else "SSDO"
             name = f"{_label(rng, used, 'self')}.{tld}"
@@ -277,7 +281,9 @@ def build_plan(n_domains: int, seed: int, slot: int = 0) -> Plan:
                 signed, ds = False, False
             else:
                 mxn = f"mail.{name}"
-                hosts[mxn] = MxHost(mxn, name, scen_id, (next_ip(),))
+                # several addresses: listed in text order (Scenario.addresses, by position)
+                ips = tuple(sorted(next_ip() for _ in range(scen.addresses if scen else 1)))
+                hosts[mxn] = MxHost(mxn, name, scen_id, ips)
                 mx = ((10, mxn),)
             if scen is not None and scen.dnssec in ("missing-ds",):
                 ds = False

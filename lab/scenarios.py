@@ -29,7 +29,8 @@ class Tlsa:
     """One published TLSA record, by intent.
 
     ``of``: which certificate the data is derived from: ``leaf`` (the current leaf), ``leaf@K``
-    (the leaf with key generation K), ``issuer`` (the first CA above the leaf in the chain),
+    (the leaf with key generation K), ``leaf@K.C`` (key generation K, certificate generation C:
+    the same key renewed C times), ``issuer`` (the first CA above the leaf in the chain),
     ``root``, ``ca:NAME`` (a named CA: r3, e1, private-ca, private-root), ``empty`` (digest of
     the empty string), ``random``. ``data_selector``/``data_mtype`` say how the data was computed
     when it differs from the header (the wrong-selector / wrong-matching-type mistakes).
@@ -50,6 +51,16 @@ class HourState:
     key_gen: int  # generation of the leaf key: a new generation is a new key pair
     profile: str
     tlsa: tuple[Tlsa, ...]
+    cert_gen: int = 0  # generation of the leaf certificate for the same key (a renewal)
+    ttl: int | None = None  # the TLSA TTL this hour (None: the scenario's tlsa_ttl)
+    # hosts with several addresses (Scenario.addresses), by position in the host's address list
+    # (sorted as text): a key generation that differs from key_gen, None where it does not
+    addr_key_gen: tuple[int | None, ...] = ()
+    down: tuple[int, ...] = ()  # addresses where nothing listens this hour (connect refused)
+
+    def key_at(self, position: int) -> int:
+        gen = self.addr_key_gen[position] if position < len(self.addr_key_gen) else None
+        return self.key_gen if gen is None else gen
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,24 @@ VALID = Expect(True, DaneReason.NONE, RfcOutcome.VERIFIED)
 
 
 @dataclass(frozen=True)
+class Switch:
+    """One key change of a rollover scenario and its outcome, as queries/DECISIONS.md judges it
+    over the whole lab history (written by hand from those rules, not computed)."""
+
+    hour: int  # the first hour in which an address presents the new chain
+    outcome: RolloverOutcome
+    change: str  # leaf-key | leaf-cert | issuer-key
+    ttl: int  # T: the TLSA TTL resolvers may still hold at the switch
+    published: int | None = None  # first hour of the record for the new chain seen before the
+    #                               switch and kept until it (None: not before the switch)
+    old_seen_until: int | None = None  # last hour before the switch whose records cover the old
+    #                                    chain (None: the hour before the switch)
+    # per address position: its own outcome; None: that address did not change (empty: every
+    # address has the host's outcome)
+    addresses: tuple[RolloverOutcome | None, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     id: str
     description: str
@@ -83,6 +112,33 @@ class Scenario:
     tlsa_ttl: int = 3600
     # expectation per hour for timelines: hour -> Expect; hours not listed use ``expect``
     expect_at: tuple[tuple[int, Expect], ...] = field(default=())
+    addresses: int = 1  # IPv4 addresses of the MX host
+    # per address position, from an hour on: that address's own expectation (hosts whose
+    # addresses differ; hours not listed: every address has the host's)
+    addr_expect_at: tuple[tuple[int, tuple[Expect, ...]], ...] = ()
+    switches: tuple[Switch, ...] = ()  # key changes; empty: one, from rollover/change/tlsa_ttl
+    published: int | None = None  # the one change's Switch.published
+
+    def ttl(self, hour: int) -> int:
+        st = self.state(hour)
+        return self.tlsa_ttl if st.ttl is None else st.ttl
+
+    def changes(self) -> tuple[Switch, ...]:
+        """Every key change of the scenario with its judged outcome (none for a static one)."""
+        if self.switches or self.rollover is None:
+            return self.switches
+        hour = next(h for h in range(1, 100)
+                    if (self.state(h - 1).key_gen, self.state(h - 1).profile)
+                    != (self.state(h).key_gen, self.state(h).profile))
+        return (Switch(hour, self.rollover, self.change, self.tlsa_ttl, self.published),)
+
+    def address_expectations(self, hour: int) -> tuple[Expect, ...]:
+        """Each address's expectation at ``hour`` (the host's, unless declared otherwise)."""
+        current = (self.expectation(hour),) * self.addresses
+        for start, exps in self.addr_expect_at:
+            if hour >= start:
+                current = exps
+        return current
 
     def state(self, hour: int) -> HourState:
         current = HourState(0, self.profile, self.tlsa)
@@ -189,19 +245,21 @@ ROLLOVERS: tuple[Scenario, ...] = (
              timeline=((1, HourState(0, "self", (_k(0), _k(1)))),
                        (SWITCH, HourState(1, "self", (_k(0), _k(1)))),
                        (SWITCH + 1, HourState(1, "self", (_k(1),)))),
-             rollover=RolloverOutcome.CORRECT, change="leaf-key"),
+             rollover=RolloverOutcome.CORRECT, change="leaf-key", published=1),
     Scenario("rollover-ee-ta", "3 1 1 + 2 1 1: the TA record covers the new key", profile="private",
              tlsa=(_k(0), Tlsa(2, 1, 1, of="issuer")), tlsa_ttl=1800,
              timeline=((SWITCH, HourState(1, "private", (_k(0), Tlsa(2, 1, 1, of="issuer")))),
                        (SWITCH + 1, HourState(1, "private", (_k(1), Tlsa(2, 1, 1, of="issuer"))))),
-             rollover=RolloverOutcome.CORRECT, change="leaf-key"),
+             rollover=RolloverOutcome.CORRECT, change="leaf-key", published=0),
     Scenario("rollover-early-retract", "the old record is withdrawn an hour before the switch",
              tlsa=(_k(0),), tlsa_ttl=1800,
              timeline=((1, HourState(0, "self", (_k(0), _k(1)))),
                        (SWITCH - 1, HourState(0, "self", (_k(1),))),
                        (SWITCH, HourState(1, "self", (_k(1),)))),
              expect_at=((SWITCH - 1, _invalid(DaneReason.NO_MATCH)), (SWITCH, VALID)),
-             rollover=RolloverOutcome.EARLY_RETRACT, change="leaf-key"),
+             rollover=RolloverOutcome.EARLY_RETRACT, change="leaf-key",
+             switches=(Switch(SWITCH, RolloverOutcome.EARLY_RETRACT, "leaf-key", 1800, published=1,
+                              old_seen_until=SWITCH - 2),)),
     Scenario("rollover-same-time", "record and certificate change in the same hour",
              tlsa=(_k(0),), tlsa_ttl=1800,
              timeline=((SWITCH, HourState(1, "self", (_k(1),))),),
@@ -211,7 +269,7 @@ ROLLOVERS: tuple[Scenario, ...] = (
              timeline=((SWITCH - 1, HourState(0, "self", (_k(0), _k(1)))),
                        (SWITCH, HourState(1, "self", (_k(0), _k(1)))),
                        (SWITCH + 1, HourState(1, "self", (_k(1),)))),
-             rollover=RolloverOutcome.TOO_LATE, change="leaf-key"),
+             rollover=RolloverOutcome.TOO_LATE, change="leaf-key", published=SWITCH - 1),
     Scenario("rollover-not-updated", "new key at the switch, the record is never updated",
              tlsa=(_k(0),), tlsa_ttl=1800,
              timeline=((SWITCH, HourState(1, "self", (_k(0),))),),
@@ -240,10 +298,94 @@ ROLLOVERS: tuple[Scenario, ...] = (
              timeline=((SWITCH - 1, HourState(0, "self", (_k(0), _k(1)))),
                        (SWITCH, HourState(1, "self", (_k(0), _k(1)))),
                        (SWITCH + 1, HourState(1, "self", (_k(1),)))),
-             rollover=RolloverOutcome.SHORT_TTL, change="leaf-key"),
+             rollover=RolloverOutcome.SHORT_TTL, change="leaf-key", published=SWITCH - 1),
 )
 
-ALL: dict[str, Scenario] = {s.id: s for s in STATIC + ROLLOVERS}
+def _next(form: tuple[int, int, int], ttl: int = 1800) -> tuple[tuple[int, HourState], ...]:
+    """A textbook "current + next" rollover under records of ``form`` (usage, selector, mtype):
+    next published at hour 1, key switched at SWITCH, old record withdrawn an hour later."""
+    def rec(gen: int) -> Tlsa:
+        return Tlsa(*form, of=f"leaf@{gen}")
+    return ((1, HourState(0, "self", (rec(0), rec(1)))),
+            (SWITCH, HourState(1, "self", (rec(0), rec(1)))),
+            (SWITCH + 1, HourState(1, "self", (rec(1),))))
+
+
+CONNECT_FAILED = _invalid(DaneReason.CONNECT_FAILED)
+MATCHES_OLD = _invalid(DaneReason.MATCHES_OLD_CERTIFICATE)
+_CN = RolloverOutcome.CORRECT
+
+# The edges of issue 16 (queries/DECISIONS.md), one host each: outcomes written by hand from the
+# decided rules, over the lab's whole history from hour 0.
+EDGE_ROLLOVERS: tuple[Scenario, ...] = (
+    Scenario("rollover-addr-diverge", "two addresses; at the switch the second (in text order) "
+             "moves to a key no record covers, the first keeps the old key",
+             tlsa=(_k(0),), tlsa_ttl=1800, addresses=2,
+             timeline=((SWITCH, HourState(0, "self", (_k(0),), addr_key_gen=(None, 1))),),
+             expect_at=((SWITCH, MATCHES_OLD),),
+             addr_expect_at=((SWITCH, (VALID, MATCHES_OLD)),),
+             switches=(Switch(SWITCH, RolloverOutcome.NOT_UPDATED, "leaf-key", 1800,
+                              addresses=(None, RolloverOutcome.NOT_UPDATED)),)),
+    Scenario("rollover-addr-down", "two addresses roll over correctly (TTL 1 hour, next key 2 "
+             "hours ahead); the first refuses connections the hour before the switch",
+             tlsa=(_k(0),), tlsa_ttl=3600, addresses=2,
+             timeline=((1, HourState(0, "self", (_k(0), _k(1)))),
+                       (SWITCH - 1, HourState(0, "self", (_k(0), _k(1)), down=(0,))),
+                       (SWITCH, HourState(1, "self", (_k(0), _k(1)))),
+                       (SWITCH + 1, HourState(1, "self", (_k(1),)))),
+             expect_at=((SWITCH - 1, CONNECT_FAILED), (SWITCH, VALID)),
+             addr_expect_at=((SWITCH - 1, (CONNECT_FAILED, VALID)), (SWITCH, (VALID, VALID))),
+             switches=(Switch(SWITCH, _CN, "leaf-key", 3600, published=1, addresses=(_CN, _CN)),)),
+    Scenario("rollover-ttl-change", "TTL 2 hours, lowered to 30 minutes with the next record "
+             "2 hours before the switch: caches may hold the old RRset 4 hours",
+             tlsa=(_k(0),), tlsa_ttl=7200,
+             timeline=((1, HourState(0, "self", (_k(0), _k(1)), ttl=1800)),
+                       (SWITCH, HourState(1, "self", (_k(0), _k(1)), ttl=1800)),
+                       (SWITCH + 1, HourState(1, "self", (_k(1),), ttl=1800))),
+             switches=(Switch(SWITCH, RolloverOutcome.TOO_LATE, "leaf-key", 7200, published=1),)),
+    Scenario("renewal-same-key-311", "the CA R3 renews the leaf with the same key under 3 1 1: "
+             "no record had to change, no rollover", profile="r3", tlsa=(_k(0),),
+             timeline=((SWITCH, HourState(0, "r3", (_k(0),), cert_gen=1)),)),
+    Scenario("rollover-same-key-301", "same-key renewal under 3 0 1, done right: the record of "
+             "the new certificate published 2 hours before it goes live",
+             tlsa=(Tlsa(3, 0, 1, of="leaf@0.0"),), tlsa_ttl=1800,
+             timeline=((1, HourState(0, "self", (Tlsa(3, 0, 1, of="leaf@0.0"),
+                                                 Tlsa(3, 0, 1, of="leaf@0.1")))),
+                       (SWITCH, HourState(0, "self", (Tlsa(3, 0, 1, of="leaf@0.0"),
+                                                      Tlsa(3, 0, 1, of="leaf@0.1")), cert_gen=1)),
+                       (SWITCH + 1, HourState(0, "self", (Tlsa(3, 0, 1, of="leaf@0.1"),),
+                                              cert_gen=1))),
+             switches=(Switch(SWITCH, _CN, "leaf-cert", 1800, published=1),)),
+    Scenario("rollover-300", "current + next under 3 0 0 (full certificates)",
+             tlsa=(Tlsa(3, 0, 0, of="leaf@0"),), timeline=_next((3, 0, 0)), tlsa_ttl=1800,
+             switches=(Switch(SWITCH, _CN, "leaf-key", 1800, published=1),)),
+    Scenario("rollover-310", "current + next under 3 1 0 (full public keys)",
+             tlsa=(Tlsa(3, 1, 0, of="leaf@0"),), timeline=_next((3, 1, 0)), tlsa_ttl=1800,
+             switches=(Switch(SWITCH, _CN, "leaf-key", 1800, published=1),)),
+    Scenario("rollover-302", "current + next under 3 0 2 (certificate SHA-512)",
+             tlsa=(Tlsa(3, 0, 2, of="leaf@0"),), timeline=_next((3, 0, 2)), tlsa_ttl=1800,
+             switches=(Switch(SWITCH, _CN, "leaf-key", 1800, published=1),)),
+    Scenario("rollover-twice", "two rollovers in a row: current + next at the switch (the "
+             "old record withdrawn with it), then record and key together 2 hours later",
+             tlsa=(_k(0),), tlsa_ttl=1800,
+             timeline=((1, HourState(0, "self", (_k(0), _k(1)))),
+                       (SWITCH, HourState(1, "self", (_k(1),))),
+                       (SWITCH + 2, HourState(2, "self", (_k(2),)))),
+             switches=(Switch(SWITCH, _CN, "leaf-key", 1800, published=1),
+                       Switch(SWITCH + 2, RolloverOutcome.SAME_TIME, "leaf-key", 1800))),
+    Scenario("rollover-bogus", "current + next under a TLSA RRset whose signatures expired: "
+             "DANE not in effect, not judged", dnssec="expired",
+             tlsa=(_k(0),), timeline=_next((3, 1, 1)), tlsa_ttl=1800,
+             expect=_invalid(DaneReason.DNSSEC_BOGUS),
+             switches=(Switch(SWITCH, RolloverOutcome.NOT_SECURE, "leaf-key", 1800, published=1),)),
+    Scenario("rollover-insecure", "current + next in a signed zone without DS: DANE not in "
+             "effect, not judged", dnssec="missing-ds",
+             tlsa=(_k(0),), timeline=_next((3, 1, 1)), tlsa_ttl=1800,
+             expect=_invalid(DaneReason.MISSING_DS, RfcOutcome.NO_DANE),
+             switches=(Switch(SWITCH, RolloverOutcome.NOT_SECURE, "leaf-key", 1800, published=1),)),
+)
+
+ALL: dict[str, Scenario] = {s.id: s for s in STATIC + ROLLOVERS + EDGE_ROLLOVERS}
 
 # Hosters (SO) and their scenario: every customer domain's MX points there.
 HOSTER_SCENARIO = {"bighost.net": "valid-311", "perhost.net": "valid-311",

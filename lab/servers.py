@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from lab.paths import LabPaths
 APT_HINT = "(or: sudo scripts/install-system-packages.sh)"
 # tool -> the Debian package that has it; the signers sign the TLD zones (lab.extsign)
 TOOLS = {"nsd": "nsd", "unbound": "unbound", "dnssec-signzone": "bind9-utils",
-         "ldns-signzone": "ldnsutils"}
+         "ldns-signzone": "ldnsutils", "knotd": "knot", "keymgr": "knot"}
 
 
 class LabError(Exception):
@@ -137,9 +138,47 @@ def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
         # (wait-limit) and drops the rest: a scanner is one address with up to 1,000 queries in
         # flight plus their retries (a 20,000-domain internet-lab scan lost 5,222 that way)
         "    wait-limit: 0",
-        "remote-control:", "    control-enable: no", "",
+        # a local socket only, for tests that switch on the query log (unbound_query_log)
+        "remote-control:", "    control-enable: yes",
+        f"    control-interface: \"{d / 'control.sock'}\"", "    control-use-cert: no", "",
     ]))
     return conf
+
+
+def unbound_query_log(paths: LabPaths, on: bool) -> None:
+    """Switch the lab resolver's query log (one line per query received, in unbound.log) on or
+    off without a restart: off by default, it would slow the benchmarks."""
+    conf = paths.root / "unbound" / "unbound.conf"
+    out = subprocess.run(["unbound-control", "-c", str(conf), "set_option",
+                          f"log-queries: {'yes' if on else 'no'}"],
+                         capture_output=True, text=True, timeout=10, check=False)
+    if out.returncode != 0 or "ok" not in out.stdout:
+        raise LabError(f"unbound-control set_option log-queries failed: "
+                       f"{(out.stdout + out.stderr).strip()}")
+
+
+def smtp_connections(paths: LabPaths, timeout: float = 10.0) -> dict[str, int]:
+    """Connections each lab mail server address has accepted since it started (the servers'
+    own counters: SIGUSR1 makes each write its statistics file)."""
+    totals: dict[str, int] = {}
+    for pidfile in sorted(paths.smtp.glob("smtpd-*.pid")):
+        stats = stats_file(paths.smtp / f"{pidfile.stem}.json")
+        pid = _pid(pidfile)
+        if pid is None:
+            raise LabError(f"lab mail server {pidfile.name} is not running")
+        stats.unlink(missing_ok=True)
+        os.kill(pid, signal.SIGUSR1)
+        _wait(stats.exists, timeout, f"statistics of {pidfile.name}")
+        data = json.loads(stats.read_text())
+        for ip, s in data["addresses"].items():
+            totals[ip] = totals.get(ip, 0) + int(s["total"])
+    return totals
+
+
+def stats_file(config: Path) -> Path:
+    """Where the mail server of ``config`` (smtpd-N.json) writes its statistics (a name that
+    the glob for configurations, smtpd-*.json, does not match)."""
+    return config.with_name(f"stats-{config.name}")
 
 
 def _pid(path: Path) -> int | None:
@@ -257,7 +296,8 @@ def start_smtpd(paths: LabPaths) -> list[int]:
         pidfile.unlink(missing_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "lab.smtpd", "--config", str(cfg), "--pidfile", str(pidfile)],
+                [sys.executable, "-m", "lab.smtpd", "--config", str(cfg), "--pidfile", str(pidfile),
+                 "--stats", str(stats_file(cfg))],
                 stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
 
         def ready(p: subprocess.Popen[bytes] = proc, pf: Path = pidfile, lg: Path = log,

@@ -19,7 +19,7 @@ def association(cert: Issued, selector: int, mtype: int) -> bytes:
 
 
 def tlsa_bytes(t: Tlsa, presented: Presented, cas: Authorities,
-               leaf_of_gen: Callable[[int], Issued], salt: str) -> tuple[int, int, int, bytes]:
+               leaf_of_gen: Callable[[int, int], Issued], salt: str) -> tuple[int, int, int, bytes]:
     """(usage, selector, mtype, data) as published for intent ``t``."""
     sel = t.selector if t.data_selector is None else t.data_selector
     mt = t.mtype if t.data_mtype is None else t.data_mtype
@@ -34,8 +34,9 @@ def tlsa_bytes(t: Tlsa, presented: Presented, cas: Authorities,
             data += hashlib.sha256(f"random2:{salt}:{t}".encode()).digest()
     elif t.of == "leaf":
         data = association(presented.leaf, sel, mt)
-    elif t.of.startswith("leaf@"):
-        data = association(leaf_of_gen(int(t.of[5:])), sel, mt)
+    elif t.of.startswith("leaf@"):  # leaf@K or leaf@K.C: key generation K, certificate C
+        key_gen, _, cert_gen = t.of[5:].partition(".")
+        data = association(leaf_of_gen(int(key_gen), int(cert_gen or 0)), sel, mt)
     elif t.of == "issuer":
         data = association(presented.chain[1], sel, mt)
     elif t.of == "root":

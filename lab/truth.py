@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -17,7 +17,14 @@ from cryptography.hazmat.primitives import serialization
 from lab import plan as pl
 from lab import scenarios as sc
 from lab.world import World
-from workers.vocab import DaneReason, DnssecReason, DnssecStatus, ManagementClass, RfcOutcome
+from workers.vocab import (
+    DaneReason,
+    DnssecReason,
+    DnssecStatus,
+    ManagementClass,
+    RfcOutcome,
+    RolloverOutcome,
+)
 
 BREAKAGE_REASON = {
     "expired": DnssecReason.SIGNATURE_EXPIRED,
@@ -160,6 +167,15 @@ def host_truth(world: World, host: pl.MxHost, domains_served: int, time: str) ->
         rec["leaf_key_pem_sha256"] = _sha256(leaf.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
     scen = st.scenario
+    if st.per_ip and scen is not None:
+        # a host whose addresses differ: each one's certificate and expectation (the host's
+        # verdict is the first failing address's, in text order, else the first's)
+        rec["per_address"] = [
+            {"ip": ip, "smtp": "connect-refused" if chain is None else _smtp_status(scen.smtp),
+             "leaf_spki_sha256": _sha256(chain.leaf.spki_der) if chain else None,
+             "valid": exp.valid, "reason": str(exp.reason), "rfc": str(exp.rfc)}
+            for (ip, chain), exp in zip(st.per_ip, scen.address_expectations(world.hour),
+                                        strict=True)]
     if not st.tlsa and not host.ips and not host.ipv6:
         # no address, no TLSA: nothing to connect to, DANE not in effect
         rec["verdict"] = {"valid": False, "reason": str(DaneReason.NO_ADDRESS),
@@ -231,13 +247,72 @@ def records(world: World, epoch: dt.datetime) -> Iterator[dict[str, Any]]:
             "ns": list(d.ns), "ds_in_parent": d.ds_in_parent,
             "dnssec": {"MX": zstat, "DNSKEY": zstat}, "dane": dane,
         }
-    if world.hour > 0:
-        for host in plan.hosts.values():
-            scen = sc.ALL.get(host.scenario)
-            if scen is None or scen.rollover is None:
-                continue
-            before, now = scen.state(world.hour - 1), scen.state(world.hour)
-            if (before.key_gen, before.profile) != (now.key_gen, now.profile):
-                yield {"kind": "rollover", "hour": world.hour, "time": time, "host": host.name,
-                       "scenario": scen.id, "change": scen.change, "tlsa_ttl": scen.tlsa_ttl,
-                       "outcome": str(scen.rollover)}
+    for host in plan.hosts.values():
+        rolling = sc.ALL.get(host.scenario)
+        if rolling is None:
+            continue
+        for sw in rolling.changes():
+            if sw.hour == world.hour:
+                yield rollover_record(host, rolling, sw, time)
+
+
+def rollover_record(host: pl.MxHost, scen: sc.Scenario, sw: sc.Switch, time: str
+                    ) -> dict[str, Any]:
+    """The truth of one key change (written in the hour of the switch)."""
+    per_address = sw.addresses or (sw.outcome,) * len(host.ips)
+    return {"kind": "rollover", "hour": sw.hour, "time": time, "host": host.name,
+            "scenario": scen.id, "change": sw.change, "tlsa_ttl": sw.ttl,
+            "outcome": str(sw.outcome), "published_hour": sw.published,
+            "old_seen_until": sw.hour - 1 if sw.old_seen_until is None else sw.old_seen_until,
+            "addresses": sorted(f"{ip} {o}" for ip, o in zip(host.ips, per_address, strict=True)
+                                if o is not None)}
+
+
+UNJUDGED = frozenset({RolloverOutcome.SHORT_TTL, RolloverOutcome.BEFORE_WINDOW,
+                      RolloverOutcome.NOT_SECURE})
+_KEPT = frozenset({RolloverOutcome.NOT_SECURE, RolloverOutcome.SHORT_TTL,
+                   RolloverOutcome.NOT_UPDATED, RolloverOutcome.UPDATED_LATER,
+                   RolloverOutcome.SAME_TIME})
+
+
+def outcome_in_window(rec: dict[str, Any], since: int, ttl_at: Mapping[int, int]
+                      ) -> RolloverOutcome | None:
+    """The outcome of rollover truth ``rec`` for a query window that starts at lab hour
+    ``since`` (queries/DECISIONS.md, "Window start" and "Which TTL"); None when the switch is not
+    after the window's first snapshot (no change is seen). ``ttl_at``: the host's TLSA TTL by
+    hour. What the window hides: a publication before its first snapshot, when that snapshot is
+    later than t - 2T (before-window); a larger TTL before it (T is read from the window); an old
+    record withdrawn before it (early removal and a record never published look alike there:
+    before-window)."""
+    t, outcome = int(rec["hour"]), RolloverOutcome(rec["outcome"])
+    if t <= since:
+        return None
+    if outcome in _KEPT:
+        return outcome
+    if outcome is RolloverOutcome.EARLY_RETRACT:
+        return RolloverOutcome.BEFORE_WINDOW if rec["old_seen_until"] < since else outcome
+    seen = [(h, ttl_at[h]) for h in range(since, t)]
+    ttl = max([seen[-1][1]] + [x for h, x in seen if 3600 * h + 2 * x >= 3600 * t])
+    published = rec["published_hour"]
+    if published <= since and 3600 * since > 3600 * t - 2 * ttl:
+        return RolloverOutcome.BEFORE_WINDOW
+    if 3600 * max(published, since) + 2 * ttl <= 3600 * t:
+        return RolloverOutcome.CORRECT
+    return RolloverOutcome.TOO_LATE
+
+
+def host_shares(outcomes_by_host: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """The paper's per-host headline (queries/DECISIONS.md "Shares"): MX hosts with a judged
+    change, those with one that is not correct, those with a same-time or too-late one, and
+    those with changes none of which could be judged."""
+    out = {"judged": 0, "wrong-at-least-once": 0, "ignored-ttl": 0, "not-judged": 0}
+    for outcomes in outcomes_by_host.values():
+        judged = [RolloverOutcome(o) for o in outcomes if RolloverOutcome(o) not in UNJUDGED]
+        if not judged:
+            out["not-judged"] += bool(outcomes)
+            continue
+        out["judged"] += 1
+        out["wrong-at-least-once"] += any(o is not RolloverOutcome.CORRECT for o in judged)
+        out["ignored-ttl"] += any(o in (RolloverOutcome.SAME_TIME, RolloverOutcome.TOO_LATE)
+                                  for o in judged)
+    return out

@@ -25,6 +25,13 @@ class HostState:
     tlsa: tuple[tuple[int, int, int, bytes], ...]
     tlsa_ttl: int
     smtp: str
+    # what each address presents (None: nothing listens there this hour); empty: every address
+    # presents ``presented``. ``presented`` is then the chain of the address whose verdict is the
+    # host's (the first failing address in text order, else the first).
+    per_ip: tuple[tuple[str, Presented | None], ...] = ()
+
+    def by_address(self) -> tuple[tuple[str, Presented | None], ...]:
+        return self.per_ip or tuple((ip, self.presented) for ip in self.host.ips)
 
 
 @dataclass
@@ -77,14 +84,26 @@ class World:
             return HostState(host, None, present(seed, self.cas, "self", names, label, 0), (),
                              3600, "ok")
         state = scen.state(self.hour)
-        presented = present(seed, self.cas, state.profile, names, label, state.key_gen)
+        presented = present(seed, self.cas, state.profile, names, label, state.key_gen,
+                            state.cert_gen)
 
-        def leaf_of_gen(gen: int) -> Issued:
-            return present(seed, self.cas, state.profile, names, label, gen).leaf
+        def leaf_of_gen(gen: int, cert_gen: int) -> Issued:
+            return present(seed, self.cas, state.profile, names, label, gen, cert_gen).leaf
 
         records = tuple(tlsa_bytes(t, presented, self.cas, leaf_of_gen, host.tlsa_host)
                         for t in state.tlsa)
-        return HostState(host, scen, presented, records, scen.tlsa_ttl, scen.smtp)
+        ttl = scen.ttl(self.hour)
+        if scen.addresses == 1 and not state.down:
+            return HostState(host, scen, presented, records, ttl, scen.smtp)
+        per_ip = tuple((ip, None if pos in state.down else
+                        present(seed, self.cas, state.profile, names, label, state.key_at(pos),
+                                state.cert_gen))
+                       for pos, ip in enumerate(host.ips))
+        expects = scen.address_expectations(self.hour)
+        pos = next((i for i, e in enumerate(expects) if not e.valid), 0)
+        host_chain = per_ip[pos][1] if pos < len(per_ip) else None
+        return HostState(host, scen, host_chain, records, ttl,
+                         scen.smtp if host_chain is not None else "none", per_ip)
 
     # ---- zones -------------------------------------------------------------------------------
 
@@ -181,12 +200,15 @@ class World:
         out: dict[str, tuple[str, dict[str, Presented]]] = {}
         for host in self.plan.hosts.values():
             st = self.host_state(host)
-            if st.smtp == "none" or st.presented is None:
+            behaviour = st.scenario.smtp if st.scenario else st.smtp
+            if behaviour == "none":
                 continue
-            for ip in host.ips:
-                _behaviour, certs = out.setdefault(ip, (st.smtp, {}))
-                certs.setdefault("*", st.presented)
-                certs[host.tlsa_host] = st.presented
+            for ip, presented in st.by_address():
+                if presented is None:
+                    continue  # no server certificate, or down this hour: nothing listens there
+                _behaviour, certs = out.setdefault(ip, (behaviour, {}))
+                certs.setdefault("*", presented)
+                certs[host.tlsa_host] = presented
                 if host.cname_target:
-                    certs[host.name] = st.presented
+                    certs[host.name] = presented
         return out

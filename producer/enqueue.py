@@ -33,8 +33,10 @@ import redis
 
 from producer.inputs import Damage, InputStats, chunks, iter_inputs
 from workers.cluster import codec, ledger
+from workers.cluster.exclusions import share_exclusions
 from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
 from workers.dns import DomainInput
+from workers.exclusion import NOTHING, Exclusions
 from workers.store.rows import ScanRow
 from workers.version import __version__
 
@@ -55,6 +57,7 @@ class EnqueueOptions:
     now: dt.datetime | None = None
     group: int = 64  # chunks per Redis round trip
     contact: str = ""  # who runs the scan (issue 14): recorded in the scan's settings
+    exclusions: Exclusions = NOTHING  # shipped to the workers with the scan (issue 14)
 
 
 @dataclass
@@ -107,7 +110,8 @@ def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -
     now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
                            "chunk": opts.chunk, "probe_all": opts.probe_all, "mode": "cluster",
-                           "ehlo_name": opts.ehlo_name, "contact": opts.contact})
+                           "ehlo_name": opts.ehlo_name, "contact": opts.contact,
+                           **opts.exclusions.describe()})
     meta = {"kind": opts.kind, "now": str(int(now.timestamp())), "resolver": opts.resolver,
             "trust_anchor": opts.trust_anchor, "public_roots": opts.public_roots,
             "probe_all": "1" if opts.probe_all else "0", "ehlo_name": opts.ehlo_name,
@@ -115,6 +119,7 @@ def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -
             "started": str(time.time()), "enqueued": "0", "total": "0"}
     if not r.hsetnx(meta_key(opts.scan_id), "kind", opts.kind):
         return read_meta(r, opts.scan_id)  # another producer registered it just now
+    share_exclusions(r, opts.scan_id, opts.exclusions, meta)
     r.hset(meta_key(opts.scan_id), mapping=meta)  # type: ignore[arg-type]
     r.sadd(SCANS, opts.scan_id)
     row = ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now, inputs=list(inputs),

@@ -8,7 +8,7 @@ WITH leaves AS (
     SELECT v.mx_host AS mx_host, v.leaf_cert_sha256 AS sha256
     FROM dane_verdicts AS v FINAL
     WHERE v.scan_id = {scan_id:String} AND v.ip = '' AND v.leaf_cert_sha256 != ''
-      AND NOT (v.reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (v.reason = 'no-address' AND v.rfc_outcome = 'no-dane'))
+      AND NOT (v.reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (v.reason = 'no-address' AND v.rfc_outcome = 'no-dane'))
 )
 SELECT multiIf(c.is_ca_issued = 1, 'ca-issued', c.subject = c.issuer, 'self-signed', 'private-ca') AS kind,
        c.issuer_org AS issuer_org, c.issuer_cn AS issuer_cn,

@@ -49,7 +49,7 @@ tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict
     SELECT scan_id, mx_host AS host, valid, reason
     FROM dane_verdicts FINAL
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
-      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
 ),
 sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
             -- the side of each (methodology section 4, the first rule that applies), the NS sides

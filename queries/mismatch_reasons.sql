@@ -9,7 +9,7 @@ WITH
 bad AS (
     SELECT mx_host, reason FROM dane_verdicts FINAL
     WHERE scan_id = {scan_id:String} AND ip = '' AND tlsa_dnssec_status = 'secure' AND valid = 0
-      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
 ),
 records AS (
     SELECT mx_host,

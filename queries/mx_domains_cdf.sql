@@ -17,7 +17,7 @@ hosts AS (
     FROM served AS s
     INNER JOIN (
         SELECT mx_host, valid FROM dane_verdicts FINAL
-        WHERE scan_id = {scan_id:String} AND ip = '' AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+        WHERE scan_id = {scan_id:String} AND ip = '' AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
     ) AS v ON v.mx_host = s.host
 )
 SELECT validity, n AS domains_served, count() AS mx_hosts, sum(n) AS domains,

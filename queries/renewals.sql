@@ -14,7 +14,7 @@ leaves AS (
            v.valid AS valid
     FROM dane_verdicts AS v FINAL
     INNER JOIN picked AS p ON p.scan_id = v.scan_id
-    WHERE v.ip = '' AND v.leaf_cert_sha256 != '' AND NOT (v.reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (v.reason = 'no-address' AND v.rfc_outcome = 'no-dane'))
+    WHERE v.ip = '' AND v.leaf_cert_sha256 != '' AND NOT (v.reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (v.reason = 'no-address' AND v.rfc_outcome = 'no-dane'))
 ),
 steps AS (
     SELECT host, at, cert, spki, valid,

@@ -100,7 +100,7 @@ addr_judged AS (  -- methodology.md section 5, per (host, address, change)
                    2 * tlsa_ttl < t - t0, 'short-ttl',
                    NOT new_at_switch, if(new_later, 'updated-later', 'not-updated'),
                    old_seen AND (NOT old_before OR NOT old_kept), 'early-retract',
-                   before = 0, 'before-window',
+                   before = 0 OR NOT old_seen, 'before-window',
                    NOT new_before, 'same-time',
                    last_miss = 0 AND published_at + 2 * tlsa_ttl > t, 'before-window',
                    published_at + 2 * tlsa_ttl > t, 'too-late',
@@ -191,7 +191,7 @@ tlsa_hosts AS (  -- MX hosts with a TLSA RRset (secure or not) and their verdict
     SELECT scan_id, mx_host AS host, valid, reason
     FROM dane_verdicts FINAL
     WHERE scan_id IN (SELECT scan_id FROM class_scans) AND ip = ''
-      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+      AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
 ),
 sides AS (  -- per domain (no null MX): its MX hosts with TLSA (the domain itself when implicit),
             -- the side of each (methodology section 4, the first rule that applies), the NS sides

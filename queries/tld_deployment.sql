@@ -12,7 +12,7 @@ d AS (
 ),
 v AS (
     SELECT mx_host, valid FROM dane_verdicts FINAL
-    WHERE scan_id = {scan_id:String} AND ip = '' AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
+    WHERE scan_id = {scan_id:String} AND ip = '' AND NOT (reason IN ('no-tlsa', 'tlsa-lookup-failed', 'excluded') OR (reason = 'no-address' AND rfc_outcome = 'no-dane'))
 ),
 pairs AS (
     SELECT d.tld AS tld, d.domain AS domain, d.mx_dnssec_status AS mx_status, v.mx_host AS host,

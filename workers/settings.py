@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+
+from workers.ratelimit import Rate, RateLimits
 
 
 class SettingsError(ValueError):
@@ -25,14 +28,19 @@ def _int(name: str, default: int, least: int | None = None) -> int:
     return value
 
 
-def _float(name: str, default: float, above: float | None = None) -> float:
+def _float(name: str, default: float, above: float | None = None,
+           least: float | None = None) -> float:
     raw = _env(name, str(default))
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"DANESCAN_{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"DANESCAN_{name}={raw!r} is not a finite number")
     if above is not None and not value > above:
         raise SettingsError(f"DANESCAN_{name}={value:g} must be more than {above:g}")
+    if least is not None and value < least:
+        raise SettingsError(f"DANESCAN_{name}={value:g} must be at least {least:g}")
     return value
 
 
@@ -87,6 +95,21 @@ class Settings:
     ledger_sweep_seconds: float = 5.0  # at most one sweep per this across the cluster
     ledger_grace_seconds: float = 10.0  # an entry no message carries is published again after it
     worker_heartbeat_seconds: float = 15.0  # a worker silent this long holds nothing
+    # polite scanning (issue 14): never queried nor connected to (workers/exclusion.py format)
+    exclude: str = ""  # exclusion list file; "" = none
+    # connection-rate limits over the whole scan (all workers together), 0 = none
+    rate_per_ip: float = 0.0  # new SMTP connections per destination address per minute
+    rate_per_ip_burst: int = 1  # connections an address may get at once
+    rate_global: float = 0.0  # new SMTP connections per second
+    rate_global_burst: int = 0  # at once; 0 = one second's worth (at least 1)
+
+    def rate_limits(self) -> RateLimits:
+        """The connection-rate limits these settings ask for."""
+        per_ip = (Rate(self.rate_per_ip_burst, self.rate_per_ip / 60.0)
+                  if self.rate_per_ip > 0 else None)
+        overall = (Rate(self.rate_global_burst or max(1, int(self.rate_global)), self.rate_global)
+                   if self.rate_global > 0 else None)
+        return RateLimits(per_ip, overall)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -125,4 +148,9 @@ class Settings:
             ledger_sweep_seconds=_float("LEDGER_SWEEP_SECONDS", 5.0, above=0),
             ledger_grace_seconds=_float("LEDGER_GRACE_SECONDS", 10.0, above=0),
             worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 15.0, above=0),
+            exclude=_env("EXCLUDE", "").strip(),
+            rate_per_ip=_float("RATE_PER_IP", 0.0, least=0),
+            rate_per_ip_burst=_int("RATE_PER_IP_BURST", 1, least=1),
+            rate_global=_float("RATE_GLOBAL", 0.0, least=0),
+            rate_global_burst=_int("RATE_GLOBAL_BURST", 0, least=0),
         )

@@ -21,6 +21,7 @@ class QueryStatus(StrEnum):
     TIMEOUT = "TIMEOUT"  # no answer after all attempts
     TRUNCATED = "TRUNCATED"  # TC set over UDP and the TCP retry failed too
     ERROR = "ERROR"  # anything else: socket error, unparsable response, bad name
+    EXCLUDED = "EXCLUDED"  # not sent: the name is on the scan's exclusion list (workers.exclusion)
 
 
 class DnssecStatus(StrEnum):
@@ -52,6 +53,7 @@ class DnssecReason(StrEnum):
     INSECURE_OTHER = "insecure-other"  # no AD, yet the zone is signed with a secure DS: unexplained
     # indeterminate
     LOOKUP_FAILED = "lookup-failed"
+    EXCLUDED = "excluded"  # never asked: the name is on the scan's exclusion list
 
 
 class SmtpStatus(StrEnum):
@@ -72,6 +74,7 @@ class SmtpStatus(StrEnum):
     CERT_UNPARSABLE = "cert-unparsable"
     PROBE_ERROR = "probe-error"  # our bug: the probe itself raised; never a server fault
     PROBE_TIMEOUT = "probe-timeout"  # every step in time, but the whole session over its deadline
+    EXCLUDED = "excluded"  # no connection: the address is on the scan's exclusion list
 
 
 class DaneReason(StrEnum):
@@ -101,6 +104,8 @@ class DaneReason(StrEnum):
     TA_EXPIRED = "ta-expired"
     NO_MATCH = "no-match"
     PROBE_ERROR = "probe-error"  # our probe failed (SmtpStatus.PROBE_ERROR): no verdict on the server
+    # not looked at: the MX host's name or an address is on the scan's exclusion list (no verdict)
+    EXCLUDED = "excluded"
 
 
 class RfcOutcome(StrEnum):
@@ -133,3 +138,7 @@ class RolloverOutcome(StrEnum):
     NOT_UPDATED = "not-updated"
     UPDATED_LATER = "updated-later"
     SHORT_TTL = "short-ttl"
+    # not judged (queries/DECISIONS.md): the publication lies before the query window, or the
+    # TLSA RRset before the switch was not secure (DANE not in effect)
+    BEFORE_WINDOW = "before-window"
+    NOT_SECURE = "not-secure"

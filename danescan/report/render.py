@@ -1,4 +1,4 @@
-"""Results as readable text tables, CSV or JSON."""
+"""Results as readable text tables, CSV, TSV, JSON or JSON lines."""
 
 from __future__ import annotations
 
@@ -58,6 +58,28 @@ def to_csv(result: Result) -> str:
     return buf.getvalue()
 
 
+def _tsv_cell(value: Any) -> str:
+    """ClickHouse's TabSeparated escaping: backslash, tab and line breaks escaped."""
+    if value is None:
+        return "\\N"
+    text = cell(value)
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def to_tsv(result: Result) -> str:
+    """TabSeparatedWithNames: a header line, then one line per row."""
+    lines = ["\t".join(_tsv_cell(c) for c in result.columns)]
+    lines.extend("\t".join(_tsv_cell(v) for v in r) for r in result.rows)
+    return "\n".join(lines) + "\n"
+
+
+def to_jsonl(result: Result) -> str:
+    """One JSON object per row (no header): what pandas.read_json(lines=True) reads."""
+    return "".join(json.dumps({k: jsonable(v) for k, v in zip(result.columns, r, strict=True)})
+                   + "\n" for r in result.rows)
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return cell(value)
@@ -78,6 +100,10 @@ def to_json(result: Result) -> dict[str, Any]:
 def render(result: Result, fmt: str) -> str:
     if fmt == "csv":
         return to_csv(result)
+    if fmt == "tsv":
+        return to_tsv(result)
+    if fmt == "jsonl":
+        return to_jsonl(result)
     if fmt == "json":
         return json.dumps(to_json(result), indent=1)
     return table(result)

@@ -398,3 +398,16 @@ def test_item8_every_mx_side_by_ns_side(store: Store, mx_side: str, ns_side: str
     for h in ("mx.prov.net", "mail.x.org", "mx.rare.net"):
         store.verdict(0, h, 1)
     assert _classes(store)["x.org"] == WANT[(mx_side, ns_side)]
+
+
+def test_an_excluded_mx_host_is_no_dane_host(store: Store) -> None:
+    """A host on the exclusion list (issue 14) was never looked up: it is no TLSA MX host, in
+    the deployment table nor among the failures, beside one valid and one failing DANE host."""
+    for i, mx in enumerate(["mx.ok.org", "mx.bad.org", "mx.optout.org"]):
+        store.domain(0, f"d{i}.org", [mx], ["ns.dnsprov.net"])
+    store.verdict(0, "mx.ok.org", 1)
+    store.verdict(0, "mx.bad.org", 0, "wrong-digest", "defer")
+    store.verdict(0, "mx.optout.org", 0, "excluded", "unknown")
+    total = next(r for r in store.q("tld_deployment", scan_id="s0") if r["tld"] == "all")
+    assert (total["with_tlsa"], total["tlsa_mx_hosts"], total["invalid_mx_hosts"],
+            total["invalid_domains"]) == (2, 2, 1, 1)

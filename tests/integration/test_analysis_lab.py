@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from danescan.embedded import ScanOptions, run_scan
+from lab.scenarios import EDGE_ROLLOVERS, SWITCH
+from lab.truth import host_shares, outcome_in_window
 from lab.truthfile import Truth
 from queries.run import Result, execute
 from tests.integration.lab_fixtures import LabHandle
@@ -188,24 +190,161 @@ def test_mismatch_reasons_with_history(scanned: Scanned) -> None:
     assert seen_old
 
 
-def test_every_rollover_outcome(scanned: Scanned) -> None:
+def test_rollover_hosts_hour_by_hour(scanned: Scanned) -> None:
+    """The scan's verdict of every rollover host equals the truth at every hour, and for a host
+    whose addresses differ (an address down, a key on one address only) each address's too."""
+    hosts = {h for h, r in scanned.truths[scanned.last].hosts.items()
+             if r["scenario"].startswith(("rollover-", "renewal-")) or r["scenario"] == "matches-old-cert"}
+    checked_addresses = 0
+    for hour, truth in scanned.truths.items():
+        rows = scanned.db.query("SELECT mx_host, ip, valid, reason, rfc_outcome FROM dane_verdicts FINAL "
+                                f"WHERE scan_id = '{scanned.sid(hour)}'")
+        got = {(r[0], r[1]): (int(r[2]), r[3], r[4]) for r in rows if r[0] in hosts}
+        for host in hosts:
+            t = truth.hosts[host]
+            v = t["verdict"]
+            reason = v["reason_first_scan"] if hour == scanned.first else v["reason"]
+            assert got[(host, "")] == (int(v["valid"]), reason, v["rfc"]), (hour, host, t["scenario"])
+            for a in t.get("per_address", ()):
+                reason = a["reason"]
+                if hour == scanned.first and reason == "matches-old-certificate":
+                    reason = "no-match"
+                assert got[(host, a["ip"])] == (int(a["valid"]), reason, a["rfc"]), (hour, host, a)
+                checked_addresses += 1
+    assert checked_addresses >= 2 * 2 * len(scanned.truths)
+
+
+def _tlsa_bogus(scanned: Scanned, host: str, hour: int) -> bool:
+    rec = scanned.truths[hour].hosts[host]
+    return bool(rec["tlsa"]) and rec["dnssec"]["TLSA"]["status"] == "bogus"
+
+
+def _observable(scanned: Scanned, r: dict[str, Any]) -> bool:
+    """A key change the scan can see: the scan probes no host whose TLSA RRset is bogus (a DANE
+    client would not connect), so a change under a bogus RRset leaves no chain to compare
+    (test_rollover_under_bogus_tlsa_is_not_secure)."""
+    return not _tlsa_bogus(scanned, r["host"], r["hour"] - 1)
+
+
+def _rollover_truth(scanned: Scanned) -> list[dict[str, Any]]:
     truth = scanned.truths[scanned.last]
-    first = scanned.first
-    want = {(r["host"], r["hour"]): (r["change"], r["outcome"], r["tlsa_ttl"])
-            for r in truth.rollovers if r["hour"] > first}
+    return [r for r in truth.rollovers if r["hour"] > scanned.first and _observable(scanned, r)]
+
+
+def test_every_rollover_outcome(scanned: Scanned) -> None:
+    """Every key change of the lab (the issue-16 edges included: diverging addresses, an
+    address down, a TTL change, same-key renewals, x 0 0 / x 1 0 / x 0 2, two in a row, an
+    insecure RRset) with its outcome, T and each address's own outcome."""
+    truth = scanned.truths[scanned.last]
+    rolls = _rollover_truth(scanned)
+    want = {(r["host"], r["hour"]): (r["change"], r["outcome"], r["tlsa_ttl"], r["addresses"])
+            for r in rolls}
     hour_of = {t: h for h, t in scanned.times.items()}
     res = scanned.q("rollovers", threshold=50, **scanned.window()).records()
-    got = {(r["mx_host"], hour_of[r["switch_at"]]): (r["change"], r["outcome"], r["tlsa_ttl"]) for r in res}
-    assert got == want
-    assert len(set(o for _, o, _ in want.values())) >= 5
+    got = {(r["mx_host"], hour_of[r["switch_at"]]): (r["change"], r["outcome"], r["tlsa_ttl"], list(r["addresses"]))
+           for r in res}
+    assert got == want, {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+    assert len(set(o for _, o, _, _ in want.values())) >= 5
+    scenarios = {r["scenario"] for r in rolls}
+    assert {s.id for s in EDGE_ROLLOVERS if s.changes()} - scenarios <= {"rollover-bogus"}, scenarios
+    assert not any(r["scenario"] == "renewal-same-key-311" for r in truth.rollovers)
     classes = {d["class"] for d in truth.domains.values() for h in d["mx"] if any(h == k[0] for k in want)}
     assert {r["class"] for r in res} <= classes | {"mixed"}
+    new_seen = {(r["mx_host"], hour_of[r["switch_at"]]): r["new_record_seen"] for r in res}
+    for r in rolls:  # the record of the new chain was seen where the truth published it
+        if r["outcome"] in ("correct", "too-late") and r["published_hour"] >= scanned.first:
+            assert new_seen[(r["host"], r["hour"])] == scanned.times[r["published_hour"]], r
 
     outcomes = scanned.q("rollover_outcomes", threshold=50, **scanned.window()).records()
     assert {r["outcome"]: r["changes"] for r in outcomes if r["dimension"] == "all"} == \
-        dict(Counter(o for _, o, _ in want.values()))
+        dict(Counter(o for _, o, _, _ in want.values()))
     for dim in ("usage", "class"):
         assert sum(r["changes"] for r in outcomes if r["dimension"] == dim) == len(want)
+
+
+def test_rollover_shares_per_host(scanned: Scanned) -> None:
+    """The paper's headline per MX host (unit 'mx hosts'): hosts with a judged change, those
+    that rolled over wrongly at least once and those that ignored the TTL, from the truth."""
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for r in _rollover_truth(scanned):
+        by_host[r["host"]].append(r["outcome"])
+    want = {k: v for k, v in host_shares(by_host).items() if v or k == "judged"}
+    outcomes = scanned.q("rollover_outcomes", threshold=50, **scanned.window()).records()
+    hosts = [r for r in outcomes if r["dimension"] == "hosts"]
+    assert {r["unit"] for r in hosts} == {"mx hosts"}
+    assert {r["outcome"]: r["changes"] for r in hosts} == want
+    assert want["judged"] > want["wrong-at-least-once"] > want["ignored-ttl"] > 0 and want["not-judged"] > 0
+    pct = {r["outcome"]: r["pct"] for r in hosts}
+    assert pct["wrong-at-least-once"] == round(100 * want["wrong-at-least-once"] / want["judged"], 2)
+    assert pct["ignored-ttl"] == round(100 * want["ignored-ttl"] / want["judged"], 2)
+
+
+def _in_window(scanned: Scanned, since: int) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], str],
+                                                     dict[str, str]]:
+    """(truth, rollovers.sql) outcomes per (host, hour) for a window from lab hour ``since``,
+    and the window as query parameters."""
+    assert scanned.first < since < SWITCH < scanned.last, "the scan must start before the rollovers"
+    ttl_at = {(h, host): r["tlsa_ttl"] for h, t in scanned.truths.items() for host, r in t.hosts.items()}
+    want = {}
+    for r in _rollover_truth(scanned):
+        outcome = outcome_in_window(r, since, {h: ttl_at[(h, r["host"])] for h in scanned.truths})
+        if outcome is not None:
+            want[(r["host"], r["hour"])] = str(outcome)
+    hour_of = {t: h for h, t in scanned.times.items()}
+    fmt = "%Y-%m-%d %H:%M:%S"
+    window = {"since": scanned.times[since].strftime(fmt), "until": scanned.times[scanned.last].strftime(fmt)}
+    res = scanned.q("rollovers", threshold=50, **window).records()
+    got = {(r["mx_host"], hour_of[r["switch_at"]]): r["outcome"] for r in res}
+    return want, got, window
+
+
+def _early_retract(scanned: Scanned) -> set[tuple[str, int]]:
+    return {(r["host"], r["hour"]) for r in _rollover_truth(scanned) if r["outcome"] == "early-retract"}
+
+
+def test_rollovers_in_a_window_starting_mid_rollover(scanned: Scanned) -> None:
+    """The same snapshots queried from the hour before the switch: a publication before the
+    window's first snapshot that cannot be placed is before-window, not too-late; the TTL is
+    read from the window; switches at the window's first snapshot are not seen at all. (Early
+    retractions: test_early_retract_before_the_window_is_not_correct.)"""
+    want, got_all, window = _in_window(scanned, SWITCH - 1)
+    retract = _early_retract(scanned)
+    want = {k: v for k, v in want.items() if k not in retract}
+    got = {k: v for k, v in got_all.items() if k not in retract}
+    assert got == want, {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+    assert "before-window" in want.values() and "correct" in want.values()
+    # rollover_outcomes counts what rollovers.sql judges (the early retractions as it says)
+    outcomes = scanned.q("rollover_outcomes", threshold=50, **window).records()
+    assert {r["outcome"]: r["changes"] for r in outcomes if r["dimension"] == "all"} == \
+        dict(Counter(want.values()) + Counter(got_all[k] for k in retract if k in got_all))
+
+
+def test_early_retract_before_the_window_is_not_correct(scanned: Scanned) -> None:
+    """An old record withdrawn before the window's first snapshot, the next record already
+    there: inside the window the old key is presented with no record for it, so the change is
+    not "correct" (the old record did not stay until the switch), and whether the old record was
+    ever published is outside the window: before-window (queries/DECISIONS.md, "Window start";
+    rollovers.sql said correct before: it needed the old record seen in the window)."""
+    want, got, _window = _in_window(scanned, SWITCH - 1)
+    retract = _early_retract(scanned)
+    assert retract
+    assert {k: got.get(k) for k in retract} == {k: want[k] for k in retract}
+
+
+def test_rollover_under_bogus_tlsa_leaves_no_row(scanned: Scanned) -> None:
+    """The scan probes no host whose TLSA RRset is bogus (a DANE client defers without
+    connecting; workers/scan/batch.py wants_probe), so a key change under a bogus RRset leaves no
+    chain to compare: rollovers.sql reports nothing for it (queries/DECISIONS.md, "Only DANE in
+    effect is judged"), while the truth records the change as not-secure."""
+    truth = scanned.truths[scanned.last]
+    hidden = {(r["host"], r["hour"]): r["outcome"] for r in truth.rollovers
+              if r["hour"] > scanned.first and not _observable(scanned, r)}
+    assert hidden and set(hidden.values()) == {"not-secure"}
+    hour_of = {t: h for h, t in scanned.times.items()}
+    res = scanned.q("rollovers", threshold=50, **scanned.window()).records()
+    hosts = {h for h, _ in hidden}
+    assert not [r for r in res if r["mx_host"] in hosts and hour_of[r["switch_at"]] > scanned.first
+                and (r["mx_host"], hour_of[r["switch_at"]]) in hidden]
 
 
 def test_ca_reliance_and_renewals(scanned: Scanned) -> None:
@@ -222,15 +361,17 @@ def test_ca_reliance_and_renewals(scanned: Scanned) -> None:
     lets_encrypt = sum(1 for r in probed.values() if "Let's Encrypt" in r["issuer"])
     assert sum(r["mx_hosts"] for r in res if r["kind"] == "ca-issued") == lets_encrypt > 0
 
+    # a renewal: the host's leaf differs from the one of its last snapshot with a leaf (an hour in
+    # which the host's verdict carries none, as when the address it is judged by is down, is skipped)
     want: Counter[dt.datetime] = Counter()
-    for hour in sorted(scanned.truths)[1:]:
-        before, now = tlsa_hosts(scanned.truths[hour - 1]), tlsa_hosts(scanned.truths[hour])
-        for h, r in now.items():
-            b = before.get(h)
-            if (b and "leaf_cert_sha256" in r and "leaf_cert_sha256" in b and r["smtp"] == b["smtp"] == "ok"
-                    and r["dnssec"]["TLSA"]["status"] != "bogus"
-                    and r["leaf_cert_sha256"] != b["leaf_cert_sha256"]):
+    last_leaf: dict[str, str] = {}
+    for hour in sorted(scanned.truths):
+        for h, r in tlsa_hosts(scanned.truths[hour]).items():
+            if "leaf_cert_sha256" not in r or r["smtp"] != "ok" or r["dnssec"]["TLSA"]["status"] == "bogus":
+                continue
+            if last_leaf.get(h, r["leaf_cert_sha256"]) != r["leaf_cert_sha256"]:
                 want[scanned.times[hour]] += 1
+            last_leaf[h] = r["leaf_cert_sha256"]
     renewals = scanned.q("renewals", **scanned.window()).records()
     got_r: Counter[dt.datetime] = Counter()
     for r in renewals:

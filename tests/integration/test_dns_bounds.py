@@ -120,3 +120,23 @@ def test_the_cut_is_stored(bounded: BatchResult, db_target: str) -> None:
         assert sum(1 for r in host_rows if isinstance(r, DaneVerdictRow) and r.ip == "") == 33
     finally:
         db.close()
+
+
+def test_check_says_what_the_bounds_left_out(bounded: BatchResult) -> None:
+    """``danescan check`` on a domain past the bounds: the report says how many MX hosts and
+    addresses it did not look at (it judged the rest only)."""
+    import dataclasses
+
+    from workers.scan.check import build_report
+
+    ctx = ScanContext(scan_id="bounds", now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                      dns_settings=EngineSettings("127.0.0.1"), anchors=None)
+    for name, words in (("wide.test.", f"{WIDE - 32} more MX hosts"),
+                        ("multi.test.", "many.multi.test: 28 more addresses")):
+        domain = next(d for d in bounded.domains if d.domain == name)
+        hosts = tuple(judge(h, tlsa_evidence(h), [], ctx, ()) for h in bounded.hosts
+                      if h.host in domain.mx_hosts)
+        one = dataclasses.replace(bounded, domains=[domain])
+        report = build_report(BatchOutcome(one, hosts), ctx.now, "127.0.0.1")
+        assert any(words in n for n in report.notes), report.notes
+        assert any(words in n for n in report.to_json()["notes"])

@@ -177,7 +177,16 @@ def test_verdicts_agree_with_postfix(lab: LabHandle, tmp_path: Any) -> None:
         "SELECT mx_host, rfc_outcome FROM dane_verdicts FINAL WHERE scan_id = 'postfix' AND ip = ''"
         " AND reason != 'no-tlsa'")}
     assert len(ours) >= 60
+    per_ip: dict[str, set[str]] = {}
+    for host, rfc in db.query("SELECT mx_host, rfc_outcome FROM dane_verdicts FINAL "
+                              "WHERE scan_id = 'postfix' AND ip != ''"):
+        per_ip.setdefault(host, set()).add(rfc)
     lines = run_posttls_finger([f"[{h}]" for h in ours], lab.resolver, tmp_path / "ptf")
+    # a host whose addresses disagree (lab scenarios rollover-addr-*): Postfix tries them in
+    # random order and delivers through one that verifies; the host's verdict is its worst
+    # address's, so Postfix's outcome must be one address's
     disagree = {h: (rfc, str(posttls_finger_outcome(lines[f"[{h}]"])), lines[f"[{h}]"][:2])
-                for h, rfc in ours.items() if rfc != posttls_finger_outcome(lines[f"[{h}]"])}
+                for h, rfc in ours.items()
+                if posttls_finger_outcome(lines[f"[{h}]"]) not in
+                (per_ip[h] if len(per_ip.get(h, ())) > 1 else {rfc})}
     assert not disagree, disagree

@@ -181,6 +181,7 @@ EXPECTED_PROBE = {
     SmtpStatus.EHLO_FAILED: DaneReason.CONNECT_FAILED,
     SmtpStatus.PROBE_ERROR: DaneReason.PROBE_ERROR,
     SmtpStatus.PROBE_TIMEOUT: DaneReason.CONNECT_FAILED,
+    SmtpStatus.EXCLUDED: DaneReason.EXCLUDED,
 }
 
 
@@ -188,7 +189,8 @@ EXPECTED_PROBE = {
 def test_probe_failures(pki: Pki, status: SmtpStatus) -> None:
     v = verdict([pki.leaf.tlsa(3, 1, 1)], (), smtp=status)
     assert v.reason is EXPECTED_PROBE[status]
-    expected_rfc = RfcOutcome.UNKNOWN if status is SmtpStatus.PROBE_ERROR else RfcOutcome.DEFER
+    expected_rfc = (RfcOutcome.UNKNOWN if status in (SmtpStatus.PROBE_ERROR, SmtpStatus.EXCLUDED)
+                    else RfcOutcome.DEFER)
     assert (v.valid, v.rfc) == (False, expected_rfc)
 
 

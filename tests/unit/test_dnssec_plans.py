@@ -186,3 +186,17 @@ def test_servfail_with_chain_material_unfetchable_is_a_lookup_failure() -> None:
     assert ev.dnssec_status is DnssecStatus.INDETERMINATE  # type: ignore[attr-defined]
     assert ev.dnssec_reason is DnssecReason.LOOKUP_FAILED  # type: ignore[attr-defined]
     assert "DNSKEY lookup of example.com. failed" in ev.detail  # type: ignore[attr-defined]
+
+
+def test_a_query_on_the_exclusion_list_is_excluded_not_a_failed_lookup() -> None:
+    """Nothing was asked, so nothing failed: the reason says the name is excluded (the status
+    stays indeterminate: nothing can be said about its DNSSEC)."""
+    from workers.dns.probe import excluded_answer
+
+    q = Query(TLSA_NAME, "TLSA")
+    plan = classify(q, excluded_answer(q), Context(now=1_700_000_000, anchors=_root_anchor()))
+    found, _ = drive(plan, excluded_answer)
+    ev = found.evidence  # type: ignore[attr-defined]
+    assert ev.query_status is QueryStatus.EXCLUDED
+    assert ev.dnssec_status is DnssecStatus.INDETERMINATE
+    assert ev.dnssec_reason is DnssecReason.EXCLUDED

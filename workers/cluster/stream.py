@@ -36,6 +36,7 @@ import redis.asyncio as aioredis
 
 from workers.cluster.downs import SharedOutcomes
 from workers.cluster.leases import IpLeases
+from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import key
 from workers.dns import DomainInput, MxHostEvidence
 from workers.scan.batch import ScanContext
@@ -194,7 +195,8 @@ class Runtime:
 
         scan = Scan(ctx=ctx, resolver=setup.resolver,
                     prober=GatedProber(RedisGate(client, ctx, self.settings), ctx.limits.global_,
-                                        self.settings.per_ip_cap),
+                                        self.settings.per_ip_cap,
+                                        cluster_throttle(client, self.settings.rate_limits())),
                     public_ca=setup.public_ca, psl=setup.psl, history=history, own=own,
                     defer=defer, defer_on=(StoreError,), registry=HostRegistry())
         self._scans[ctx.scan_id] = scan

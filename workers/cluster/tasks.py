@@ -24,6 +24,8 @@ import redis
 
 from workers.cluster import codec, ledger
 from workers.cluster.app import app
+from workers.cluster.exclusions import scan_exclusions
+from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
 from workers.cluster.stream import RedisGate, Runtime
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
@@ -34,6 +36,7 @@ from workers.scan.batch import ScanContext
 from workers.scan.pipeline import GatedProber
 from workers.settings import Settings
 from workers.smtp import ProbeTarget, ProbeTimeouts, StarttlsEvidence
+from workers.smtp.excluded import split_excluded
 from workers.store.backend import StoreError
 
 
@@ -99,7 +102,8 @@ class WorkerState:
             ehlo_name=meta.get("ehlo_name", "danescan.invalid"),
             probe_all=meta.get("probe_all") == "1", trust_store=trust,
             timeouts=ProbeTimeouts(total=self.settings.probe_deadline),
-            dns_bounds=Bounds(self.settings.max_mx_hosts, self.settings.max_addresses))
+            dns_bounds=Bounds(self.settings.max_mx_hosts, self.settings.max_addresses),
+            exclusions=scan_exclusions(self.redis, scan_id, meta))
         return ScanSetup(ctx, meta["resolver"],
                          frozenset(r.cert.subject.rfc4514_string() for r in trust.roots),
                          load_psl(self.settings.psl or None))
@@ -294,15 +298,18 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
     """Every address of ``hosts`` once, each under a cluster-wide per-IP lease (renewed while
     held), as the pipeline's cluster gate does. An address that timed out or refused for another
     name of the scan (in this worker or another, ``workers.cluster.downs``) is not connected to:
-    its outcome is taken, marked inferred."""
+    its outcome is taken, marked inferred. An excluded address is never connected to; each
+    connection waits for the cluster-wide connection-rate limits (``workers.cluster.ratelimit``).
+    """
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
     prober = GatedProber(RedisGate(client, ctx, settings), ctx.limits.global_,
-                         settings.per_ip_cap)
+                         settings.per_ip_cap, cluster_throttle(client, settings.rate_limits()))
     targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
+    targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
     try:
-        found = await prober.probe(targets, ctx)
+        found = [*skipped, *await prober.probe(targets, ctx)]
     finally:
         await client.aclose()
     out: dict[str, list[StarttlsEvidence]] = {}

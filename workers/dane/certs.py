@@ -95,6 +95,10 @@ def cert_info(cert: x509.Certificate, der: bytes | None = None) -> CertInfo:
             key = cert.public_key()
     except CERT_ERRORS:
         key = None
+    try:  # parsed lazily (and cached): a name that does not decode must not raise later, in
+        _ = (cert.subject, cert.issuer)  # the verdict's chain walk; OpenSSL refuses them too
+    except CERT_ERRORS:
+        raise ValueError("the subject or issuer name cannot be decoded") from None
     try:
         spki = certificate_spki(raw)
     except DerError:

@@ -70,7 +70,9 @@ PROBE_REASONS: dict[SmtpStatus, DaneReason] = {
     SmtpStatus.CERT_UNPARSABLE: DaneReason.HANDSHAKE_FAILED,
     SmtpStatus.PROBE_ERROR: DaneReason.PROBE_ERROR,
     SmtpStatus.PROBE_TIMEOUT: DaneReason.CONNECT_FAILED,  # a tarpit: no usable session
+    SmtpStatus.EXCLUDED: DaneReason.EXCLUDED,  # not connected to: nothing to judge
 }
+NOT_JUDGED = frozenset({DaneReason.PROBE_ERROR, DaneReason.EXCLUDED})  # the RFC outcome is unknown
 
 RFC_USAGES = frozenset({Usage.DANE_TA, Usage.DANE_EE})
 PAPER_USAGES = frozenset({Usage.PKIX_TA, Usage.PKIX_EE, Usage.DANE_TA, Usage.DANE_EE})
@@ -108,8 +110,11 @@ class Verdict:
 
     @property
     def dane_deployed(self) -> bool | None:
-        """True: a TLSA RRset exists; False: none (not a failure); None: the lookup failed."""
-        if self.reason is DaneReason.TLSA_LOOKUP_FAILED:
+        """True: a TLSA RRset exists; False: none (not a failure); None: not known from the
+        verdict (the lookup failed, or a reason that wins over the TLSA side: no address,
+        excluded; the TLSA evidence says then)."""
+        if self.reason in (DaneReason.TLSA_LOOKUP_FAILED, DaneReason.NO_ADDRESS,
+                           DaneReason.EXCLUDED):
             return None
         return self.reason is not DaneReason.NO_TLSA
 
@@ -224,10 +229,10 @@ class _Evaluation:
 
 def _rfc_outcome(view: _View, probe: DaneReason | None) -> RfcOutcome:
     if view.unusable:
-        if probe is DaneReason.PROBE_ERROR:
+        if probe in NOT_JUDGED:
             return RfcOutcome.UNKNOWN
         return RfcOutcome.ENCRYPT_ONLY if probe is None else RfcOutcome.DEFER
-    if probe is DaneReason.PROBE_ERROR:
+    if probe in NOT_JUDGED:
         return RfcOutcome.UNKNOWN
     if not view.valid:
         return RfcOutcome.DEFER

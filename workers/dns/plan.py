@@ -351,7 +351,10 @@ def classify(q: Query, a: Answer, ctx: Context) -> Plan[Classified]:
             ev = _evidence(q, cd, f, DnssecStatus.BOGUS, finding, from_cd=True,
                            query_status=QueryStatus.SERVFAIL)
             return Classified(ev, f)
-    failed = dr.Finding(DnssecReason.LOOKUP_FAILED, "", rec.error or rec.status.value)
+    if rec.status is QueryStatus.EXCLUDED:  # never sent: nothing failed
+        failed = dr.Finding(DnssecReason.EXCLUDED, "", rec.error)
+    else:
+        failed = dr.Finding(DnssecReason.LOOKUP_FAILED, "", rec.error or rec.status.value)
     return Classified(_evidence(q, a, None, DnssecStatus.INDETERMINATE, failed), NOTHING)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Coroutine, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rrset
@@ -31,8 +32,17 @@ from workers.dns.records import (
     Query,
     QueryRecord,
 )
+from workers.exclusion import NOTHING, Exclusions
+from workers.vocab import QueryStatus
 
 T = TypeVar("T")
+
+
+def excluded_answer(q: Query) -> Answer:
+    """The answer to a query that is never sent: its name is on the exclusion list."""
+    return Answer(QueryRecord(status=QueryStatus.EXCLUDED, qname=q.qname, qtype=q.qtype, cd=q.cd,
+                              ad=False, resolver="", sent_at=time.time(), duration=0.0,
+                              attempts=0, transport="", error="on the exclusion list"), None)
 
 
 def load_trust_anchor(path: str) -> dns.rrset.RRset:
@@ -41,17 +51,20 @@ def load_trust_anchor(path: str) -> dns.rrset.RRset:
         text = fh.read()
     owner: dns.name.Name | None = None
     rdatas = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         parts = line.split(";", 1)[0].split()
         if not parts:
             continue
-        name = dns.name.from_text(parts.pop(0))
-        while parts and (parts[0].isdigit() or parts[0].upper() == "IN"):
-            parts.pop(0)
-        if not parts or parts.pop(0).upper() != "DS":
-            continue
+        try:
+            name = dns.name.from_text(parts.pop(0))
+            while parts and (parts[0].isdigit() or parts[0].upper() == "IN"):
+                parts.pop(0)
+            if not parts or parts.pop(0).upper() != "DS":
+                continue
+            rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(parts)))
+        except dns.exception.DNSException as exc:  # a file of anything: one ValueError
+            raise ValueError(f"{path}:{number}: {exc}") from None
         owner = owner or name
-        rdatas.append(dns.rdata.from_text("IN", "DS", " ".join(parts)))
     if owner is None:
         raise ValueError(f"{path}: no DS record")
     return dns.rrset.from_rdata_list(owner, 0, rdatas)
@@ -81,10 +94,12 @@ class Session:
 
     def __init__(self, engine: QueryEngine, ctx: Context, skip: Collection[str] = (),
                  memo: dict[Query, asyncio.Future[Answer] | Answer] | None = None,
-                 claim: Callable[[str], bool] | None = None) -> None:
+                 claim: Callable[[str], bool] | None = None,
+                 exclusions: Exclusions = NOTHING) -> None:
         self.engine = engine
         self.ctx = ctx
         self.skip = skip
+        self.exclusions = exclusions  # never queried: their lookups say EXCLUDED (issue 14)
         # shared by the groups of a streaming scan (workers.scan.pipeline), else the batch's own
         self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {} if memo is None else memo
         self.claim = claim  # a host is looked up only when claim(host) is True (scan-wide)
@@ -147,7 +162,7 @@ class Session:
             for i, q in enumerate(qs):
                 entry = memo.get(q)
                 if entry is None:
-                    entry = memo[q] = self.engine.submit(q)
+                    entry = memo[q] = self._ask(q)
                 if isinstance(entry, Answer):
                     got[i] = entry
                 elif entry.done():
@@ -161,6 +176,13 @@ class Session:
             done = tuple(a for a in got if a is not None)
             run.records.extend(a.record for a in done)
             answers = done
+
+    def _ask(self, q: Query) -> asyncio.Future[Answer] | Answer:
+        """The one place a query goes to the resolver: a name on the exclusion list (or below
+        an entry) is never sent; its answer says so (``QueryStatus.EXCLUDED``)."""
+        if self.exclusions.suffixes and self.exclusions.excludes_name(q.qname):
+            return excluded_answer(q)
+        return self.engine.submit(q)
 
     def _arrived(self, run: _Run, i: int, q: Query, fut: asyncio.Future[Answer]) -> None:
         if fut.cancelled():
@@ -203,9 +225,11 @@ async def probe_batch(
     known_hosts: Collection[str] = (),
     engine: QueryEngine | None = None,
     bounds: Bounds | None = None,
+    exclusions: Exclusions = NOTHING,
 ) -> BatchResult:
     """Probe a batch of domains and each distinct MX host; failures are in the evidence.
-    ``bounds`` caps the MX hosts per domain and the addresses per host (default ``Bounds()``)."""
+    ``bounds`` caps the MX hosts per domain and the addresses per host (default ``Bounds()``);
+    no query is sent for a name that ``exclusions`` covers (its lookups say ``EXCLUDED``)."""
     inputs = [d if isinstance(d, DomainInput) else DomainInput(d) for d in domains]
     ctx = Context(now=now, anchors=anchors, bounds=bounds or Bounds())
     started = time.time()
@@ -215,7 +239,7 @@ async def probe_batch(
         await eng.open()
     sent_before = eng.sent
     try:
-        session = Session(eng, ctx, known_hosts)
+        session = Session(eng, ctx, known_hosts, exclusions=exclusions)
         await session.run_all(inputs)
     finally:
         if own:
@@ -233,13 +257,15 @@ async def probe_group(
     ctx: Context,
     memo: dict[Query, asyncio.Future[Answer] | Answer],
     claim: Callable[[str], bool],
+    exclusions: Exclusions = NOTHING,
 ) -> BatchResult:
     """A small group of a streaming scan over a long-lived engine: the query memo and the chain
     memo (``ctx.chains``) are the scan's, and an MX host is looked up by the first group whose
-    ``claim`` of it succeeds, only once in the scan."""
+    ``claim`` of it succeeds, only once in the scan; no query is sent for a name that
+    ``exclusions`` covers."""
     started = time.time()
     sent_before = engine.sent
-    session = Session(engine, ctx, memo=memo, claim=claim)
+    session = Session(engine, ctx, memo=memo, claim=claim, exclusions=exclusions)
     await session.run_all(inputs)
     done, hosts = settle_implicit_mx(tuple(d for d in session.domains if d is not None),
                                      tuple(h for h in session.hosts.values() if h is not None))
@@ -255,11 +281,12 @@ async def probe_host_group(
     ctx: Context,
     memo: dict[Query, asyncio.Future[Answer] | Answer],
     claim: Callable[[str], bool],
+    exclusions: Exclusions = NOTHING,
 ) -> BatchResult:
     """MX hosts by name (fully qualified, trailing dot), without their domains."""
     started = time.time()
     sent_before = engine.sent
-    session = Session(engine, ctx, memo=memo, claim=claim)
+    session = Session(engine, ctx, memo=memo, claim=claim, exclusions=exclusions)
     await session.run_hosts(hosts)
     found = tuple(h for h in session.hosts.values() if h is not None)
     return BatchResult(domains=(), hosts=found, started_at=started, finished_at=time.time(),

@@ -66,17 +66,23 @@ def ask(resolver: str, qname: str = ".", qtype: str = "SOA", timeout: float = 2.
     for _ in range(attempts):
         qid = int.from_bytes(os.urandom(2), "big")
         query = wire.query_wire(qid, question, cd=False)
+        # a connected socket: answers only from the resolver, and a closed port's ICMP "port
+        # unreachable" comes back as ConnectionRefusedError at once instead of a timeout
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
             try:
-                sock.sendto(query, (host, port))
+                sock.connect((host, port))
+                sock.send(query)
                 while True:
-                    data, _ = sock.recvfrom(65535)
+                    data = sock.recv(65535)
                     if len(data) >= 12 and wire.response_id(data) == qid:
                         break
             except TimeoutError:
                 continue
-            except OSError as exc:  # refused (ICMP port unreachable), unreachable network, ...
+            except ConnectionRefusedError:
+                raise ConnectionRefusedError(f"{host} port {port}: connection refused "
+                                             "(nothing listens there)") from None
+            except OSError as exc:  # unreachable network, ...
                 last = exc
                 continue
         if wire.is_truncated(data):

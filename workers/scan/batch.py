@@ -19,9 +19,12 @@ from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verd
 from workers.dns import BatchResult, EngineSettings, MxHostEvidence
 from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
+from workers.exclusion import NOTHING, Exclusions
 from workers.names import relative
 from workers.smtp import ProbeLimits, ProbeTarget, ProbeTimeouts, StarttlsEvidence, probe_many
+from workers.smtp.excluded import split_excluded
 from workers.smtp.outcomes import AddressOutcomes
+from workers.smtp.throttle import Throttle
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
 
 History = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[bytes]]]]
@@ -42,9 +45,14 @@ class ScanContext:
     timeouts: ProbeTimeouts = field(default_factory=ProbeTimeouts)
     limits: ProbeLimits = field(default_factory=ProbeLimits)
     attempt: int = 0
+    smtp_port: int = 25  # the port probed (25 for mail; another only for `danescan check --port`)
     dns_bounds: Bounds = field(default_factory=Bounds)  # MX hosts per domain, addresses per host
     # the scan's address outcomes that spread to other names (this process's share; mutable)
     outcomes: AddressOutcomes = field(default_factory=AddressOutcomes, compare=False)
+    # polite scanning (issue 14): names and addresses never queried nor connected to, and the
+    # connection-rate limits (None: none; in the cluster the limits live in Redis)
+    exclusions: Exclusions = NOTHING
+    throttle: Throttle | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,12 @@ def _no_probe(reason: DaneReason, host: str, tlsa: TlsaEvidence, now: dt.datetim
                    paper_reason=reason)
 
 
+def excluded_verdict() -> Verdict:
+    """An MX host whose name is on the exclusion list: nothing looked up, nothing judged."""
+    return Verdict(valid=False, reason=DaneReason.EXCLUDED, rfc=RfcOutcome.UNKNOWN,
+                   paper_valid=False, paper_reason=DaneReason.EXCLUDED)
+
+
 def combine(verdicts: Sequence[Verdict]) -> Verdict:
     """The host's verdict from its addresses': the first failing one, else the first."""
     for v in verdicts:
@@ -122,17 +136,21 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
     Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
     """
     tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
-    targets = [ProbeTarget(h.host, ip) for h in hosts if wants_probe(tlsa_of[h.host], ctx.probe_all)
-               for ip in h.addresses]
+    targets = [ProbeTarget(h.host, ip, ctx.smtp_port) for h in hosts
+               if wants_probe(tlsa_of[h.host], ctx.probe_all) for ip in h.addresses]
     with_records = [h.host for h in hosts if tlsa_of[h.host].records]
     earlier = await history(with_records) if history and with_records else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
+    targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
+    for ev in skipped:
+        probes.setdefault(ev.host, []).append(ev)
     if targets and probe is not None:
         for ev in await probe(targets, ctx):
             probes.setdefault(ev.host, []).append(ev)
     elif targets:
         async for ev in probe_many(targets, ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
-                                   limits=ctx.limits, outcomes=ctx.outcomes):
+                                   limits=ctx.limits, outcomes=ctx.outcomes,
+                                   throttle=ctx.throttle):
             probes.setdefault(ev.host, []).append(ev)
     return tuple(judge(h, tlsa_of[h.host], sorted(probes.get(h.host, []), key=lambda e: e.ip),
                        ctx, earlier.get(h.host, ())) for h in hosts)
@@ -141,6 +159,8 @@ async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
 def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsEvidence],
           ctx: ScanContext, history: Sequence[bytes]) -> HostOutcome:
     """Pure: the verdicts of one host from its evidence."""
+    if ctx.exclusions.suffixes and ctx.exclusions.excludes_name(h.host):
+        return HostOutcome(h, tlsa, (), (), excluded_verdict())
     refs = (relative(h.tlsa_base.removeprefix("_25._tcp.")),) if h.cname_target else ()
     per_ip: list[tuple[str, Verdict]] = []
     for ev in host_probes:

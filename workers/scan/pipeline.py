@@ -37,7 +37,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from workers.dns import DomainInput, EngineSettings, MxHostEvidence, QueryEngine
+from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, QueryEngine
 from workers.dns.plan import Context
 from workers.dns.probe import probe_group, probe_host_group
 from workers.psl import SuffixList
@@ -45,6 +45,7 @@ from workers.scan.batch import BatchOutcome, History, ScanContext, smtp_stage, t
 from workers.scan.rows import batch_rows
 from workers.smtp import ProbeTarget, StarttlsEvidence, client_context, probe_starttls
 from workers.smtp.outcomes import inferred
+from workers.smtp.throttle import Throttle
 from workers.store.rows import Row
 
 Owner = Callable[[Sequence[str], "Work"], Awaitable[dict[str, str]]]  # host -> owning tag
@@ -70,10 +71,12 @@ class GatedProber:
     here, in order, without polling anything), under the gate's slot (cluster: a Redis lease
     shared by every worker) and a global cap of ``limit`` probes; an address that timed out or
     refused for another name is not connected to again: its outcome is taken, marked inferred
-    (``workers.smtp.outcomes``)."""
+    (``workers.smtp.outcomes``). Each connection first waits for the ``throttle``'s tokens."""
 
-    def __init__(self, gate: SlotGate, limit: int, per_ip: int) -> None:
+    def __init__(self, gate: SlotGate, limit: int, per_ip: int,
+                 throttle: Throttle | None = None) -> None:
         self.gate = gate
+        self.throttle = throttle  # the connection-rate limits (issue 14), None: none
         self.limit = asyncio.Semaphore(limit)
         self.per_ip = max(1, per_ip)
         self.ssl = client_context()
@@ -107,6 +110,8 @@ class GatedProber:
                     async with self.gate.hold(t.ip), self.limit:
                         known = await self.gate.known(t.ip, t.port)
                         if known is None:
+                            if self.throttle is not None:
+                                await self.throttle.admit(t.ip)
                             ev = await probe_starttls(t.host, t.ip, port=t.port,
                                                       ehlo_name=ctx.ehlo_name,
                                                       timeouts=ctx.timeouts, ssl_context=self.ssl)
@@ -242,6 +247,8 @@ class Work:
     tag: Any = None
     attempt: int = 0
     done: Callable[[Work, BaseException | None], None] | None = None
+    # when a list: each group's evidence and verdicts are put here too (``danescan check``)
+    outcomes: list[BatchOutcome] | None = None
     error: BaseException | None = None
     left: int = 0
     claimed: list[str] = field(default_factory=list)
@@ -347,10 +354,11 @@ class Pipeline:
         ctx = scan.ctx
         engine = await self._engine(ctx.dns_settings)
         if work.domains:
-            result = await probe_group(list(part), engine, scan.dns_context(), scan.memo, claim)
+            result = await probe_group(list(part), engine, scan.dns_context(), scan.memo, claim,
+                                       ctx.exclusions)
         else:
             result = await probe_host_group(list(part), engine, scan.dns_context(), scan.memo,
-                                            claim)
+                                            claim, ctx.exclusions)
         work.claimed.extend(claimed)
         # the hosts the group's rows name (an implicit MX host without address is not one)
         named = {h for d in result.domains for h in d.mx_hosts} | {h.host for h in result.hosts}
@@ -364,6 +372,8 @@ class Pipeline:
         if scan.defer is not None and history is not None and work.domains and hosts:
             hosts, history = await self._history_or_defer(work, hosts, history)
         judged = await smtp_stage(hosts, ctx, history, scan.prober.probe)
+        if work.outcomes is not None:
+            work.outcomes.append(BatchOutcome(result, judged))
         host_rows, domain_rows = batch_rows(ctx.scan_id, BatchOutcome(result, judged),
                                             scan.resolver, ctx.now, attempt=work.attempt,
                                             public_ca=scan.public_ca, psl=scan.psl)
@@ -414,9 +424,45 @@ class Pipeline:
         missing = sorted(mine - {h.host for h in found})
         if missing:
             again = await probe_host_group(missing, engine, scan.dns_context(), scan.memo,
-                                           lambda _h: True)
+                                           lambda _h: True, scan.ctx.exclusions)
             found.extend(again.hosts)
         return found
+
+
+class NoRows:
+    """A sink that drops the rows (the caller keeps ``Work.outcomes``)."""
+
+    def hosts(self, work: Work, rows: list[Row]) -> None:
+        pass
+
+    def domains(self, work: Work, rows: list[Row], count: int) -> None:
+        pass
+
+
+async def run_outcome(domains: Sequence[DomainInput], ctx: ScanContext,
+                      history: History | None = None) -> BatchOutcome:
+    """The pipeline on a few domains, in memory: their DNS evidence and the outcome of every MX
+    host (``danescan check``; the scan's own path, not a copy of it). Raises a group's error."""
+    prober = GatedProber(LocalGate(ctx), ctx.limits.global_, ctx.limits.per_ip, ctx.throttle)
+    scan = Scan(ctx=ctx, resolver=ctx.dns_settings.resolver, prober=prober, history=history)
+    outcomes: list[BatchOutcome] = []
+    work = Work(scan, NoRows(), domains=list(domains), outcomes=outcomes)
+    pipeline = Pipeline(window=max(1, len(domains)), group=max(1, len(domains)))
+    try:
+        await pipeline.run([work])
+    finally:
+        pipeline.close()
+    if work.error is not None:
+        raise work.error
+    if len(outcomes) == 1:
+        return outcomes[0]
+    first = outcomes[0].dns if outcomes else None
+    dns = BatchResult(domains=tuple(d for o in outcomes for d in o.dns.domains),
+                      hosts=tuple(h for o in outcomes for h in o.dns.hosts),
+                      started_at=first.started_at if first else 0.0,
+                      finished_at=max((o.dns.finished_at for o in outcomes), default=0.0),
+                      queries_sent=sum(o.dns.queries_sent for o in outcomes))
+    return BatchOutcome(dns, tuple(h for o in outcomes for h in o.hosts))
 
 
 class BufferedSink:

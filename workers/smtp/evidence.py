@@ -44,6 +44,7 @@ class ProbeError(StrEnum):
     NO_CERTIFICATE = "no-certificate"
     CERT_PARSE = "cert-parse"
     INTERNAL = "internal"  # our bug
+    EXCLUDED = "excluded"  # not connected: the address is on the exclusion list
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from workers.smtp.evidence import ProbeError, ProbeStep, ProbeTarget, StarttlsEv
 from workers.smtp.outcomes import AddressOutcomes, inferred
 from workers.smtp.probe import probe_starttls
 from workers.smtp.settings import ProbeLimits, ProbeTimeouts, ReadLimits
+from workers.smtp.throttle import Throttle
 from workers.smtp.tlscompat import client_context
 from workers.vocab import SmtpStatus
 
@@ -125,25 +126,34 @@ class _Scheduler:
 
 class _Launcher:
     def __init__(
-        self, ehlo_name: str, timeouts: ProbeTimeouts, read_limits: ReadLimits, ctx: ssl.SSLContext
+        self,
+        ehlo_name: str,
+        timeouts: ProbeTimeouts,
+        read_limits: ReadLimits,
+        ctx: ssl.SSLContext,
+        throttle: Throttle | None = None,
     ) -> None:
         self._ehlo_name = ehlo_name
         self._timeouts = timeouts
         self._read_limits = read_limits
         self._ctx = ctx
+        self._throttle = throttle
 
     def __call__(self, target: ProbeTarget) -> _Task:
-        return asyncio.create_task(
-            probe_starttls(
-                target.host,
-                target.ip,
-                port=target.port,
-                ehlo_name=self._ehlo_name,
-                timeouts=self._timeouts,
-                sni=target.sni,
-                limits=self._read_limits,
-                ssl_context=self._ctx,
-            )
+        return asyncio.create_task(self._probe(target))
+
+    async def _probe(self, target: ProbeTarget) -> StarttlsEvidence:
+        if self._throttle is not None:  # the connection-rate limits, before the connection
+            await self._throttle.admit(target.ip)
+        return await probe_starttls(
+            target.host,
+            target.ip,
+            port=target.port,
+            ehlo_name=self._ehlo_name,
+            timeouts=self._timeouts,
+            sni=target.sni,
+            limits=self._read_limits,
+            ssl_context=self._ctx,
         )
 
 
@@ -156,14 +166,16 @@ async def probe_many(
     read_limits: ReadLimits | None = None,
     ssl_context: ssl.SSLContext | None = None,
     outcomes: AddressOutcomes | None = None,
+    throttle: Throttle | None = None,
 ) -> AsyncIterator[StarttlsEvidence]:
     """Probe every target once; yield each evidence as its probe ends (completion order).
 
     An exception inside a probe (a bug of ours: server faults are evidence) yields a
     ``SmtpStatus.PROBE_ERROR`` evidence for that target instead of ending the batch.
     ``outcomes`` holds the address outcomes that spread (pass one per scan to share them between
-    calls; by default they are shared within this call). Closing the generator early cancels the
-    probes still running.
+    calls; by default they are shared within this call). ``throttle`` applies the connection-rate
+    limits before each connection (its wait does not count against the probe's timeouts).
+    Closing the generator early cancels the probes still running.
     """
     done: asyncio.Queue[tuple[ProbeTarget, _Task]] = asyncio.Queue()
     launcher = _Launcher(
@@ -171,6 +183,7 @@ async def probe_many(
         timeouts or ProbeTimeouts(),
         read_limits or ReadLimits(),
         ssl_context or client_context(),
+        throttle,
     )
     memo = outcomes if outcomes is not None else AddressOutcomes()
     sched = _Scheduler(targets, limits or ProbeLimits(), done, launcher, memo)
