@@ -39,6 +39,7 @@ from workers.cluster.leases import IpLeases
 from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import key
 from workers.dns import DomainInput, MxHostEvidence
+from workers.loopwatch import LoopWatch
 from workers.scan.batch import ScanContext
 from workers.scan.pipeline import GatedProber, HostRegistry, Pipeline, Scan, Work
 from workers.settings import Settings
@@ -126,6 +127,8 @@ class Runtime:
         # forced hand-overs cost the pipeline thread CPU (measured: bench_cluster / py-spy).
         self.thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self.thread.start()
+        self.watch = LoopWatch(self.loop)  # logs loop stalls > 100 ms with their stack
+        self.watch.start()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

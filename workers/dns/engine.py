@@ -33,6 +33,10 @@ from workers.dns import wire
 from workers.dns.records import Answer, Query, QueryRecord
 from workers.vocab import QueryStatus
 
+# an attempt's timer that fires this much after it was due found a loop that was away: the
+# answers the socket holds are read before the attempt is given up
+LATE_TIMER = 0.1
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -86,6 +90,8 @@ class _Pending:
 
     __slots__ = (
         "attempts",
+        "due",
+        "extended",
         "fut",
         "q",
         "qid",
@@ -109,6 +115,8 @@ class _Pending:
         self.start = 0.0
         self.qid = -1
         self.timer: asyncio.TimerHandle | None = None
+        self.due = 0.0  # loop time at which the running attempt is given up
+        self.extended = 0.0  # seconds the running attempt was given back for a late loop
 
 
 class QueryEngine:
@@ -133,6 +141,7 @@ class QueryEngine:
         self.socket_errors = 0
         self.late_or_foreign = 0
         self.late_answers = 0  # answers to an earlier attempt of a query still pending
+        self.late_timers = 0  # attempts given time back because the loop was late (_expire)
 
     async def __aenter__(self) -> QueryEngine:
         await self.open()
@@ -257,7 +266,9 @@ class QueryEngine:
         p.qids.append(qid)
         p.attempts += 1
         self._pending[qid] = p
-        p.timer = loop.call_later(p.timeout, self._expire, p, qid)
+        p.due = loop.time() + p.timeout
+        p.extended = 0.0
+        p.timer = loop.call_at(p.due, self._expire, p, qid)
         self.sent += 1
         try:
             transport.sendto(wire.query_wire(qid, p.question, p.q.cd))
@@ -269,6 +280,20 @@ class QueryEngine:
     def _expire(self, p: _Pending, qid: int) -> None:
         if self._pending.get(qid) is not p or p.fut.done():
             return
+        loop = self._loop
+        if loop is not None:
+            late = loop.time() - p.due
+            if late > LATE_TIMER and p.extended < p.timeout:
+                # The loop was away (blocked or starved) when the attempt was due: its answer
+                # may be waiting unread in the socket (uvloop runs due timers before it polls),
+                # so the attempt gets the lost time back (at most its own timeout) before it
+                # counts as unanswered: a late loop must not turn an answer into a TIMEOUT.
+                self.late_timers += 1
+                grace = min(late, p.timeout - p.extended)
+                p.extended += grace
+                p.due = loop.time() + grace
+                p.timer = loop.call_at(p.due, self._expire, p, qid)
+                return
         # the attempt's id stays known: the resolver may still answer it (a slow or lame name
         # server behind it), and that answer is as good as one to the next attempt
         p.timer = None
