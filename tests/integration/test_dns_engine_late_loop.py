@@ -82,7 +82,7 @@ def _ask_with_blocked_loop(port: int, loop_kind: str, n: int, block: float
             # then runs the timers that are due)
             asyncio.get_running_loop().call_soon(time.sleep, block)
             answers = await asyncio.gather(*futs)
-            return Counter(a.record.status for a in answers), engine.late_timers
+            return Counter(a.record.status for a in answers), engine.late_timers + engine.drained
 
     loop = LOOPS[loop_kind]()
     try:
@@ -94,12 +94,12 @@ def _ask_with_blocked_loop(port: int, loop_kind: str, n: int, block: float
 @pytest.mark.parametrize("loop_kind", sorted(LOOPS))
 def test_answers_read_late_because_the_loop_was_blocked_count(answering: int,
                                                               loop_kind: str) -> None:
-    statuses, late = _ask_with_blocked_loop(answering, loop_kind, n=200, block=1.0)
+    statuses, rescued = _ask_with_blocked_loop(answering, loop_kind, n=200, block=1.0)
     assert statuses == Counter({QueryStatus.NOERROR: 200})
-    assert late >= 1
+    assert rescued >= 1  # answers read by an expiring attempt, or attempts given time back
 
 
 def test_a_resolver_that_never_answers_still_times_out_with_a_blocked_loop(silent: int) -> None:
-    statuses, late = _ask_with_blocked_loop(silent, "uvloop", n=5, block=1.0)
+    statuses, rescued = _ask_with_blocked_loop(silent, "uvloop", n=5, block=1.0)
     assert statuses == Counter({QueryStatus.TIMEOUT: 5})
-    assert late >= 1
+    assert rescued >= 1  # the late attempts were given time back, and still nothing came

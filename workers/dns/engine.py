@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import random
 import socket
 import struct
@@ -142,6 +143,8 @@ class QueryEngine:
         self.late_or_foreign = 0
         self.late_answers = 0  # answers to an earlier attempt of a query still pending
         self.late_timers = 0  # attempts given time back because the loop was late (_expire)
+        self.drained = 0  # answers read from the socket buffer by an expiring attempt (_drain)
+        self._reader: socket.socket | None = None
 
     async def __aenter__(self) -> QueryEngine:
         await self.open()
@@ -168,8 +171,18 @@ class QueryEngine:
                     break
                 except OSError:
                     continue
+            # a second handle on the same socket, to read what waits in its buffer before an
+            # attempt is given up (``_drain``): the loop reads only a few datagrams per turn
+            try:
+                self._reader = socket.socket(fileno=os.dup(sock.fileno()))
+                self._reader.setblocking(False)
+            except OSError:
+                self._reader = None
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -280,6 +293,9 @@ class QueryEngine:
     def _expire(self, p: _Pending, qid: int) -> None:
         if self._pending.get(qid) is not p or p.fut.done():
             return
+        self._drain()  # answers the loop has not read yet (its own or others') come first
+        if self._pending.get(qid) is not p or p.fut.done():
+            return
         loop = self._loop
         if loop is not None:
             late = loop.time() - p.due
@@ -305,6 +321,24 @@ class QueryEngine:
         self._fail(p, QueryStatus.TIMEOUT, "udp", f"no answer to {p.attempts} UDP attempts")
 
     # ------------------------------------------------------------ receiving
+
+    def _drain(self, limit: int = 100_000) -> None:
+        """Every datagram waiting in the socket's buffer, handled now. A busy or blocked loop
+        reads a few per turn (asyncio one, uvloop 32) and runs due timers in between: without
+        this an answer that had arrived could count as no answer (TIMEOUT)."""
+        reader = self._reader
+        for _ in range(limit):
+            if reader is None or self._reader is None:
+                return
+            try:
+                data = reader.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.socket_errors += 1
+                return
+            self.drained += 1
+            self._received(data)
 
     def _received(self, data: bytes) -> None:
         if len(data) < 12:
