@@ -4,9 +4,12 @@ Performance model: one connected UDP socket per engine, our own 16-bit id -> pen
 wire built by hand and responses parsed by hand (wire.py; no dnspython on this path), one timer
 per attempt (``call_later``), no task and no coroutine per query: ``submit`` returns a future that
 the socket's ``datagram_received`` callback resolves directly, retries are sent from the timer
-callback. TCP is used on truncation only, one connection (and one task) per truncated query. A
-leaky-bucket limiter spaces sends to ``rate`` queries per second; ``max_in_flight`` bounds
-outstanding queries (the rest wait in a queue, in order).
+callback; before an attempt is given up, every datagram waiting in the socket buffer is read
+(``_drain``), and an attempt whose timer fired late (the loop was away) gets the lost time back,
+so that a busy, starved or blocked loop never turns an answer into a TIMEOUT. TCP is used on
+truncation only, one connection (and one task) per truncated query. A leaky-bucket limiter spaces
+sends to ``rate`` queries per second; ``max_in_flight`` bounds outstanding queries (the rest wait
+in a queue, in order).
 
 Measured (benchmarks/bench_dns.py --lab, 10,000 lab domains, ~4.9 queries per domain, one unbound
 thread, 2 shared cores): warm cache 1,170 domains/s at 700 us CPU per domain; with the worker GC
