@@ -59,7 +59,9 @@ def _tlsa_generic_text(text: str) -> str:
 
 def _window(breakage: str, now: int) -> tuple[int, int]:
     if breakage == "expired":
-        return now - 30 * DAY, now - DAY
+        # ended 3 days ago: validators forgive an expiration up to a clock skew (unbound:
+        # val-sig-skew-max, 1 day by default, of 10 % of the lifetime), so 1 day was a tie
+        return now - 30 * DAY, now - 3 * DAY
     if breakage == "not-yet-valid":
         return now + 10 * DAY, now + 40 * DAY
     return now - DAY, now + 60 * DAY

@@ -191,11 +191,13 @@ def test_corrupt_gzip_and_zeroed_blocks_each_give_one_line(lab: LabHandle, tmp_p
     text = org.read_bytes()
     cut = text.index(b"\n", len(text) // 2) + 1
     zeroed = tmp_path / "org.zone"
-    zeroed.write_bytes(text[:cut] + b"\x1b[2J" + b"\0" * 4096 + text[cut + 4096:])
+    # a line of its own: whatever the lab's zone holds at the cut, the block is a malformed line
+    zeroed.write_bytes(text[:cut] + b"\x1b[2J" + b"\0" * 4096 + b"\n" + text[cut + 4096:])
     org_readable, org_damage = _read_until_damage(zeroed)
     assert not org_damage.stopped and "4,096 NUL byte(s)" in org_damage.problem
     db_dir = tmp_path / "db"
-    r = danescan("scan", str(corrupt), str(zeroed), "--resolver", lab.resolver,
+    # the zeroed file first: the examples of malformed lines are its own (the first three)
+    r = danescan("scan", str(zeroed), str(corrupt), "--resolver", lab.resolver,
                  "--trust-anchor", str(lab.trust_anchor), "--db", str(db_dir), "--scan-id", "junk",
                  "--public-roots", str(lab.dir / "pki" / "public-roots.pem"), "--no-progress")
     assert r.returncode == 3, r.stderr
@@ -204,9 +206,9 @@ def test_corrupt_gzip_and_zeroed_blocks_each_give_one_line(lab: LabHandle, tmp_p
     assert f"{zeroed}:" in r.stderr and "\\x1b[2J\\x00" in r.stderr
     lines = _damage_lines(r.stderr)
     assert len(lines) == 2
-    assert lines[0].startswith(f"danescan: {corrupt}: damaged input at byte {damage.at:,} of ")
-    assert "corrupt compressed data (" in lines[0]
-    assert lines[1].startswith(f"danescan: {zeroed}: damaged input: 4,096 NUL byte(s)")
+    assert lines[1].startswith(f"danescan: {corrupt}: damaged input at byte {damage.at:,} of ")
+    assert "corrupt compressed data (" in lines[1]
+    assert lines[0].startswith(f"danescan: {zeroed}: damaged input: 4,096 NUL byte(s)")
     mx, row = _stored(db_dir, "junk")
     truth = lab.truth()
     # the junk may decode to a few odd names before zlib stops: only the lab's are scanned right
