@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -466,17 +467,21 @@ async def run_outcome(domains: Sequence[DomainInput], ctx: ScanContext,
 
 
 class BufferedSink:
-    """Rows of many groups gathered and handed on in batches of at least ``rows``: ``write(host
-    rows, domain rows, domains)`` runs in one thread beside the event loop (a database call
-    never stalls the probes), one batch at a time, host rows of a batch before its domain rows.
+    """Rows of many groups gathered and handed on in batches of at least ``rows``, or of what
+    came in ``max_age`` seconds (a killed scan loses at most about that much work: resume sees
+    the rest): ``write(host rows, domain rows, domains)`` runs in one thread beside the event
+    loop (a database call never stalls the probes), one batch at a time, host rows of a batch
+    before its domain rows.
     """
 
     def __init__(self, write: Callable[[list[Row], list[Row], int], None],
-                 rows: int = 20_000) -> None:
+                 rows: int = 20_000, max_age: float = 0.25) -> None:
         import concurrent.futures
 
         self.write = write
         self.limit = rows
+        self.max_age = max_age
+        self._since = time.monotonic()  # when the rows waiting now started to gather
         self._hosts: list[Row] = []
         self._domains: list[Row] = []
         self._count = 0
@@ -489,7 +494,8 @@ class BufferedSink:
     def domains(self, work: Work, rows: list[Row], count: int) -> None:
         self._domains.extend(rows)
         self._count += count
-        if len(self._hosts) + len(self._domains) >= self.limit and (
+        full = len(self._hosts) + len(self._domains) >= self.limit
+        if (full or time.monotonic() - self._since >= self.max_age) and (
                 self._busy is None or self._busy.done()):
             self._start()
 
@@ -498,6 +504,7 @@ class BufferedSink:
             self._busy.result()  # a failed write stops the scan here
         hosts, domains, count = self._hosts, self._domains, self._count
         self._hosts, self._domains, self._count = [], [], 0
+        self._since = time.monotonic()
         loop = asyncio.get_running_loop()
         self._busy = loop.run_in_executor(self._pool, self.write, hosts, domains, count)
 
