@@ -34,8 +34,13 @@ class LabError(Exception):
     """A one-line, user-facing reason why the lab cannot do what was asked."""
 
 
+def missing_tools() -> list[str]:
+    """The lab's programs that are not installed (a fresh machine: all of them)."""
+    return [t for t in TOOLS if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
+
+
 def require_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
+    missing = missing_tools()
     if missing:
         packages = " ".join(dict.fromkeys(TOOLS[t] for t in missing))
         raise LabError(f"missing tools: {', '.join(missing)}; install with: apt-get install -y "
