@@ -11,10 +11,8 @@ import datetime as dt
 import json
 import signal
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import click
@@ -78,6 +76,19 @@ def run_enqueue(settings: Settings, inputs: tuple[str, ...], scan_id: str, chunk
     return None
 
 
+def run_enqueue_hosts(settings: Settings, hosts: list[str], source: str, scan_id: str,
+                      resolver: str, trust_anchor: str, public_roots: str) -> Any:
+    """The hourly re-scan's host tasks (``producer.enqueue.enqueue_hosts``)."""
+    from producer.enqueue import EnqueueOptions, celery_publisher, enqueue_hosts
+
+    r = _redis(settings)
+    opts = EnqueueOptions(scan_id=scan_id, resolver=resolver, trust_anchor=trust_anchor,
+                          public_roots=public_roots, chunk=settings.smtp_hosts_per_task,
+                          ehlo_name=settings.ehlo_name, kind="hourly")
+    with celery_publisher(hosts=True) as publish:
+        return enqueue_hosts(r, hosts, source, opts, publish)
+
+
 @click.command("enqueue")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--scan-id", required=True, help="Enqueueing the same id again publishes nothing twice.")
@@ -130,13 +141,17 @@ def enqueue_cmd(inputs: tuple[str, ...], scan_id: str, chunk: int | None, resolv
 
 
 @click.command("worker")
-@click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 1024),
-              help="Worker processes [number of CPUs].")
+@click.option("--concurrency", "-c", default=1, type=click.IntRange(1, 1024), show_default=True,
+              help="Worker processes (one per core): each runs one streaming pipeline.")
 @click.option("--queues", "-Q", default="dns,smtp", show_default=True)
 @click.option("--loglevel", default="warning", show_default=True)
-@click.option("--pool", default="prefork", type=click.Choice(["prefork", "solo", "threads"]))
-def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> None:
-    """Run a Celery worker for the DNS and/or STARTTLS queues.
+@click.option("--chunks", default=None, type=click.IntRange(1, 4096),
+              help="Tasks each process holds at once [DANESCAN_CHUNKS_IN_FLIGHT].")
+def worker(concurrency: int, queues: str, loglevel: str, chunks: int | None) -> None:
+    """Run worker processes for the DNS and/or host queues.
+
+    Each process is a Celery worker with a pool of threads that hand their tasks' chunks to the
+    process's one event loop; a task is acknowledged when all of its chunk is done.
 
     It refuses to start when its resolver (DANESCAN_RESOLVER, else /etc/resolv.conf) does not set
     the AD bit on a signed name, and, unless that resolver is on loopback (the lab), without a
@@ -154,13 +169,37 @@ def worker(concurrency: int | None, queues: str, loglevel: str, pool: str) -> No
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     if not wanted or any(q not in ("dns", "smtp") for q in wanted):
         _fail(f"--queues takes dns, smtp or both, not {queues!r}")
+    in_flight = chunks or s.chunks_in_flight
+    if concurrency > 1:
+        _worker_processes(concurrency, wanted, loglevel, in_flight)
+        return
     from workers.cluster.app import app
 
-    argv = ["worker", "-Q", ",".join(wanted), "--loglevel", loglevel, "--pool", pool,
+    argv = ["worker", "-Q", ",".join(wanted), "--loglevel", loglevel, "--pool", "threads",
+            "--concurrency", str(in_flight),
             "-n", f"danescan-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)
+
+
+def _worker_processes(n: int, queues: list[str], loglevel: str, in_flight: int) -> None:
+    """``n`` one-process workers as children (same process group); SIGTERM/SIGINT go on to
+    them, and this command ends when they all have."""
+    import subprocess
+
+    argv = [sys.executable, "-c", "from danescan.cli import main; main()", "worker", "-c", "1",
+            "-Q", ",".join(queues), "--loglevel", loglevel, "--chunks", str(in_flight)]
+    children = [subprocess.Popen(argv) for _ in range(n)]
+
+    def forward(sig: int, _frame: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    if any(codes):
+        sys.exit(max(codes))
 
 
 @click.command("writer")
@@ -274,13 +313,7 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
     """Start what is due at ``now``; returns the scan ids started."""
     from danescan.scan_cli import system_resolver
     from danescan.startchecks import ROOT_ANCHORS
-    from producer.schedule import (
-        LATEST_SNAPSHOT,
-        due_jobs,
-        parse_clock,
-        rescan_domains,
-        snapshot_sql,
-    )
+    from producer.schedule import LATEST_SNAPSHOT, dane_hosts_sql, due_jobs, parse_clock
     from workers.cluster.state import PREFIX
     from workers.store.backend import StoreError, connect
 
@@ -291,7 +324,7 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
     for job in due_jobs(now, last.get("nightly"), last.get("hourly"), parse_clock(s.nightly_at),
                         s.hourly_minute, bool(zones)):
         inputs = zones
-        if job.kind == "hourly":
+        if job.kind == "hourly":  # host tasks: TLSA, addresses and STARTTLS per DANE MX host
             try:
                 db = connect(_server_target(s, None))
                 latest = db.query(LATEST_SNAPSHOT)
@@ -299,21 +332,20 @@ def schedule_tick(s: Settings, r: Any, now: dt.datetime) -> list[str]:
                     _say("hourly re-scan: no finished scan in ClickHouse yet; skipped")
                     r.hset(memo, job.kind, job.scan_id)
                     continue
-                hosts_sql, domains_sql = snapshot_sql(latest[0][0])
-                hosts = [row[0] for row in db.query(hosts_sql)]
-                domains = rescan_domains(hosts, ((d, list(mx)) for d, mx in db.query(domains_sql)))
+                hosts = [row[0] for row in db.query(dane_hosts_sql(latest[0][0]))]
                 db.close()
             except StoreError as exc:
                 _say(f"hourly re-scan: ClickHouse: {exc}; will try again")
                 continue
-            if not domains:
-                r.hset(memo, job.kind, job.scan_id)
-                continue
-            spool = Path(tempfile.gettempdir()) / "danescan-schedule"
-            spool.mkdir(exist_ok=True)
-            listing = spool / f"{job.scan_id}.txt"
-            listing.write_text("".join(f"{d}\n" for d in domains))
-            inputs = (str(listing),)
+            if hosts:
+                run_enqueue_hosts(s, hosts, latest[0][0], job.scan_id,
+                                  s.resolver or system_resolver(),
+                                  s.trust_anchor or str(ROOT_ANCHORS), s.public_roots)
+                started.append(job.scan_id)
+                _say(f"{len(hosts):,} DANE MX hosts to re-scan: started {job.kind} scan "
+                     f"{job.scan_id}")
+            r.hset(memo, job.kind, job.scan_id)
+            continue
         run_enqueue(s, inputs, job.scan_id, s.chunk, s.resolver or system_resolver(),
                     s.trust_anchor or str(ROOT_ANCHORS), s.public_roots, False, job.kind, None)
         r.hset(memo, job.kind, job.scan_id)

@@ -13,29 +13,37 @@ repaired it scans the rest and ends ``finished``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from producer.inputs import InputStats, chunks, iter_inputs
 from workers import psl
-from workers.dns import DomainInput, EngineSettings, load_trust_anchor
+from workers.dns import EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
+from workers.dns.probe import run_async
 from workers.exclusion import NOTHING, Exclusions
-from workers.scan.batch import BatchOutcome, ScanContext, run_batch
-from workers.scan.rows import batch_rows
+from workers.scan.batch import ScanContext
+from workers.scan.pipeline import (
+    BufferedSink,
+    GatedProber,
+    HostRegistry,
+    LocalGate,
+    Pipeline,
+    Scan,
+    Work,
+)
 from workers.settings import Settings
 from workers.smtp import ProbeTimeouts
 from workers.smtp.throttle import local_throttle
 from workers.store.backend import Database
 from workers.store.history import done_domains, done_hosts, history_loader
-from workers.store.rows import ScanRow
+from workers.store.rows import Row, ScanRow
 from workers.store.writer import Writer
 from workers.version import __version__
 
@@ -94,6 +102,9 @@ class ScanOptions:
     progress: bool = True
     progress_tty: bool = True  # a bar that redraws itself; False: log lines
     contact: str = ""  # who runs the scan (issue 14): recorded in the scan's settings
+    window: int = 4000  # domains in flight (workers.scan.pipeline)
+    group: int = 16  # domains per group: a slow domain holds only its group
+    flush_rows: int = 20_000  # rows gathered before a write
     exclusions: Exclusions = NOTHING  # never queried nor connected to (issue 14)
 
 
@@ -117,7 +128,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
                       trust_store=trust, timeouts=ProbeTimeouts(total=env.probe_deadline),
                       dns_bounds=Bounds(env.max_mx_hosts, env.max_addresses),
                       exclusions=opts.exclusions, throttle=local_throttle(env.rate_limits()))
-    writer = Writer(db, max_rows=20_000)
+    writer = Writer(db, max_rows=1_000_000, max_age=3600.0)  # the sink decides when to write
     settings = json.dumps({"resolver": opts.resolver, "trust_anchor": opts.trust_anchor,
                            "batch_size": opts.batch_size, "probe_all": opts.probe_all,
                            "probe_deadline": env.probe_deadline,
@@ -129,25 +140,64 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
     writer.flush()
     skip = done_domains(db, opts.scan_id)
     known = done_hosts(db, opts.scan_id)
-    history = history_loader(db, opts.scan_id, now)
     stats = InputStats()
     progress = Progress(total, opts.progress, opts.progress_tty)
     resumed = 0
+
+    def write(host_rows: list[Row], domain_rows: list[Row], count: int) -> None:
+        writer.add_many(host_rows)
+        writer.flush()
+        writer.add_many(domain_rows)
+        writer.flush()
+
+    sink = BufferedSink(write, rows=opts.flush_rows)
+    load = history_loader(db, opts.scan_id, now)
+
+    async def history(hosts: Sequence[str]) -> dict[str, list[bytes]]:
+        result: dict[str, list[bytes]] = await sink.call(lambda: load(hosts))
+        return result
+
+    class Counted:
+        def hosts(self, work: Work, rows: list[Row]) -> None:
+            sink.hosts(work, rows)
+
+        def domains(self, work: Work, rows: list[Row], count: int) -> None:
+            sink.domains(work, rows, count)
+            progress.update(count)
+
+    async def main() -> None:
+        nonlocal resumed
+        prober = GatedProber(LocalGate(ctx), ctx.limits.global_, ctx.limits.per_ip, ctx.throttle)
+        scan = Scan(ctx=ctx, resolver=opts.resolver, prober=prober,
+                    public_ca=public_subjects, psl=suffixes, history=history,
+                    registry=HostRegistry(known))
+        pipeline = Pipeline(window=opts.window, group=opts.group)
+        counted = Counted()
+        failed: list[BaseException] = []
+
+        def done(_work: Work, error: BaseException | None) -> None:
+            if error is not None:
+                failed.append(error)
+
+        try:
+            for batch in chunks(iter_inputs(inputs, stats), opts.batch_size):
+                todo = [d for d in batch if d.name.rstrip(".").lower() not in skip]
+                resumed += len(batch) - len(todo)
+                progress.update(len(batch) - len(todo))
+                if failed:
+                    break
+                await pipeline.submit(Work(scan, counted, domains=todo, done=done))
+            await pipeline.drain()
+        finally:
+            pipeline.close()
+        if failed:
+            raise failed[0]
+        await sink.flush()
+
     try:
-        for batch in chunks(iter_inputs(inputs, stats), opts.batch_size):
-            todo = [d for d in batch if d.name.rstrip(".").lower() not in skip]
-            resumed += len(batch) - len(todo)
-            if todo:
-                outcome = _run(todo, ctx, known, history)
-                host_rows, domain_rows = batch_rows(opts.scan_id, outcome, opts.resolver, now,
-                                                    public_ca=public_subjects, psl=suffixes)
-                writer.add_many(host_rows)
-                writer.flush()
-                writer.add_many(domain_rows)
-                writer.flush()
-                known.update(h.evidence.host for h in outcome.hosts)
-            progress.update(len(batch))
+        run_async(main())
     finally:
+        sink.close()
         progress.close()
     damaged = bool(stats.damage)
     writer.add(ScanRow(scan_id=opts.scan_id, kind=opts.kind, started_at=now,
@@ -160,7 +210,3 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
             "malformed_examples": stats.malformed_examples, "scan_time": now,
             "damage": list(stats.damage), "ns_cut": stats.ns_cut}
 
-
-def _run(todo: list[DomainInput], ctx: ScanContext, known: set[str],
-         history: Callable[[Sequence[str]], dict[str, list[bytes]]]) -> BatchOutcome:
-    return asyncio.run(run_batch(todo, ctx, known, history))

@@ -131,6 +131,10 @@ def unbound_conf(paths: LabPaths, net: pl.Net) -> Path:
         "    aggressive-nsec: yes", "    num-threads: 1", "    so-reuseport: no",
         # room for queries waiting tens of seconds on lame name servers
         "    outgoing-range: 8192", "    num-queries-per-thread: 16384",
+        # the clients send bursts of thousands of queries (a worker's engine holds up to 1,000
+        # in flight); the default 208 KB receive buffer holds ~270 and drops the rest, so a
+        # query whose every attempt met a full buffer came out TIMEOUT (issue 13)
+        "    so-rcvbuf: 8m",
         "    msg-cache-size: 256m", "    rrset-cache-size: 512m", "    key-cache-size: 128m",
         "    harden-referral-path: no", "    target-fetch-policy: \"0 0 0 0 0\"",
         "    val-clean-additional: yes", "    serve-expired: no", "    prefetch: no",

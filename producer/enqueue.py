@@ -1,9 +1,11 @@
 """Zone files in, Celery tasks out: chunks of domains on queue ``dns``, idempotent per scan.
 
 The inputs are streamed (``producer.inputs.iter_inputs``, constant memory) and cut into chunks
-numbered from 0 in input order. Before a chunk is published its number is added to the scan's set
-of enqueued chunks (SADD): a chunk already there is skipped, so enqueueing the same scan again (after
-an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
+numbered from 0 in input order. A chunk not enqueued before goes into the scan's ledger
+(``workers.cluster.ledger``: the store of record of the work, so that no chunk is lost whatever the
+broker does) and into the scan's set of enqueued chunks in one MULTI; only then is its ticket (a
+task message without the payload) published. A chunk already in the set is skipped, so enqueueing
+the same scan again (after an interrupted run, or by mistake) publishes nothing twice. The chunk size and the inputs are part
 of the scan's record in Redis and must not change between runs of one scan.
 
 A damaged input (a gzip file cut short or corrupt, NUL bytes, ...) does not stop the enqueue: the
@@ -12,8 +14,9 @@ and the writer closes the scan as ``incomplete`` with it as the reason. Such a s
 enqueued again: its chunks are numbered in input order, and a repaired file would move every
 chunk after the damage; the repaired file is a new scan.
 
-Performance model: a chunk of 500 domains is one Redis pipeline round (SADD) and one task message of
-about 30 bytes per domain; the zone parser, not Redis, bounds the rate.
+Performance model: a group of chunks is two Redis rounds (SISMEMBER, then the MULTI with the ledger
+entries of about 30 bytes per domain) and one small ticket per chunk; the zone parser, not Redis,
+bounds the rate.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +32,7 @@ from typing import Any
 import redis
 
 from producer.inputs import Damage, InputStats, chunks, iter_inputs
-from workers.cluster import codec
+from workers.cluster import codec, ledger
 from workers.cluster.exclusions import share_exclusions
 from workers.cluster.state import RESULTS, SCANS, ClusterError, key, meta_key, read_meta
 from workers.dns import DomainInput
@@ -37,7 +40,8 @@ from workers.exclusion import NOTHING, Exclusions
 from workers.store.rows import ScanRow
 from workers.version import __version__
 
-Publish = Callable[[str, int, list[Any]], None]
+Publish = Callable[[str, str, Mapping[str, Any]], None]  # (scan id, ledger entry, its spec)
+Entry = Callable[[str, int, list[DomainInput]], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,10 @@ class EnqueueResult:
 
 
 @contextmanager
-def celery_publisher() -> Iterator[Publish]:
-    """Publishes ``danescan.dns_chunk`` by name over one connection (no import of the tasks).
+def celery_publisher(hosts: bool = False) -> Iterator[Publish]:
+    """Publishes the ticket of a ledger entry (``workers.cluster.ledger.ticket``: the task by name,
+    its queue, payload ``None``, task id ``<scan>:<entry>``) over one connection, without importing
+    the tasks. ``hosts`` is kept for callers that said which kind they publish; the entry says it.
 
     The app is made from the settings read now, not the module-level app of workers.cluster.app
     (made at its first import, perhaps under other settings in a long-lived process)."""
@@ -82,10 +88,10 @@ def celery_publisher() -> Iterator[Publish]:
 
     with app.producer_or_acquire() as producer:
 
-        def publish(scan_id: str, chunk_no: int, payload: list[Any]) -> None:
-            app.send_task("danescan.dns_chunk", args=[scan_id, chunk_no, len(payload), payload],
-                          queue="dns",
-                          producer=producer)
+        def publish(scan_id: str, entry: str, spec: Mapping[str, Any]) -> None:
+            name, args, kwargs, queue = ledger.ticket(spec)
+            app.send_task(name, args=args, kwargs=kwargs, queue=queue, producer=producer,
+                          task_id=ledger.task_id(scan_id, entry))
 
         yield publish
 
@@ -122,25 +128,42 @@ def register_scan(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions) -
     return meta
 
 
+def domains_entry(scan_id: str, no: int, batch: list[DomainInput]) -> tuple[str, dict[str, Any]]:
+    return ledger.chunk_entry(scan_id, no, codec.encode_chunk(batch))
+
+
+def hosts_entry(scan_id: str, no: int, batch: list[DomainInput]) -> tuple[str, dict[str, Any]]:
+    return ledger.host_entry(scan_id, no, codec.encode_hosts([d.name for d in batch]))
+
+
 def publish_chunks(r: redis.Redis, scan_id: str, batches: Iterable[list[DomainInput]],
-                   publish: Publish, group: int = 64) -> tuple[int, int, int]:
-    """(chunks, published, domains): each chunk published unless its number was enqueued before."""
+                   publish: Publish, group: int = 64,
+                   entry: Entry | None = None) -> tuple[int, int, int]:
+    """(chunks, published, domains): each chunk not enqueued before goes into the scan's ledger
+    and the set of enqueued chunks in one MULTI, then its ticket is published (a producer that
+    dies in between leaves entries without tickets: the ledger's sweep publishes them)."""
     seen = key("chunks", scan_id)
+    entry = entry or domains_entry
     n_chunks = published = domains = 0
     pending: list[tuple[int, list[DomainInput]]] = []
 
     def flush() -> int:
         pipe = r.pipeline(transaction=False)
         for no, _ in pending:
-            pipe.sadd(seen, no)
-        fresh = pipe.execute()
-        count = 0
-        for (no, batch), new in zip(pending, fresh, strict=True):
-            if new:
-                publish(scan_id, no, codec.encode_chunk(batch))
-                count += 1
+            pipe.sismember(seen, str(no))
+        known = pipe.execute()
+        fresh = [entry(scan_id, no, batch)
+                 for (no, batch), old in zip(pending, known, strict=True) if not old]
         pending.clear()
-        return count
+        if not fresh:
+            return 0
+        tx = r.pipeline()
+        ledger.write_entries(tx, scan_id, fresh)
+        tx.sadd(seen, *[spec["args"][1] for _, spec in fresh])
+        tx.execute()
+        for name, spec in fresh:
+            publish(scan_id, name, spec)
+        return len(fresh)
 
     for batch in batches:
         pending.append((n_chunks, batch))
@@ -172,3 +195,22 @@ def enqueue(r: redis.Redis, inputs: Sequence[str], opts: EnqueueOptions,
     return EnqueueResult(opts.scan_id, domains, n_chunks, published, n_chunks - published,
                          time.monotonic() - started, stats.malformed, stats.malformed_examples,
                          list(stats.damage))
+
+
+def enqueue_hosts(r: redis.Redis, hosts: Sequence[str], source: str, opts: EnqueueOptions,
+                  publish: Publish) -> EnqueueResult:
+    """The hourly re-scan: MX host names (the DANE hosts of scan ``source``) in chunks of
+    ``opts.chunk`` hosts, each host one item of the scan's total; idempotent like ``enqueue``."""
+    started = time.monotonic()
+    register_scan(r, [f"dane-hosts-of:{source}"], opts)
+    names = sorted({h.rstrip(".").lower() for h in hosts if h.strip(".")})
+    batches = ([DomainInput(n) for n in names[i:i + opts.chunk]]
+               for i in range(0, len(names), opts.chunk))
+
+    n_chunks, published, count = publish_chunks(r, opts.scan_id, batches, publish, opts.group,
+                                                 hosts_entry)
+    r.hset(meta_key(opts.scan_id), mapping={"total": str(count), "enqueued": "1",
+                                            "chunks": str(n_chunks)})
+    return EnqueueResult(opts.scan_id, count, n_chunks, published, n_chunks - published,
+                         time.monotonic() - started, 0, [])
+

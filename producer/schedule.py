@@ -2,7 +2,7 @@
 that had TLSA records in the latest snapshot (TLSA, DNSSEC and STARTTLS again).
 
 The decisions are pure functions of the clock and of what ran last (``due_jobs``), and of the
-latest snapshot's rows (``rescan_domains``); ``run_scheduler`` is the small loop around them that
+latest snapshot (``dane_hosts_sql``); ``run_scheduler`` is the small loop around them that
 keeps its memory in Redis, so a restarted scheduler does not start a scan twice (the scan ids are
 derived from the time, and enqueueing a scan id again publishes nothing).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -57,35 +57,15 @@ def due_jobs(now: dt.datetime, last_nightly: str | None, last_hourly: str | None
     return jobs
 
 
-def rescan_domains(dane_hosts: Iterable[str], domain_mx: Iterable[tuple[str, Sequence[str]]]
-                   ) -> list[str]:
-    """Domains whose scan covers every DANE MX host of the snapshot: one domain per host is
-    enough (the host's TLSA, DNSSEC and STARTTLS are looked at again through it). Greedy, in the
-    order given; sorted output."""
-    todo = set(dane_hosts)
-    chosen: list[str] = []
-    for domain, mx in domain_mx:
-        if not todo:
-            break
-        hit = todo.intersection(mx)
-        if hit:
-            chosen.append(domain)
-            todo -= hit
-    return sorted(chosen)
-
-
 LATEST_SNAPSHOT = ("SELECT scan_id FROM scans FINAL WHERE status LIKE 'finished%' "
                    "ORDER BY started_at DESC, scan_id DESC LIMIT 1")
 
 
-def snapshot_sql(scan_id: str) -> tuple[str, str]:
-    """(DANE hosts, domains with their MX) of one scan."""
+def dane_hosts_sql(scan_id: str) -> str:
+    """The DANE MX hosts (with a TLSA RRset) of one scan: the hourly re-scan's host tasks."""
     from workers.store.backend import sql_string
 
-    sid = sql_string(scan_id)
-    return (f"SELECT DISTINCT mx_host FROM tlsa_records WHERE scan_id = {sid}",
-            "SELECT domain, mx FROM domains WHERE scan_id = "
-            f"{sid} AND notEmpty(mx) ORDER BY domain")
+    return f"SELECT DISTINCT mx_host FROM tlsa_records WHERE scan_id = {sql_string(scan_id)}"
 
 
 def run_scheduler(tick: Callable[[dt.datetime], object], stop: Callable[[], bool],

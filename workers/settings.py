@@ -64,7 +64,7 @@ class Settings:
     # cluster mode (Celery over Redis, results into clickhouse-server)
     public_roots: str = ""  # PEM roots of the paper's PKIX view (default: Mozilla's via certifi)
     chunk: int = 500  # domains per DNS task
-    smtp_hosts_per_task: int = 20  # MX hosts per STARTTLS task
+    smtp_hosts_per_task: int = 20  # MX hosts per host task (the hourly re-scan)
     visibility_timeout: int = 3600  # seconds before an unacknowledged task is delivered again
     unacked_restore_interval: int = 10  # seconds between sweeps for such tasks
     task_retries: int = 3  # then a task is recorded as failed with its reason
@@ -87,6 +87,14 @@ class Settings:
     # a worker refuses to start when its resolver does not set AD on this signed name
     resolver_check_name: str = "."
     skip_resolver_check: bool = False  # tests only: start without asking the resolver
+    # the streaming pipeline of every worker process and of the embedded scan (issue 13)
+    chunks_in_flight: int = 32  # tasks a worker process holds at once (prefetched, acked late)
+    window: int = 4000  # domains in flight in one process's pipeline
+    group: int = 16  # domains per group: a domain waiting on a lame server holds only its group
+    # the chunk ledger (workers.cluster.ledger): no chunk is lost whatever the broker does
+    ledger_sweep_seconds: float = 5.0  # at most one sweep per this across the cluster
+    ledger_grace_seconds: float = 10.0  # an entry no message carries is published again after it
+    worker_heartbeat_seconds: float = 15.0  # a worker silent this long holds nothing
     # polite scanning (issue 14): never queried nor connected to (workers/exclusion.py format)
     exclude: str = ""  # exclusion list file; "" = none
     # connection-rate limits over the whole scan (all workers together), 0 = none
@@ -134,6 +142,12 @@ class Settings:
             contact=_env("CONTACT", "").strip(),
             resolver_check_name=_env("RESOLVER_CHECK_NAME", ".") or ".",
             skip_resolver_check=_flag("SKIP_RESOLVER_CHECK"),
+            chunks_in_flight=_int("CHUNKS_IN_FLIGHT", 32, least=1),
+            window=_int("WINDOW", 4000, least=1),
+            group=_int("GROUP", 16, least=1),
+            ledger_sweep_seconds=_float("LEDGER_SWEEP_SECONDS", 5.0, above=0),
+            ledger_grace_seconds=_float("LEDGER_GRACE_SECONDS", 10.0, above=0),
+            worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 15.0, above=0),
             exclude=_env("EXCLUDE", "").strip(),
             rate_per_ip=_float("RATE_PER_IP", 0.0, least=0),
             rate_per_ip_burst=_int("RATE_PER_IP_BURST", 1, least=1),

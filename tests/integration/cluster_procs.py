@@ -24,9 +24,11 @@ REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 def cluster_env(db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DANESCAN_")}
     env.update({"DANESCAN_REDIS_URL": REDIS_URL, "DANESCAN_DB": db_url,
-                "DANESCAN_VISIBILITY_TIMEOUT": "8", "DANESCAN_UNACKED_RESTORE_INTERVAL": "1",
+                "DANESCAN_VISIBILITY_TIMEOUT": "60", "DANESCAN_UNACKED_RESTORE_INTERVAL": "1",
                 "DANESCAN_RETRY_BACKOFF": "0.2", "DANESCAN_TASK_RETRIES": "2",
-                "DANESCAN_WRITER_MAX_AGE": "0.3", "DANESCAN_REDIS_RETRIES": "1"})
+                "DANESCAN_WRITER_MAX_AGE": "0.3", "DANESCAN_REDIS_RETRIES": "1",
+                "DANESCAN_LEDGER_SWEEP_SECONDS": "1", "DANESCAN_LEDGER_GRACE_SECONDS": "3",
+                "DANESCAN_WORKER_HEARTBEAT_SECONDS": "5", "DANESCAN_IP_LEASE_SECONDS": "10"})
     env.update({f"DANESCAN_{k.upper()}": v for k, v in extra.items()})
     return env
 

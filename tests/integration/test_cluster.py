@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from tests.integration.clickhouse_fixtures import ClickHouseServer
 from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare
-from workers.cluster.state import RESULTS, progress
+from workers.cluster import ledger
+from workers.cluster.state import RESULTS, key, progress
 from workers.store.backend import Database, connect
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
@@ -78,14 +79,22 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
     logs = [tmp_path / n for n in ("writer.log", "worker-a.log", "worker-b.log", "worker-c.log")]
     with processes() as start:
         start(["writer"], env, logs[0])
-        worker_a = start(["worker", "-c", "2"], env, logs[1])
+        # the first worker holds few chunks at once, so that most of the scan is still queued
+        # when it is killed (with 32 a process, two processes can hold a third of this lab)
+        worker_a = start(["worker", "-c", "2"], {**env, "DANESCAN_CHUNKS_IN_FLIGHT": "4"},
+                         logs[1])
         _enqueue(lab, env, scan_id, chunk=10)
         total = lab.domains
         wait_for(lambda: (p := progress(r, scan_id)) is not None and p.done > 0, 90,
                  "the first domains in ClickHouse", logs)
-        clickhouse_server.stop()  # ClickHouse goes away in the middle of the scan ...
+        # a worker dies with tasks in hand (prefetched, unacked) in the middle of the scan ...
         assert int(r.llen("dns")) > 0, "the scan ended before the worker could be killed"
-        worker_a.kill()  # ... and so does a worker, with tasks in hand (prefetched, unacked)
+        assert r.hlen(ledger.holders_key(scan_id)) > 0, "the worker held no chunk"
+        worker_a.kill()
+        # ... and ClickHouse goes away (killed first: stopping clickhouse-server takes seconds,
+        # and without it a chunk's DANE hosts are deferred, so the worker raced through the rest
+        # of the scan meanwhile and there was nothing left to kill it in)
+        clickhouse_server.stop()
         start(["worker", "-c", "2"], env, logs[2])
         start(["worker", "-c", "2"], env, logs[3])
         wait_for(lambda: int(r.llen(RESULTS)) >= 5, 90, "results waiting in Redis", logs)
@@ -97,7 +106,10 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
         p = progress(r, scan_id)
         assert p is not None
         assert (p.done, p.failed_domains, p.failures) == (total, 0, {})
-        assert p.redelivered >= 1  # the killed worker's tasks came back
+        # the killed worker's chunks came back (the ledger's sweep, within the heartbeat and
+        # the grace; kombu's own restore comes after the visibility timeout of 60 s)
+        assert p.redelivered + int(r.get(key("republished", scan_id)) or 0) >= 1
+        assert p.in_ledger == 0 and not r.hlen(ledger.holders_key(scan_id))
 
     db = connect(clickhouse_url)
     wrong = compare(db, lab, scan_id)
@@ -144,8 +156,11 @@ def test_poison_task_is_recorded_and_the_scan_finishes(
     os.environ.update(env)  # the publisher's Celery app reads the settings at import
     try:
         with celery_publisher() as publish:
-            def poisoned(scan_id: str, no: int, payload: list[Any]) -> None:
-                publish(scan_id, no, [["bad", 1]] * 4 if no == 1 else payload)
+            def poisoned(scan_id: str, entry: str, spec: Mapping[str, Any]) -> None:
+                if entry == "c1":  # the chunk in the ledger is garbage
+                    r.hset(ledger.ledger_key(scan_id), entry,
+                           json.dumps({**spec, "payload": [["bad", 1]] * 4}))
+                publish(scan_id, entry, spec)
 
             first = enqueue(r, [str(listing)], opts, poisoned)
             assert (first.chunks, first.published) == (3, 3)

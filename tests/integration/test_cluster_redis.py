@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from tests.integration.cluster_procs import REDIS_URL, fresh_redis
 from workers.cluster.leases import IpLeases, lease_key
 from workers.cluster.state import ClusterError, connect
-from workers.cluster.tasks import claim_hosts
+from workers.cluster.stream import claim_hosts
 
 pytestmark = pytest.mark.redis
 
@@ -58,11 +58,23 @@ def test_per_ip_cap_holds_across_clients_and_expires() -> None:
 
 
 def test_a_host_belongs_to_one_chunk_and_stays_with_it() -> None:
-    r = fresh_redis()
-    assert claim_hosts(r, "s", "c1", ["mx1.", "mx2."]) == {"mx1.", "mx2."}
-    assert claim_hosts(r, "s", "c2", ["mx2.", "mx3."]) == {"mx3."}
-    assert claim_hosts(r, "s", "c1", ["mx1.", "mx2.", "mx3."]) == {"mx1.", "mx2."}  # redelivered
-    assert claim_hosts(r, "other-scan", "c2", ["mx1."]) == {"mx1."}
+    fresh_redis()
+
+    async def run() -> None:
+        r = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            assert await claim_hosts(r, "s", "c1", ["mx1.", "mx2."]) == {"mx1.": "c1",
+                                                                         "mx2.": "c1"}
+            assert await claim_hosts(r, "s", "c2", ["mx2.", "mx3."]) == {"mx2.": "c1",
+                                                                         "mx3.": "c2"}
+            # redelivered: c1 keeps its hosts
+            assert await claim_hosts(r, "s", "c1", ["mx1.", "mx2.", "mx3."]) == {
+                "mx1.": "c1", "mx2.": "c1", "mx3.": "c2"}
+            assert await claim_hosts(r, "other-scan", "c2", ["mx1."]) == {"mx1.": "c2"}
+        finally:
+            await r.aclose()
+
+    asyncio.run(run())
 
 
 def test_redis_down_gives_one_line_after_retries() -> None:

@@ -1,21 +1,21 @@
 """``danescan schedule --once`` end to end: after a finished snapshot in clickhouse-server, the
-hourly re-scan of the DANE MX hosts is enqueued once, covering every DANE host of the snapshot."""
+hourly re-scan of the DANE MX hosts is enqueued once, as host tasks covering every DANE host of the
+snapshot, and a worker judges each of them again (the same verdicts as the snapshot's)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from danescan.embedded import ScanOptions, run_scan
 from producer.schedule import hourly_id
-from tests.integration.cluster_procs import cluster_env, fresh_redis
+from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
 from tests.integration.lab_fixtures import LabHandle
-from workers.cluster.state import read_meta
+from workers.cluster.state import progress, read_meta
 from workers.store.backend import connect
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
@@ -34,8 +34,6 @@ def test_hourly_rescan_is_enqueued_once_and_covers_every_dane_host(
                          public_roots=str(lab.dir / "pki" / "public-roots.pem")))
     dane_hosts = {row[0] for row in db.query(
         "SELECT DISTINCT mx_host FROM tlsa_records WHERE scan_id = 'snapshot'")}
-    mx_of = {d: set(mx) for d, mx in db.query(
-        "SELECT domain, mx FROM domains FINAL WHERE scan_id = 'snapshot'")}
     assert len(dane_hosts) > 50
     env = cluster_env(clickhouse_url, hourly_minute="0", resolver=lab.resolver,
                       trust_anchor=str(lab.trust_anchor), nightly_at="23:59", zone_files="")
@@ -52,12 +50,23 @@ def test_hourly_rescan_is_enqueued_once_and_covers_every_dane_host(
     scan_id = started[0]
     meta = read_meta(r, scan_id)
     assert meta and meta["kind"] == "hourly"
-    # the domains enqueued cover every DANE MX host of the snapshot
-    listing = Path(tempfile.gettempdir()) / "danescan-schedule" / f"{scan_id}.txt"
-    domains = listing.read_text().split()
-    assert set().union(*(mx_of[d] for d in domains)) >= dane_hosts
-    assert len(domains) < len(mx_of)  # one domain per host is enough, not the whole snapshot
-    assert int(r.llen("dns")) > 0
+    # host tasks, not domains: every DANE MX host of the snapshot once, on queue smtp
+    assert int(meta["total"]) == len(dane_hosts) and int(r.llen("dns")) == 0
+    assert int(r.llen("smtp")) == -(-len(dane_hosts) // 20)  # DANESCAN_SMTP_HOSTS_PER_TASK
+    logs = [tmp_path / "writer.log", tmp_path / "worker.log"]
+    with processes() as start:
+        start(["writer"], env, logs[0])
+        start(["worker", "-c", "1"], env, logs[1])
+        wait_for(lambda: (p := progress(r, scan_id)) is not None and p.complete, 120,
+                 "the hourly re-scan", logs)
+    judged = {row[0] for row in db.query(
+        f"SELECT DISTINCT mx_host FROM dane_verdicts FINAL WHERE scan_id = '{scan_id}'")}
+    assert judged == dane_hosts
+    same = ("SELECT mx_host, ip, valid, reason FROM dane_verdicts FINAL WHERE scan_id = '{s}' "
+            "AND mx_host IN (SELECT mx_host FROM tlsa_records WHERE scan_id = 'snapshot') "
+            "ORDER BY mx_host, ip")
+    assert db.query(same.format(s=scan_id)) == db.query(same.format(s="snapshot"))
+    assert db.query(f"SELECT count() FROM domains WHERE scan_id = '{scan_id}'") == [(0,)]
     second = tick()  # the same hour again: nothing new
     assert second.returncode == 0 and "started" not in second.stderr
 

@@ -24,7 +24,7 @@ from producer.enqueue import EnqueueOptions, enqueue
 from tests.integration.clickhouse_fixtures import free_port
 from tests.integration.cluster_procs import cluster_env, processes, wait_for
 from tests.integration.redis_dbs import claim
-from workers.cluster import codec, deadletter
+from workers.cluster import codec, deadletter, ledger
 from workers.cluster.drain import Drain
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
@@ -86,8 +86,9 @@ def _register(r: redis.Redis, tmp_path: Path, scan: str, domains: int,
     listing.write_text("".join(f"d{i:04d}.test\n" for i in range(domains)))
     published: list[list[str]] = []
 
-    def publish(_scan: str, _no: int, payload: list[Any]) -> None:
-        published.append([d.name.rstrip(".") for d in codec.decode_chunk(payload)])
+    def publish(_scan: str, entry: str, spec: dict[str, Any]) -> None:
+        published.append([d.name.rstrip(".") for d in codec.decode_chunk(spec["payload"])])
+        ledger.drop(r, _scan, entry)  # the test plays the workers: it pushes their messages
 
     enqueue(r, [str(listing)], EnqueueOptions(scan_id=scan, resolver="127.0.0.1", chunk=chunk),
             publish)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from producer.schedule import due_jobs, hourly_id, nightly_id, parse_clock, rescan_domains
+from producer.schedule import due_jobs, hourly_id, nightly_id, parse_clock
 from workers.cluster import codec
 from workers.dns import DomainInput, MxHostEvidence, RRsetEvidence
 from workers.dns.records import RrsigSummary
@@ -103,13 +103,3 @@ def test_ids_and_clock() -> None:
     assert hourly_id(dt.datetime(2025, 1, 2, 7, 59)) == "hourly-20250102T07"
     with pytest.raises(ValueError, match="HH:MM"):
         parse_clock("2am")
-
-
-def test_rescan_covers_every_dane_host_with_few_domains() -> None:
-    domain_mx = [("a.test", ["mx1.hoster"]), ("b.test", ["mx1.hoster"]),
-                 ("c.test", ["mx.c.test", "mx2.hoster"]), ("d.test", ["plain.mx"]),
-                 ("e.test", ["mx2.hoster"])]
-    got = rescan_domains({"mx1.hoster", "mx2.hoster", "mx.c.test"}, domain_mx)
-    assert got == ["a.test", "c.test"]
-    assert rescan_domains(set(), domain_mx) == []
-    assert rescan_domains({"gone.mx"}, domain_mx) == []  # a host no domain uses any more

@@ -17,12 +17,16 @@ def make_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,  # a task is acknowledged when it ended, so a killed worker loses none
         task_reject_on_worker_lost=True,  # a pool child that died: the task goes back to the queue
+        # a worker process runs a thread pool of chunks_in_flight threads feeding its one
+        # pipeline (workers.cluster.stream): that many messages reserved, each acked when done
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1000,
         task_queues=[Queue(q, routing_key=q) for q in ("dns", "smtp")],  # type: ignore[no-untyped-call]
         task_default_queue="dns",
+        # dns: chunks of domains; smtp: chunks of MX hosts (the hourly re-scan: TLSA, addresses,
+        # STARTTLS per DANE host)
         task_routes={"danescan.dns_chunk": {"queue": "dns"},
-                     "danescan.smtp_hosts": {"queue": "smtp"}},
+                     "danescan.host_chunk": {"queue": "smtp"}},
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,  # must exceed the slowest task
             "unacked_restore_interval": settings.unacked_restore_interval,

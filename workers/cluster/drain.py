@@ -5,8 +5,8 @@ domain row in ClickHouse means its hosts' rows are there too), and only then tri
 from the list: a ClickHouse that is down or restarting only makes the list wait. A crash between
 the write and the trim writes the same rows again, which FINAL (ReplacingMergeTree) collapses.
 A lock in Redis keeps a second writer idle while the first is alive. The writer also closes scans:
-when every domain is done or failed, no probe is pending and the list is empty, it writes the
-scan's ``finished`` row.
+when every domain is done or failed, no probe is pending, the scan's ledger
+(workers.cluster.ledger) and the list are empty, it writes the scan's ``finished`` row.
 
 A message that does not decode, or that ClickHouse rejects for its data, does not block the ones
 behind it: a rejected batch is split down to the messages at fault (workers.cluster.poison), the
@@ -333,7 +333,7 @@ class Drain:
                 self.r.srem(SCANS, scan_id)
                 continue
             if (p.total is None or p.done + p.failed_domains < p.total or p.probes_pending
-                    or self.r.llen(RESULTS)):
+                    or p.in_ledger or self.r.llen(RESULTS)):
                 continue
             meta = read_meta(self.r, scan_id)
             status = "finished" if not p.failures else "finished-with-failures"

@@ -87,6 +87,7 @@ class Progress:
     failure_examples: list[str] = field(default_factory=list)
     redelivered: int = 0
     damage: str = ""  # damaged inputs (read up to the damage): the scan ends incomplete
+    in_ledger: int = 0  # chunks not done yet (workers.cluster.ledger): the scan is open while any
 
     @property
     def complete(self) -> bool:
@@ -118,7 +119,8 @@ def progress(r: redis.Redis, scan_id: str) -> Progress | None:
     pipe.hgetall(key("failed_kinds", scan_id))
     pipe.hvals(key("failed", scan_id))
     pipe.get(key("redelivered", scan_id))
-    done, failed, pending, kinds, examples, redelivered = pipe.execute()
+    pipe.hlen(key("ledger", scan_id))
+    done, failed, pending, kinds, examples, redelivered, in_ledger = pipe.execute()
     return Progress(
         scan_id=scan_id, kind=meta.get("kind", "adhoc"),
         total=_int(meta["total"]) if meta.get("enqueued") == "1" else None,
@@ -128,7 +130,7 @@ def progress(r: redis.Redis, scan_id: str) -> Progress | None:
         probes_pending=int(pending),
         failures={k.decode(): int(v) for k, v in kinds.items()},
         failure_examples=[json.loads(e)["reason"] for e in examples[:5]],
-        redelivered=_int(redelivered), damage=meta.get("damage", ""))
+        redelivered=_int(redelivered), damage=meta.get("damage", ""), in_ledger=int(in_ledger))
 
 
 def queue_depths(r: redis.Redis) -> dict[str, int]:

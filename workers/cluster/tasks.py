@@ -1,6 +1,9 @@
-"""The two tasks: a chunk of domains through the DNS stage, and MX hosts through STARTTLS.
+"""The two tasks: a chunk of domains (nightly and ad-hoc scans), and a chunk of MX host names (the
+hourly re-scan of DANE hosts: TLSA, addresses, STARTTLS). Each hands its chunk to the process's
+streaming pipeline (workers.cluster.stream) and blocks its pool thread until the chunk is done.
 
-Both end by pushing their rows to the results list (one message per task). Errors: Redis and
+Both end by pushing their rows to the results list (one message per task), then return, and only
+then is the message acknowledged (late acks). Errors: Redis and
 ClickHouse being away are transient (retried with back-off, not counted); anything else counts as
 one failure of the task, and after ``task_retries`` failures the task is recorded as failed with its
 reason and acknowledged, so the scan still finishes.
@@ -8,11 +11,10 @@ reason and acknowledged, so the scan still finishes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import sys
-import time
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,38 +22,21 @@ from typing import Any
 
 import redis
 
-from workers.cluster import codec
+from workers.cluster import codec, ledger
 from workers.cluster.app import app
-from workers.cluster.downs import SharedOutcomes
 from workers.cluster.exclusions import scan_exclusions
-from workers.cluster.leases import IpLeases
 from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
+from workers.cluster.stream import RedisGate, Runtime
 from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
 from workers.dns.bounds import Bounds
-from workers.dns.probe import run_async
 from workers.psl import SuffixList
 from workers.psl import load as load_psl
-from workers.scan.batch import (
-    BatchOutcome,
-    HostOutcome,
-    ScanContext,
-    dns_stage,
-    judge,
-    tlsa_evidence,
-    wants_probe,
-)
-from workers.scan.rows import batch_rows
+from workers.scan.batch import ScanContext
+from workers.scan.pipeline import GatedProber
 from workers.settings import Settings
-from workers.smtp import (
-    ProbeTarget,
-    ProbeTimeouts,
-    StarttlsEvidence,
-    client_context,
-    probe_starttls,
-)
+from workers.smtp import ProbeTarget, ProbeTimeouts, StarttlsEvidence
 from workers.smtp.excluded import split_excluded
-from workers.smtp.outcomes import inferred
 from workers.store.backend import StoreError
 
 
@@ -77,12 +62,28 @@ class WorkerState:
         self.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
         self._scans: dict[str, ScanSetup] = {}
         self._db: Any = None
+        self._runtime: Runtime | None = None
+        self._lock = threading.Lock()
+        # this process's heartbeat (its ledger holds count while it lives) and its sweeps
+        self.keeper = ledger.Keeper(self.redis, republish, interval=settings.ledger_sweep_seconds,
+                                    grace=settings.ledger_grace_seconds,
+                                    ttl=settings.worker_heartbeat_seconds,
+                                    visibility=settings.visibility_timeout, say=_say)
+        self.worker = self.keeper.worker
+
+    def runtime(self) -> Runtime:
+        """The process's pipeline (its event loop thread starts on first use, after the fork)."""
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = Runtime(self.settings, self.load_history, defer_hosts)
+            return self._runtime
 
     def scan(self, scan_id: str) -> ScanSetup:
-        setup = self._scans.get(scan_id)
-        if setup is None:
-            setup = self._scans[scan_id] = self._load(scan_id)
-        return setup
+        with self._lock:
+            setup = self._scans.get(scan_id)
+            if setup is None:
+                setup = self._scans[scan_id] = self._load(scan_id)
+            return setup
 
     def _load(self, scan_id: str) -> ScanSetup:
         from workers.dane import TrustStore
@@ -121,6 +122,16 @@ class WorkerState:
             self._db = connect(self.settings.db, timeout=30.0)
         return history_loader(self._db, scan_id, now)
 
+    def load_history(self, scan_id: str, now: dt.datetime, hosts: Sequence[str]
+                     ) -> dict[str, list[bytes]]:
+        """The earlier certificates of ``hosts``; a connection that failed is dropped (the next
+        call connects again)."""
+        try:
+            return self.history(scan_id, now)(hosts)
+        except StoreError:
+            self.drop_db()
+            raise
+
     def drop_db(self) -> None:
         db, self._db = self._db, None
         if db is not None:
@@ -128,20 +139,35 @@ class WorkerState:
                 db.close()
 
 
+def _say(message: str) -> None:
+    print(f"danescan worker: {message}", file=sys.stderr, flush=True)
+
+
+def republish(spec: Any, task_id: str) -> None:
+    """The ticket of a ledger entry that no message carries any more (the ledger's sweep)."""
+    name, args, kwargs, queue = ledger.ticket(spec)
+    app.send_task(name, args=args, kwargs=kwargs, queue=queue, task_id=task_id)
+
+
 _state: list[WorkerState] = []
+_state_lock = threading.Lock()
 
 
 def state() -> WorkerState:
-    if not _state:
-        _state.append(WorkerState(Settings.from_env()))
-    return _state[0]
+    with _state_lock:  # task threads of one process share it
+        if not _state:
+            _state.append(WorkerState(Settings.from_env()))
+        return _state[0]
 
 
 def _handle(task: Any, exc: BaseException, scan_id: str, task_key: str, kind: str, domains: int,
-            failures: int) -> None:
-    """Retry (transient, or fewer than task_retries failures) or record the failure."""
+            failures: int, entry: str) -> None:
+    """Retry (transient, or fewer than task_retries failures) or record the failure; the ledger
+    entry is released for the retry's message, or dropped with the failure."""
     st = state()
     s = st.settings
+    with contextlib.suppress(redis.RedisError):  # Redis away: the holder's heartbeat ends anyway
+        ledger.release(st.redis, scan_id, entry)
     if isinstance(exc, Transient | redis.RedisError | StoreError | OSError):
         if isinstance(exc, StoreError):
             st.drop_db()
@@ -153,17 +179,7 @@ def _handle(task: Any, exc: BaseException, scan_id: str, task_key: str, kind: st
                          max_retries=None)
     record_failure(st.redis, scan_id, task_key, f"{kind}: {type(exc).__name__}",
                    f"{task_key}: {type(exc).__name__}: {exc}", domains)
-    if kind == "smtp":
-        hosts = [h["host"] for h in task.request.args[2]] if _hosts_ok(task.request.args) else []
-        if hosts:
-            st.redis.srem(key("smtp_pending", scan_id), *hosts)
-
-
-def _hosts_ok(args: Any) -> bool:
-    try:
-        return all(isinstance(h["host"], str) for h in args[2])
-    except (TypeError, KeyError, IndexError):
-        return False
+    ledger.drop(st.redis, scan_id, entry)
 
 
 def _count_cpu(scan_id: str, seconds: float) -> None:
@@ -177,161 +193,126 @@ def _count_redelivery(task: Any, scan_id: str) -> None:
         state().redis.incr(key("redelivered", scan_id))
 
 
-@app.task(bind=True, name="danescan.dns_chunk", acks_late=True)  # type: ignore[untyped-decorator]
-def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any,
+@app.task(bind=True, name="danescan.dns_chunk", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any = None,
               failures: int = 0) -> int:
-    """DNS stage of one chunk of ``size`` domains; returns the number of domains."""
+    """One chunk of ``size`` domains through the pipeline; returns the number of domains. The
+    chunk comes from the scan's ledger (``payload`` None: the message is a ticket); a ticket whose
+    entry is gone is a duplicate of a chunk already done."""
     task_key = f"c{chunk_no}"
     try:
         _count_redelivery(self, scan_id)
+        if payload is None:
+            st = state()
+            spec = ledger.take(st.redis, scan_id, task_key, st.worker)
+            if spec is None:
+                return 0
+            payload = spec.get("payload")
         inputs = codec.decode_chunk(payload)
         if len(inputs) != size:
             raise ValueError(f"chunk of {len(inputs)} domains, announced {size}")
-        cpu = time.process_time()
-        n = run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
-        _count_cpu(scan_id, time.process_time() - cpu)
-        return n
+        return run_dns_chunk(state(), scan_id, chunk_no, inputs, self.request.retries)
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
-        _handle(self, exc, scan_id, task_key, "dns", size, failures)
+        _handle(self, exc, scan_id, task_key, "dns", size, failures, task_key)
         return 0
-
-
-def claim_hosts(r: redis.Redis, scan_id: str, owner: str, hosts: Sequence[str]) -> set[str]:
-    """The hosts this chunk owns in the scan: claimed now, or by this same chunk before (a
-    redelivered task keeps its hosts)."""
-    if not hosts:
-        return set()
-    name = key("hosts", scan_id)
-    pipe = r.pipeline(transaction=False)
-    for h in hosts:
-        pipe.hsetnx(name, h, owner)
-    pipe.hmget(name, list(hosts))
-    owners = pipe.execute()[-1]
-    return {h for h, o in zip(hosts, owners, strict=True) if o is not None and o.decode() == owner}
 
 
 def run_dns_chunk(st: WorkerState, scan_id: str, chunk_no: int, inputs: Sequence[Any],
                   attempt: int) -> int:
-    setup = st.scan(scan_id)
-    ctx = setup.ctx
-    result = run_async(dns_stage(inputs, ctx))
-    r = st.redis
+    """The chunk through the process's pipeline; its rows (host rows of the hosts it owns, then
+    its domains) pushed as one message when every domain of it is done."""
     owner = f"c{chunk_no}"
-    mine = claim_hosts(r, scan_id, owner, [h.host for h in result.hosts])
-    judged: list[HostOutcome] = []
-    to_probe: list[MxHostEvidence] = []
-    for h in result.hosts:
-        if h.host not in mine:
-            continue
-        tlsa = tlsa_evidence(h)
-        if wants_probe(tlsa, ctx.probe_all) and h.addresses:
-            to_probe.append(h)
-        else:
-            judged.append(judge(h, tlsa, [], ctx, ()))  # no probe: the verdict from DNS alone
-    if to_probe:
-        probed = r.smismember(key("probed", scan_id), [h.host for h in to_probe])
-        to_probe = [h for h, done in zip(to_probe, probed, strict=True) if not done]
-    if to_probe:
-        r.sadd(key("smtp_pending", scan_id), *[h.host for h in to_probe])
-        size = max(1, st.settings.smtp_hosts_per_task)
-        for i in range(0, len(to_probe), size):
-            group = [codec.encode_host(h) for h in to_probe[i:i + size]]
-            smtp_hosts.apply_async(args=[scan_id, f"s{chunk_no}.{i // size}", group],
-                                   queue="smtp")
-    host_rows, domain_rows = batch_rows(scan_id, BatchOutcome(result, tuple(judged)),
-                                        setup.resolver, ctx.now, attempt=attempt,
-                                        public_ca=setup.public_ca, psl=setup.psl)
-    r.rpush(RESULTS, codec.encode_message(scan_id, "dns", owner, len(inputs),
-                                          [*host_rows, *domain_rows]))
+    rows, cpu = st.runtime().run_chunk(st.scan(scan_id), owner, domains=inputs, attempt=attempt)
+    pipe = st.redis.pipeline()
+    pipe.rpush(RESULTS, codec.encode_message(scan_id, "dns", owner, len(inputs), rows.rows))
+    judged = rows.judged_hosts()
+    if judged:  # deferred by an earlier delivery of this chunk, judged now: no longer pending
+        pipe.srem(key("smtp_pending", scan_id), *judged)
+    ledger.finish(pipe, scan_id, owner)  # in the MULTI that pushes the rows
+    pipe.execute()
+    _count_cpu(scan_id, cpu)
     return len(inputs)
 
 
-@app.task(bind=True, name="danescan.smtp_hosts", acks_late=True)  # type: ignore[untyped-decorator]
-def smtp_hosts(self: Any, scan_id: str, task_key: str, hosts: Any, failures: int = 0) -> int:
-    """STARTTLS stage of some MX hosts; returns the number of hosts judged."""
+@app.task(bind=True, name="danescan.host_chunk", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any = None,
+               counted: bool = True, failures: int = 0, entry: str | None = None) -> int:
+    """MX hosts by name through the pipeline: TLSA, addresses, STARTTLS, verdict, each host once
+    per scan. Two uses: the hourly re-scan of DANE hosts (``counted``: a host is one item of the
+    scan's total), and the hosts of a domain chunk whose earlier certificates could not be read
+    (ClickHouse away; ``owner`` is that chunk, which owns them; they are in ``smtp_pending``
+    until done, so the scan does not close before them). The hosts come from the scan's ledger
+    (entry ``entry``, else ``owner``) when ``hosts`` is None."""
+    entry = entry or owner
     try:
         _count_redelivery(self, scan_id)
-        evidence = [codec.decode_host(h) for h in hosts]
-        cpu = time.process_time()
-        n = run_smtp_hosts(state(), scan_id, task_key, evidence, self.request.retries)
-        _count_cpu(scan_id, time.process_time() - cpu)
-        return n
+        if hosts is None:
+            st = state()
+            spec = ledger.take(st.redis, scan_id, entry, st.worker)
+            if spec is None:
+                return 0
+            hosts = spec.get("payload")
+        names = codec.decode_hosts(hosts)
+        if len(names) != size:
+            raise ValueError(f"chunk of {len(names)} hosts, announced {size}")
+        st = state()
+        rows, cpu = st.runtime().run_chunk(st.scan(scan_id), owner, hosts=names,
+                                           attempt=self.request.retries)
+        kind, key_ = ("dns", owner) if counted else ("smtp", f"{owner}.deferred")
+        pipe = st.redis.pipeline()
+        pipe.rpush(RESULTS, codec.encode_message(scan_id, kind, key_, len(names) if counted else 0,
+                                                 rows.rows))
+        if not counted:
+            pipe.srem(key("smtp_pending", scan_id), *names)
+        ledger.finish(pipe, scan_id, entry)
+        pipe.execute()
+        _count_cpu(scan_id, cpu)
+        return len(names)
     except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
-        _handle(self, exc, scan_id, task_key, "smtp", 0, failures)
+        _handle(self, exc, scan_id, owner if counted else f"{owner}.deferred", "hosts",
+                size if counted else 0, failures, entry)
+        if not counted and _is_host_list(hosts):  # recorded as failed: no longer pending
+            state().redis.srem(key("smtp_pending", scan_id),
+                               *[h.rstrip(".").lower() + "." for h in hosts])
         return 0
+
+
+def _is_host_list(hosts: Any) -> bool:
+    return isinstance(hosts, list) and bool(hosts) and all(isinstance(h, str) for h in hosts)
+
+
+def defer_hosts(scan_id: str, owner: str, hosts: Sequence[str]) -> None:
+    """Hosts whose verdict waits for ClickHouse: a host task on queue ``smtp``, pending."""
+    names = codec.encode_hosts(hosts)
+    entry, spec = ledger.deferred_entry(scan_id, owner, names)
+    r = state().redis
+    pipe = r.pipeline()
+    pipe.sadd(key("smtp_pending", scan_id), *[n + "." for n in names])
+    ledger.write_entries(pipe, scan_id, [(entry, spec)])
+    pipe.execute()
+    republish(spec, ledger.task_id(scan_id, entry))
 
 
 async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, settings: Settings
                             ) -> dict[str, list[StarttlsEvidence]]:
     """Every address of ``hosts`` once, each under a cluster-wide per-IP lease (renewed while
-    held). An address that timed out or refused for another name of the scan (in this worker or
-    another, ``workers.cluster.downs``) is not connected to: its outcome is taken, marked inferred.
-    An excluded address is never connected to; each connection waits for the cluster-wide
-    connection-rate limits (``workers.cluster.ratelimit``).
+    held), as the pipeline's cluster gate does. An address that timed out or refused for another
+    name of the scan (in this worker or another, ``workers.cluster.downs``) is not connected to:
+    its outcome is taken, marked inferred. An excluded address is never connected to; each
+    connection waits for the cluster-wide connection-rate limits (``workers.cluster.ratelimit``).
     """
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
-    leases = IpLeases(client, settings.per_ip_cap, settings.ip_lease_seconds)
-    shared = SharedOutcomes(client, ctx.scan_id, settings.address_memo_seconds, ctx.outcomes)
-    gate = asyncio.Semaphore(ctx.limits.global_)
-    ssl_ctx = client_context()
-    throttle = cluster_throttle(client, settings.rate_limits())  # rates across all workers
-
-    async def one(t: ProbeTarget) -> StarttlsEvidence:
-        async with gate:
-            known = await shared.get(t.ip, t.port)
-            if known is None:
-                async with leases.hold(t.ip):
-                    known = await shared.get(t.ip, t.port)  # decided while this one waited
-                    if known is None:
-                        if throttle is not None:
-                            await throttle.admit(t.ip)
-                        ev = await probe_starttls(t.host, t.ip, port=t.port,
-                                                  ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
-                                                  ssl_context=ssl_ctx)
-                        await shared.record(ev)  # before the slot goes to the next name
-                        return ev
-        return inferred(known, t, dt.datetime.now(dt.UTC))
-
+    prober = GatedProber(RedisGate(client, ctx, settings), ctx.limits.global_,
+                         settings.per_ip_cap, cluster_throttle(client, settings.rate_limits()))
     targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
     targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
     try:
-        found = [*skipped, *await asyncio.gather(*(one(t) for t in targets))]
+        found = [*skipped, *await prober.probe(targets, ctx)]
     finally:
         await client.aclose()
     out: dict[str, list[StarttlsEvidence]] = {}
     for ev in found:
         out.setdefault(ev.host, []).append(ev)
     return out
-
-
-def run_smtp_hosts(st: WorkerState, scan_id: str, task_key: str,
-                   hosts: Sequence[MxHostEvidence], attempt: int) -> int:
-    setup = st.scan(scan_id)
-    ctx = setup.ctx
-    r = st.redis
-    done = r.smismember(key("probed", scan_id), [h.host for h in hosts]) if hosts else []
-    todo = [h for h, d in zip(hosts, done, strict=True) if not d]
-    if todo:
-        tlsa_of = {h.host: tlsa_evidence(h) for h in todo}
-        with_records = [h.host for h in todo if tlsa_of[h.host].records]
-        earlier = st.history(scan_id, ctx.now)(with_records) if with_records else {}
-        probes = run_async(probe_with_leases(todo, ctx, st.settings))
-        outcomes = tuple(judge(h, tlsa_of[h.host], sorted(probes.get(h.host, []),
-                                                           key=lambda e: e.ip),
-                               ctx, earlier.get(h.host, ())) for h in todo)
-        empty = BatchOutcome(dns=_no_domains(), hosts=outcomes)
-        rows, _ = batch_rows(scan_id, empty, setup.resolver, ctx.now, attempt=attempt,
-                             public_ca=setup.public_ca, psl=setup.psl)
-        r.rpush(RESULTS, codec.encode_message(scan_id, "smtp", task_key, 0, rows))
-        r.sadd(key("probed", scan_id), *[h.host for h in todo])
-    if hosts:
-        r.srem(key("smtp_pending", scan_id), *[h.host for h in hosts])
-    return len(todo)
-
-
-def _no_domains() -> Any:
-    from workers.dns import BatchResult
-
-    return BatchResult(domains=(), hosts=(), started_at=0.0, finished_at=0.0, queries_sent=0)

@@ -4,9 +4,12 @@ Performance model: one connected UDP socket per engine, our own 16-bit id -> pen
 wire built by hand and responses parsed by hand (wire.py; no dnspython on this path), one timer
 per attempt (``call_later``), no task and no coroutine per query: ``submit`` returns a future that
 the socket's ``datagram_received`` callback resolves directly, retries are sent from the timer
-callback. TCP is used on truncation only, one connection (and one task) per truncated query. A
-leaky-bucket limiter spaces sends to ``rate`` queries per second; ``max_in_flight`` bounds
-outstanding queries (the rest wait in a queue, in order).
+callback; before an attempt is given up, every datagram waiting in the socket buffer is read
+(``_drain``), and an attempt whose timer fired late (the loop was away) gets the lost time back,
+so that a busy, starved or blocked loop never turns an answer into a TIMEOUT. TCP is used on
+truncation only, one connection (and one task) per truncated query. A leaky-bucket limiter spaces
+sends to ``rate`` queries per second; ``max_in_flight`` bounds outstanding queries (the rest wait
+in a queue, in order).
 
 Measured (benchmarks/bench_dns.py --lab, 10,000 lab domains, ~4.9 queries per domain, one unbound
 thread, 2 shared cores): warm cache 1,170 domains/s at 700 us CPU per domain; with the worker GC
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import random
 import socket
 import struct
@@ -32,6 +36,10 @@ import dns.exception
 from workers.dns import wire
 from workers.dns.records import Answer, Query, QueryRecord
 from workers.vocab import QueryStatus
+
+# an attempt's timer that fires this much after it was due found a loop that was away: the
+# answers the socket holds are read before the attempt is given up
+LATE_TIMER = 0.1
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class _Pending:
 
     __slots__ = (
         "attempts",
+        "due",
+        "extended",
         "fut",
         "q",
         "qid",
@@ -109,6 +119,8 @@ class _Pending:
         self.start = 0.0
         self.qid = -1
         self.timer: asyncio.TimerHandle | None = None
+        self.due = 0.0  # loop time at which the running attempt is given up
+        self.extended = 0.0  # seconds the running attempt was given back for a late loop
 
 
 class QueryEngine:
@@ -133,6 +145,9 @@ class QueryEngine:
         self.socket_errors = 0
         self.late_or_foreign = 0
         self.late_answers = 0  # answers to an earlier attempt of a query still pending
+        self.late_timers = 0  # attempts given time back because the loop was late (_expire)
+        self.drained = 0  # answers read from the socket buffer by an expiring attempt (_drain)
+        self._reader: socket.socket | None = None
 
     async def __aenter__(self) -> QueryEngine:
         await self.open()
@@ -159,8 +174,18 @@ class QueryEngine:
                     break
                 except OSError:
                     continue
+            # a second handle on the same socket, to read what waits in its buffer before an
+            # attempt is given up (``_drain``): the loop reads only a few datagrams per turn
+            try:
+                self._reader = socket.socket(fileno=os.dup(sock.fileno()))
+                self._reader.setblocking(False)
+            except OSError:
+                self._reader = None
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -257,7 +282,9 @@ class QueryEngine:
         p.qids.append(qid)
         p.attempts += 1
         self._pending[qid] = p
-        p.timer = loop.call_later(p.timeout, self._expire, p, qid)
+        p.due = loop.time() + p.timeout
+        p.extended = 0.0
+        p.timer = loop.call_at(p.due, self._expire, p, qid)
         self.sent += 1
         try:
             transport.sendto(wire.query_wire(qid, p.question, p.q.cd))
@@ -269,6 +296,23 @@ class QueryEngine:
     def _expire(self, p: _Pending, qid: int) -> None:
         if self._pending.get(qid) is not p or p.fut.done():
             return
+        self._drain()  # answers the loop has not read yet (its own or others') come first
+        if self._pending.get(qid) is not p or p.fut.done():
+            return
+        loop = self._loop
+        if loop is not None:
+            late = loop.time() - p.due
+            if late > LATE_TIMER and p.extended < p.timeout:
+                # The loop was away (blocked or starved) when the attempt was due: its answer
+                # may be waiting unread in the socket (uvloop runs due timers before it polls),
+                # so the attempt gets the lost time back (at most its own timeout) before it
+                # counts as unanswered: a late loop must not turn an answer into a TIMEOUT.
+                self.late_timers += 1
+                grace = min(late, p.timeout - p.extended)
+                p.extended += grace
+                p.due = loop.time() + grace
+                p.timer = loop.call_at(p.due, self._expire, p, qid)
+                return
         # the attempt's id stays known: the resolver may still answer it (a slow or lame name
         # server behind it), and that answer is as good as one to the next attempt
         p.timer = None
@@ -280,6 +324,24 @@ class QueryEngine:
         self._fail(p, QueryStatus.TIMEOUT, "udp", f"no answer to {p.attempts} UDP attempts")
 
     # ------------------------------------------------------------ receiving
+
+    def _drain(self, limit: int = 100_000) -> None:
+        """Every datagram waiting in the socket's buffer, handled now. A busy or blocked loop
+        reads a few per turn (asyncio one, uvloop 32) and runs due timers in between: without
+        this an answer that had arrived could count as no answer (TIMEOUT)."""
+        reader = self._reader
+        for _ in range(limit):
+            if reader is None or self._reader is None:
+                return
+            try:
+                data = reader.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.socket_errors += 1
+                return
+            self.drained += 1
+            self._received(data)
 
     def _received(self, data: bytes) -> None:
         if len(data) < 12:

@@ -93,12 +93,19 @@ class Session:
     """
 
     def __init__(self, engine: QueryEngine, ctx: Context, skip: Collection[str] = (),
+                 memo: dict[Query, asyncio.Future[Answer] | Answer] | None = None,
+                 claim: Callable[[str], bool] | None = None,
                  exclusions: Exclusions = NOTHING) -> None:
         self.engine = engine
         self.ctx = ctx
         self.skip = skip
-        self.exclusions = exclusions
-        self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {}
+        self.exclusions = exclusions  # never queried: their lookups say EXCLUDED (issue 14)
+        # shared by the groups of a streaming scan (workers.scan.pipeline), else the batch's own
+        self.memo: dict[Query, asyncio.Future[Answer] | Answer] = {} if memo is None else memo
+        self.claim = claim  # a host is looked up only when claim(host) is True (scan-wide)
+        # implicit MX hosts looked up without the claim: their evidence settles the domain's
+        # mail service (workers.dns.mail_service) but belongs to the group that claimed them
+        self.unclaimed: set[str] = set()
         self.hosts: dict[str, MxHostEvidence | None] = {}
         self.domains: list[DomainEvidence | None] = []
         self._open = 0
@@ -111,6 +118,17 @@ class Session:
         self._open += 1  # held until every domain plan has started
         for i, inp in enumerate(inputs):
             self._start(domain_plan(inp, self.ctx), partial(self._domain_done, i))
+        self._close_one()
+        await self._finished
+
+    async def run_hosts(self, hosts: list[str]) -> None:
+        """Probe the given MX hosts (A, AAAA, TLSA): the hourly re-scan of DANE hosts."""
+        self._finished = asyncio.get_running_loop().create_future()
+        self._open += 1
+        for host in hosts:
+            if host not in self.hosts and (self.claim is None or self.claim(host)):
+                self.hosts[host] = None
+                self._start(host_plan(host, self.ctx), partial(self._host_done, host))
         self._close_one()
         await self._finished
 
@@ -186,9 +204,14 @@ class Session:
     def _domain_done(self, i: int, ev: DomainEvidence, records: tuple[QueryRecord, ...]) -> None:
         self.domains[i] = dataclasses.replace(ev, queries=records)
         for host in ev.mx_hosts:
-            if host not in self.hosts and host not in self.skip:
-                self.hosts[host] = None
-                self._start(host_plan(host, self.ctx), partial(self._host_done, host))
+            if host in self.hosts or host in self.skip:
+                continue
+            if self.claim is not None and not self.claim(host):
+                if not ev.implicit_mx:
+                    continue
+                self.unclaimed.add(host)
+            self.hosts[host] = None
+            self._start(host_plan(host, self.ctx), partial(self._host_done, host))
 
     def _host_done(self, host: str, ev: MxHostEvidence, records: tuple[QueryRecord, ...]) -> None:
         self.hosts[host] = dataclasses.replace(ev, queries=records)
@@ -216,7 +239,7 @@ async def probe_batch(
         await eng.open()
     sent_before = eng.sent
     try:
-        session = Session(eng, ctx, known_hosts, exclusions)
+        session = Session(eng, ctx, known_hosts, exclusions=exclusions)
         await session.run_all(inputs)
     finally:
         if own:
@@ -226,6 +249,48 @@ async def probe_batch(
     return BatchResult(domains=done, hosts=hosts, started_at=started,
                        finished_at=time.time(), queries_sent=eng.sent - sent_before,
                        stats={"distinct_queries": len(session.memo), "hosts": len(hosts)})
+
+
+async def probe_group(
+    inputs: list[DomainInput],
+    engine: QueryEngine,
+    ctx: Context,
+    memo: dict[Query, asyncio.Future[Answer] | Answer],
+    claim: Callable[[str], bool],
+    exclusions: Exclusions = NOTHING,
+) -> BatchResult:
+    """A small group of a streaming scan over a long-lived engine: the query memo and the chain
+    memo (``ctx.chains``) are the scan's, and an MX host is looked up by the first group whose
+    ``claim`` of it succeeds, only once in the scan; no query is sent for a name that
+    ``exclusions`` covers."""
+    started = time.time()
+    sent_before = engine.sent
+    session = Session(engine, ctx, memo=memo, claim=claim, exclusions=exclusions)
+    await session.run_all(inputs)
+    done, hosts = settle_implicit_mx(tuple(d for d in session.domains if d is not None),
+                                     tuple(h for h in session.hosts.values() if h is not None))
+    if session.unclaimed:
+        hosts = tuple(h for h in hosts if h.host not in session.unclaimed)
+    return BatchResult(domains=done, hosts=hosts, started_at=started, finished_at=time.time(),
+                       queries_sent=engine.sent - sent_before, stats={"hosts": len(hosts)})
+
+
+async def probe_host_group(
+    hosts: list[str],
+    engine: QueryEngine,
+    ctx: Context,
+    memo: dict[Query, asyncio.Future[Answer] | Answer],
+    claim: Callable[[str], bool],
+    exclusions: Exclusions = NOTHING,
+) -> BatchResult:
+    """MX hosts by name (fully qualified, trailing dot), without their domains."""
+    started = time.time()
+    sent_before = engine.sent
+    session = Session(engine, ctx, memo=memo, claim=claim, exclusions=exclusions)
+    await session.run_hosts(hosts)
+    found = tuple(h for h in session.hosts.values() if h is not None)
+    return BatchResult(domains=(), hosts=found, started_at=started, finished_at=time.time(),
+                       queries_sent=engine.sent - sent_before, stats={"hosts": len(found)})
 
 
 def probe_batch_sync(

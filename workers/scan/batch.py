@@ -1,21 +1,22 @@
-"""One batch of domains through every stage: DNS, STARTTLS, DANE verdict.
+"""The stages of a scan: DNS, STARTTLS, DANE verdict, for one group of domains.
 
-The same function serves the embedded scan and the cluster's DNS task (one code path). I/O is the
-two probes; the verdict and the rows are pure (workers.dane, workers.scan.rows).
-Performance model: one event loop; the DNS probe keeps up to ``max_in_flight`` queries in flight,
-then the STARTTLS probes of the batch's new DANE hosts run under per-IP and global caps.
+``workers.scan.pipeline`` runs them for the embedded scan and for every cluster worker process
+(one code path), streaming small groups with no barrier between them. I/O is the two probes; the
+verdict and the rows are pure (workers.dane, workers.scan.rows). ``smtp_stage`` probes through the
+pipeline's gate (per-IP slots shared by all groups; Redis leases in the cluster), or by default
+through ``probe_many`` under the context's caps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.rrset
 
 from workers.dane import TlsaEvidence, TlsaRecord, TlsEvidence, TrustStore, Verdict, dane_verdict
-from workers.dns import BatchResult, DomainInput, EngineSettings, MxHostEvidence, probe_batch
+from workers.dns import BatchResult, EngineSettings, MxHostEvidence
 from workers.dns.bounds import Bounds
 from workers.dns.mail_service import has_no_address
 from workers.exclusion import NOTHING, Exclusions
@@ -25,6 +26,9 @@ from workers.smtp.excluded import split_excluded
 from workers.smtp.outcomes import AddressOutcomes
 from workers.smtp.throttle import Throttle
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome, SmtpStatus
+
+History = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[bytes]]]]
+Probe = Callable[[Sequence[ProbeTarget], "ScanContext"], Awaitable[Sequence[StarttlsEvidence]]]
 
 
 @dataclass(frozen=True)
@@ -121,35 +125,29 @@ def wants_probe(tlsa: TlsaEvidence, probe_all: bool) -> bool:
     return tlsa.answered and bool(tlsa.records) and tlsa.dnssec is not DnssecStatus.BOGUS
 
 
-async def dns_stage(inputs: Sequence[DomainInput], ctx: ScanContext,
-                    known_hosts: Collection[str] = ()) -> BatchResult:
-    """Stage 1: the DNS probe of a batch; hosts in ``known_hosts`` were done earlier in the scan."""
-    return await probe_batch(inputs, ctx.dns_settings, ctx.now.timestamp(), ctx.anchors,
-                             known_hosts, bounds=ctx.dns_bounds, exclusions=ctx.exclusions)
-
-
-def hosts_to_probe(result: BatchResult, ctx: ScanContext) -> list[MxHostEvidence]:
-    """The MX hosts of a DNS result that get a STARTTLS probe (DANE hosts, or all by option)."""
-    return [h for h in result.hosts if wants_probe(tlsa_evidence(h), ctx.probe_all)]
-
-
 async def smtp_stage(hosts: Sequence[MxHostEvidence], ctx: ScanContext,
-                     history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
+                     history: History | None = None, probe: Probe | None = None,
                      ) -> tuple[HostOutcome, ...]:
     """Stage 2: probe every address of ``hosts`` (those that want a probe) and judge each host.
 
     ``history`` loads the earlier leaf certificates of the given hosts (matches-old-certificate).
+    ``probe`` runs the probes (the streaming pipeline's gate: per-address slots shared by every
+    group of the process, or of the cluster); by default ``probe_many`` under ``ctx.limits``.
     Hosts that get no probe (no TLSA, no address) are judged too, from their DNS evidence alone.
     """
     tlsa_of = {h.host: tlsa_evidence(h) for h in hosts}
     targets = [ProbeTarget(h.host, ip, ctx.smtp_port) for h in hosts
                if wants_probe(tlsa_of[h.host], ctx.probe_all) for ip in h.addresses]
-    earlier = history([h.host for h in hosts if tlsa_of[h.host].records]) if history else {}
+    with_records = [h.host for h in hosts if tlsa_of[h.host].records]
+    earlier = await history(with_records) if history and with_records else {}
     probes: dict[str, list[StarttlsEvidence]] = {}
     targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
     for ev in skipped:
         probes.setdefault(ev.host, []).append(ev)
-    if targets:
+    if targets and probe is not None:
+        for ev in await probe(targets, ctx):
+            probes.setdefault(ev.host, []).append(ev)
+    elif targets:
         async for ev in probe_many(targets, ehlo_name=ctx.ehlo_name, timeouts=ctx.timeouts,
                                    limits=ctx.limits, outcomes=ctx.outcomes,
                                    throttle=ctx.throttle):
@@ -176,12 +174,3 @@ def judge(h: MxHostEvidence, tlsa: TlsaEvidence, host_probes: Sequence[StarttlsE
     else:
         verdict = _no_probe(DaneReason.CONNECT_FAILED, h.host, tlsa, ctx.now)
     return HostOutcome(h, tlsa, tuple(host_probes), tuple(per_ip), verdict)
-
-
-async def run_batch(inputs: Sequence[DomainInput], ctx: ScanContext,
-                    known_hosts: Collection[str] = (),
-                    history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None = None,
-                    ) -> BatchOutcome:
-    """Both stages in one process (the embedded scan); the cluster runs them as separate tasks."""
-    result = await dns_stage(inputs, ctx, known_hosts)
-    return BatchOutcome(result, await smtp_stage(result.hosts, ctx, history))

@@ -1,6 +1,6 @@
 """One domain checked the way the scan checks it (``danescan check`` / ``watch``, issue 15).
 
-I/O: :func:`check_domain` runs the scan's own pipeline (workers.scan.batch.run_batch) on a list of
+I/O: :func:`check_domain` runs the scan's own pipeline (workers.scan.pipeline.run_outcome) on a list of
 one domain, probing every address of every MX host. Pure: :func:`build_report` turns the outcome
 into a :class:`DomainReport` with the verdict of every address in both views and one sentence
 per failure (workers.dane.explain); :meth:`DomainReport.to_json` is the stable form for scripts
@@ -17,6 +17,7 @@ failed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
@@ -32,8 +33,9 @@ from workers.dane.names import presented_names
 from workers.dane.verdict import Verdict
 from workers.dns.records import DomainEvidence, DomainInput, RRsetEvidence
 from workers.names import relative
-from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext, run_batch
+from workers.scan.batch import BatchOutcome, HostOutcome, ScanContext
 from workers.scan.certificates import read_certificate
+from workers.scan.pipeline import run_outcome
 from workers.scan.rows import published_ttl
 from workers.smtp import StarttlsEvidence
 from workers.vocab import DaneReason, DnssecStatus, QueryStatus, RfcOutcome
@@ -56,7 +58,14 @@ async def check_domain(name: str, ctx: ScanContext,
                        history: Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]] | None
                        = None) -> BatchOutcome:
     """The scan pipeline on one domain (``ctx.probe_all`` should be set: every address)."""
-    return await run_batch([DomainInput(name)], ctx, history=history)
+    if history is None:
+        return await run_outcome([DomainInput(name)], ctx)
+    load = history
+
+    async def earlier(hosts: Sequence[str]) -> Mapping[str, Sequence[bytes]]:
+        return await asyncio.to_thread(load, hosts)  # a file or a database: off the loop
+
+    return await run_outcome([DomainInput(name)], ctx, earlier)
 
 
 @dataclass(frozen=True)
