@@ -13,6 +13,7 @@ EXPLAIN / EXISTS.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,12 @@ from workers.store.backend import (
     parse_target,
     sql_string,
 )
+from workers.store.migrations import server_version
 
 REQUIRED_TABLES = ("scans", "domains", "dns_rrsets", "tlsa_records", "starttls_probes",
                    "certificates", "dane_verdicts")
+# the parameterized views of migration 0013 that analysis files read (each shared rule once)
+ANALYSIS_VIEWS = ("domain_classes", "rollover_switches")
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,13 @@ def execute(db: Database, query: Query | str, given: Mapping[str, Any] | None = 
     """Run one analysis file; QueryError for bad parameters, StoreError for the database."""
     q = get(query) if isinstance(query, str) else query
     params = bind(q, given or {})
+    views = [v for v in ANALYSIS_VIEWS if re.search(rf"\b{v}\s*\(", q.sql)]
+    if views and isinstance(db, (ChdbDatabase, DriverDatabase)):
+        missing = [v for v in views if not db.table_exists(v)]
+        if missing:
+            raise QueryError(f"{db.target} has no view {missing[0]} (migration 0013_analysis_views),"
+                             f" which {q.name} reads: run `danescan migrate --db ...` on it; the"
+                             " views need chdb or clickhouse-server 23.1 or newer")
     if isinstance(db, ChdbDatabase):
         names, types, rows = _run_chdb(db, q.sql, params)
     elif isinstance(db, DriverDatabase):
@@ -212,11 +223,6 @@ def sql_params(sql: str, given: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _server_major(db: DriverDatabase) -> int:
-    head = db.server_version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0
-
-
 def _checked(db: Database, sql: str, given: Mapping[str, str] | None,
              write: bool) -> dict[str, Any]:
     """The refusals of run_sql that come before the engine; the checked parameters."""
@@ -228,7 +234,7 @@ def _checked(db: Database, sql: str, given: Mapping[str, str] | None,
                          "WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS run")
     params = sql_params(sql, given or {})
     if isinstance(db, DriverDatabase):
-        if params and _server_major(db) < 19:
+        if params and (server_version(db) or (0, 0)) < (19, 0):
             raise QueryError(f"clickhouse-server {db.server_version} at {db.host}:{db.port} does not "
                              "know query parameters ({name:Type}): write the values into the SQL")
         if inline_insert(sql):

@@ -42,6 +42,8 @@ def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
         statements = render(m.up)
         if all(st.lstrip().upper().startswith("ALTER TABLE") for st in statements):
             continue  # a migration that only adds columns to a table created earlier
+        if all(st.lstrip().upper().startswith("CREATE VIEW") for st in statements):
+            continue  # views hold no rows (the analysis views of 0013)
         (statement,) = statements
         assert "ENGINE = ReplacingMergeTree(version)" in statement
         assert re.search(r"ORDER BY \(?(scan_id|sha256)\b", statement), m.label

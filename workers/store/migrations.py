@@ -5,6 +5,10 @@ Applied versions are recorded in ``schema_migrations`` with the SHA-256 of the f
 migration whose file changed after it was applied stops everything with a clear error (write a new
 migration instead). Statements are written to be re-runnable (``IF NOT EXISTS``), because ClickHouse
 has no transactional DDL: a migration interrupted half-way is simply applied again.
+
+A migration whose header says ``-- requires: ClickHouse X.Y`` (parameterized views need 23.1) is
+left pending on an older clickhouse-server (Debian's is 18.16): what it creates is absent there,
+it is applied once the server is upgraded, and the status says what it waits for. chdb is new.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from workers.store.engines import SINGLE, EngineProfile
 
 # the schema is SQL, kept with the other SQL in the queries package (read as data, not imported)
 MIGRATIONS_DIR = Path(str(files("queries").joinpath("migrations")))
+REQUIRES = re.compile(r"^--\s*requires:\s*ClickHouse\s+(?P<major>\d+)\.(?P<minor>\d+)\s*$",
+                      re.M | re.I)
 FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?P<down>\.down)?\.sql$")
 TABLE = "schema_migrations"
 TABLE_DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} {{{{on_cluster}}}} (
@@ -52,6 +58,12 @@ class Migration:
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
 
+    @property
+    def requires(self) -> tuple[int, int] | None:
+        """The oldest ClickHouse version the migration runs on, from its header; None: any."""
+        m = REQUIRES.search(self.up)
+        return (int(m.group("major")), int(m.group("minor"))) if m else None
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -64,7 +76,20 @@ class Applied:
 class Status:
     version: int
     name: str
-    state: str  # applied | pending | changed | missing-file
+    state: str  # applied | pending | changed | missing-file | needs-clickhouse-X.Y
+
+
+def server_version(db: Database | None) -> tuple[int, int] | None:
+    """(major, minor) of a clickhouse-server; None for chdb (always new) or no database."""
+    if not isinstance(db, DriverDatabase):
+        return None
+    parts = [*db.server_version.split("."), "0", "0"][:2]
+    return (int(parts[0]), int(parts[1])) if all(p.isdigit() for p in parts) else None
+
+
+def too_old(migration: Migration, version: tuple[int, int] | None) -> bool:
+    """The server is older than the migration requires."""
+    return migration.requires is not None and version is not None and version < migration.requires
 
 
 def checksum(text: str) -> str:
@@ -166,7 +191,10 @@ class Migrator:
             if m is None and a is not None:
                 out.append(Status(version, a.name, "missing-file"))
             elif m is not None and a is None:
-                out.append(Status(version, m.name, "pending"))
+                needs = m.requires
+                waiting = f"needs-clickhouse-{needs[0]}.{needs[1]}" if needs else ""
+                out.append(Status(version, m.name,
+                                  waiting if too_old(m, server_version(self.db)) else "pending"))
             elif m is not None and a is not None:
                 out.append(
                     Status(version, m.name, "applied" if a.checksum == m.checksum else "changed")
@@ -192,8 +220,10 @@ class Migrator:
         return [m for m in self.migrations if m.version not in done]
 
     def plan(self) -> list[tuple[Migration, list[str]]]:
-        """Pending migrations with the statements that would run; writes nothing."""
-        return [(m, render(m.up, self.profile)) for m in self.pending()]
+        """Pending migrations with the statements that would run; writes nothing. Those the
+        server is too old for are left out (they stay pending)."""
+        version = server_version(self.db)
+        return [(m, render(m.up, self.profile)) for m in self.pending() if not too_old(m, version)]
 
     def apply(self) -> list[Migration]:
         """Apply every pending migration in order; returns those applied."""
