@@ -28,7 +28,7 @@
 SELECT c.domain AS domain, c.class AS class, c.mx_kinds AS mx_kinds, c.ns_kinds AS ns_kinds,
        toUInt8(c.hosts_valid = 1 AND c.mx_status != 'bogus') AS valid,
        if(c.mx_status = 'bogus', 'dnssec-bogus', r.reason) AS reason
-FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}) AS c
+FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}, hosts = []) AS c
 LEFT JOIN (  -- the reason of the first invalid TLSA MX host (by name)
     SELECT mx_host, reason FROM dane_verdicts FINAL
     WHERE scan_id = {scan_id:String} AND ip = '' AND valid = 0

@@ -12,6 +12,6 @@ SELECT c.class AS class,
        domains - valid AS invalid,
        round(100 * invalid / domains, 2) AS pct_invalid,
        round(100 * domains / sum(domains) OVER (), 2) AS pct_of_dane_domains
-FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}) AS c
+FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}, hosts = []) AS c
 GROUP BY class
 ORDER BY indexOf(['SO', 'SSDO', 'SSDS', 'mixed', 'unknown'], class)
