@@ -193,6 +193,14 @@ def _count_redelivery(task: Any, scan_id: str) -> None:
         state().redis.incr(key("redelivered", scan_id))
 
 
+def _take(scan_id: str, entry: str) -> Any:
+    """The payload of a ticket's entry in the scan's ledger, now held by this worker; None when
+    the entry is gone (the ticket is a duplicate of work already done)."""
+    st = state()
+    spec = ledger.take(st.redis, scan_id, entry, st.worker)
+    return None if spec is None else spec["payload"]
+
+
 @app.task(bind=True, name="danescan.dns_chunk", acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
 def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any = None,
               failures: int = 0) -> int:
@@ -203,11 +211,9 @@ def dns_chunk(self: Any, scan_id: str, chunk_no: int, size: int, payload: Any = 
     try:
         _count_redelivery(self, scan_id)
         if payload is None:
-            st = state()
-            spec = ledger.take(st.redis, scan_id, task_key, st.worker)
-            if spec is None:
+            payload = _take(scan_id, task_key)
+            if payload is None:
                 return 0
-            payload = spec.get("payload")
         inputs = codec.decode_chunk(payload)
         if len(inputs) != size:
             raise ValueError(f"chunk of {len(inputs)} domains, announced {size}")
@@ -247,11 +253,9 @@ def host_chunk(self: Any, scan_id: str, owner: str, size: int, hosts: Any = None
     try:
         _count_redelivery(self, scan_id)
         if hosts is None:
-            st = state()
-            spec = ledger.take(st.redis, scan_id, entry, st.worker)
-            if spec is None:
+            hosts = _take(scan_id, entry)
+            if hosts is None:
                 return 0
-            hosts = spec.get("payload")
         names = codec.decode_hosts(hosts)
         if len(names) != size:
             raise ValueError(f"chunk of {len(names)} hosts, announced {size}")
