@@ -43,6 +43,7 @@ from workers.dns.plan import Context
 from workers.dns.probe import probe_group, probe_host_group
 from workers.psl import SuffixList
 from workers.scan.batch import BatchOutcome, History, ScanContext, smtp_stage, tlsa_evidence
+from workers.scan.coalesce import Coalesced
 from workers.scan.rows import batch_rows
 from workers.smtp import ProbeTarget, StarttlsEvidence, client_context, probe_starttls
 from workers.smtp.outcomes import inferred
@@ -221,6 +222,11 @@ class Scan:
     memo_limit: int = 200_000  # shared query memo entries before it starts afresh
     memo: dict[Any, Any] = field(default_factory=dict)
     dns_ctx: Context | None = None
+
+    def __post_init__(self) -> None:
+        # one history query for all the groups that ask while the previous one runs
+        if self.history is not None and not isinstance(self.history, Coalesced):
+            self.history = Coalesced(self.history)
 
     def dns_context(self) -> Context:
         if self.dns_ctx is None or len(self.memo) > self.memo_limit:
