@@ -33,12 +33,15 @@ def history_loader(db: Database, scan_id: str, before: dt.datetime
         if not names:
             return {}
         in_list = ", ".join(sql_string(n) for n in names)
+        probes = (f"FROM starttls_probes WHERE scan_id != {sql_string(scan_id)} "
+                  f"AND mx_host IN ({in_list}) AND length(chain) > 0 "
+                  f"AND probed_at < toDateTime({int(before.timestamp())}, 'UTC')")
+        # only the leaves wanted are read from certificates (its sort key is sha256), not the
+        # whole table once per lookup
         rows = db.query(
-            "SELECT p.mx_host, c.der FROM (SELECT DISTINCT mx_host, chain[1] AS leaf "
-            f"FROM starttls_probes WHERE scan_id != {sql_string(scan_id)} AND mx_host IN ({in_list}) "
-            f"AND length(chain) > 0 AND probed_at < toDateTime({int(before.timestamp())}, 'UTC')) "
-            "AS p INNER JOIN (SELECT DISTINCT sha256, der FROM certificates) AS c "
-            "ON p.leaf = c.sha256")
+            f"SELECT p.mx_host, c.der FROM (SELECT DISTINCT mx_host, chain[1] AS leaf {probes}) "
+            "AS p INNER JOIN (SELECT DISTINCT sha256, der FROM certificates "
+            f"WHERE sha256 IN (SELECT chain[1] {probes})) AS c ON p.leaf = c.sha256")
         out: dict[str, list[bytes]] = {}
         for host, der in rows:
             out.setdefault(absolute(host), []).append(der if isinstance(der, bytes) else der.encode("latin-1"))
