@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from tests.integration.lab_fixtures import LabHandle
 from tests.integration.redis_dbs import claim
 
 REDIS_DB = claim(7)
@@ -87,3 +88,17 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, logs: list[Pa
                               for p in logs if p.exists())
             raise AssertionError(f"timed out waiting for {what}\n{tails}")
         time.sleep(0.1)
+
+
+def enqueue_lab(lab: LabHandle, env: dict[str, str], scan_id: str, chunk: int,
+                *extra: str) -> str:
+    """``danescan enqueue`` of the lab's zone files (its resolver, anchor and public roots);
+    its standard output. Fails the test when the command fails."""
+    out = subprocess.run(
+        [sys.executable, "-c", "from danescan.cli import main; main()", "enqueue",
+         *[str(p) for p in lab.zone_files], "--scan-id", scan_id, "--chunk", str(chunk),
+         "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor),
+         "--public-roots", str(lab.dir / "pki" / "public-roots.pem"), *extra],
+        env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout

@@ -22,7 +22,13 @@ from producer.domains import read_domains
 from producer.enqueue import EnqueueOptions, celery_publisher, enqueue
 from producer.inputfile import InputDamaged
 from tests.integration.clickhouse_fixtures import ClickHouseServer
-from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
+from tests.integration.cluster_procs import (
+    cluster_env,
+    enqueue_lab,
+    fresh_redis,
+    processes,
+    wait_for,
+)
 from tests.integration.lab_fixtures import LabHandle, running_lab
 from tests.integration.test_scan_lab import compare
 from workers.cluster import ledger
@@ -32,17 +38,6 @@ from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
 
 pytestmark = [pytest.mark.redis, pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
-
-
-def _enqueue(lab: LabHandle, env: dict[str, str], scan_id: str, chunk: int) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", "from danescan.cli import main; main()", "enqueue",
-         *[str(p) for p in lab.zone_files], "--scan-id", scan_id, "--chunk", str(chunk),
-         "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor),
-         "--public-roots", str(lab.dir / "pki" / "public-roots.pem")],
-        env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def _embedded(lab: LabHandle, target: str, scan_id: str) -> Database:
@@ -83,7 +78,7 @@ def test_cluster_survives_a_killed_worker_and_a_clickhouse_restart(
         # when it is killed (with 32 a process, two processes can hold a third of this lab)
         worker_a = start(["worker", "-c", "2"], {**env, "DANESCAN_CHUNKS_IN_FLIGHT": "4"},
                          logs[1])
-        _enqueue(lab, env, scan_id, chunk=10)
+        enqueue_lab(lab, env, scan_id, 10)
         total = lab.domains
         wait_for(lambda: (p := progress(r, scan_id)) is not None and p.done > 0, 90,
                  "the first domains in ClickHouse", logs)

@@ -5,15 +5,19 @@ domain; a ticket in the queue, in the unacknowledged hash or held by a live work
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from producer.enqueue import celery_publisher, publish_chunks
-from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
+from tests.integration.cluster_procs import (
+    cluster_env,
+    enqueue_lab,
+    fresh_redis,
+    processes,
+    wait_for,
+)
 from tests.integration.lab_fixtures import LabHandle
 from workers.cluster import ledger
 from workers.cluster.state import SCANS, key, progress
@@ -96,13 +100,7 @@ def test_tickets_lost_before_any_worker_recorded_them_are_scanned_anyway(
     window leaves behind): the workers' sweep publishes them again and every domain is stored."""
     r = fresh_redis()
     env = cluster_env(clickhouse_url, resolver=lab.resolver)
-    out = subprocess.run(
-        [sys.executable, "-c", "from danescan.cli import main; main()", "enqueue",
-         *[str(p) for p in lab.zone_files], "--scan-id", "lost", "--chunk", "25",
-         "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor),
-         "--public-roots", str(lab.dir / "pki" / "public-roots.pem")],
-        env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
+    enqueue_lab(lab, env, "lost", 25)
     gone = [ledger.message_id(r.rpop("dns")) for _ in range(3)]  # type: ignore[arg-type]
     assert all(gone)
     logs = [tmp_path / "writer.log", tmp_path / "worker.log"]

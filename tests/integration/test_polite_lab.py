@@ -4,8 +4,6 @@ gets no connection (the lab mail servers' own counters); and the rows say ``excl
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,13 @@ from danescan.embedded import ScanOptions, run_scan
 from danescan.summary import summarize
 from lab import servers
 from lab.paths import LabPaths
-from tests.integration.cluster_procs import cluster_env, fresh_redis, processes, wait_for
+from tests.integration.cluster_procs import (
+    cluster_env,
+    enqueue_lab,
+    fresh_redis,
+    processes,
+    wait_for,
+)
 from tests.integration.lab_fixtures import LabHandle
 from workers.cluster.state import progress
 from workers.exclusion import load
@@ -177,14 +181,7 @@ def test_cluster_workers_apply_the_list_of_the_scan(lab: LabHandle, query_log: P
     with processes() as start:
         start(["writer"], env, logs[0])
         start(["worker", "-c", "2"], env, logs[1])
-        out = subprocess.run(
-            [sys.executable, "-c", "from danescan.cli import main; main()", "enqueue",
-             *[str(p) for p in lab.zone_files], "--scan-id", "polite-cluster", "--chunk", "50",
-             "--resolver", lab.resolver, "--trust-anchor", str(lab.trust_anchor),
-             "--public-roots", str(lab.dir / "pki" / "public-roots.pem"),
-             "--exclude", str(listing)],
-            env=env, capture_output=True, text=True, timeout=60, check=False)
-        assert out.returncode == 0, out.stderr
+        enqueue_lab(lab, env, "polite-cluster", 50, "--exclude", str(listing))
         wait_for(lambda: (p := progress(r, "polite-cluster")) is not None and p.complete, 120,
                  "the cluster scan to finish", logs)
     after = servers.smtp_connections(paths)
