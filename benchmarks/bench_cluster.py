@@ -187,7 +187,7 @@ def dnsperf(resolver: str, mix: Path, seconds: int = 30) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--domains", type=int, default=10000)
-    ap.add_argument("--shape", default="scenario", choices=("scenario", "internet"))
+    ap.add_argument("--shape", default="scenario", choices=("scenario", "internet", "internet-clean"))
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--seed", type=int, default=3)
     args = ap.parse_args()

@@ -27,7 +27,8 @@ def lab() -> None:
 @lab.command()
 @DIR_OPTION
 @click.option("--domains", default=1000, show_default=True, help="Second-level domains.")
-@click.option("--shape", type=click.Choice(["scenario", "internet"]), default="scenario",
+@click.option("--shape", type=click.Choice(["scenario", "internet", "internet-clean"]),
+              default="scenario",
               show_default=True,
               help="scenario: every outcome, dense; internet: shaped like .com/.se (mostly "
                    "unsigned, ~1 % TLSA in .com, heavy-tailed hosting, lame and slow name "

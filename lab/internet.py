@@ -102,9 +102,10 @@ def _zipf_weights(n: int, s: float = 1.1) -> list[float]:
 
 
 class _Builder:
-    def __init__(self, n: int, seed: int, slot: int) -> None:
+    def __init__(self, n: int, seed: int, slot: int, faults: bool = True) -> None:
         self.n = n
         self.seed = seed
+        self.faults = faults  # False: no name server faults (FAULTS), all else the same
         self.rng = random.Random(seed * 7919 + 1)
         self.net = pl.Net(slot)
         self.hosts: dict[str, pl.MxHost] = {}
@@ -304,6 +305,7 @@ class _Builder:
             signed = rng.random() < mix.signed
             fault = "" if signed else self.pick_fault()
             ns = self.signed_ns(name) if signed else self.faulty_ns(name, fault)
+            fault = fault if self.faults else ""
             if kind == "implicit-mx":  # the domain is its own mail host (RFC 5321 5.1)
                 self.hosts[name] = pl.MxHost(name, name, "", (self.shared_ip(shared_hosting),),
                                              listen=False)
@@ -403,6 +405,7 @@ class _Builder:
         else:
             fault = self.pick_fault()
             ns = self.faulty_ns(name, fault)
+            fault = fault if self.faults else ""
         mx_fault = self.pick({**MX_FAULTS, "": 1 - sum(MX_FAULTS.values())})
         scen = fault or mx_fault or "plain"
         if mx_fault == "mx-localhost":
@@ -454,6 +457,8 @@ class _Builder:
 
     def faulty_ns(self, name: str, fault: str) -> tuple[str, ...]:
         good = self.plain_ns(name)
+        if fault and not self.faults:  # the lab without faults: good servers, the same draws
+            return good
         if fault == "":
             r = self.rng.random()
             if r < 0.15:
@@ -469,9 +474,11 @@ class _Builder:
         return bad
 
 
-def build_internet_plan(n_domains: int, seed: int, slot: int = 0) -> pl.Plan:
-    """``n_domains`` domains (infrastructure zones included) shaped like the Internet."""
+def build_internet_plan(n_domains: int, seed: int, slot: int = 0, faults: bool = True) -> pl.Plan:
+    """``n_domains`` domains (infrastructure zones included) shaped like the Internet;
+    ``faults`` False: the same domains, none of them with a name server fault (FAULTS), to
+    measure what the faults cost a scan."""
     if n_domains < MIN_DOMAINS:
         raise ValueError(f"an internet-shaped lab needs at least {MIN_DOMAINS} domains, "
                          f"got {n_domains}")
-    return _Builder(n_domains, seed, slot).build()
+    return _Builder(n_domains, seed, slot, faults).build()

@@ -92,6 +92,17 @@ def test_fault_rates(plan: Plan) -> None:
                                                  "mx-literal"}
 
 
+def test_the_clean_lab_is_the_same_lab_without_name_server_faults() -> None:
+    faulty, clean = build_plan(3000, 9, 0, "internet"), build_plan(3000, 9, 0, "internet-clean")
+    assert not any(d.fault for d in clean.domains) and clean.hosts == faulty.hosts
+    assert not any(lookup_fails(d) for d in clean.domains)
+    hit = {d.name for d in faulty.domains if d.fault}
+    assert len(hit) > 50
+    for a, b in zip(faulty.domains, clean.domains, strict=True):
+        assert (a.name, a.mx, a.signed, a.ds_in_parent) == (b.name, b.mx, b.signed, b.ds_in_parent)
+        assert (a.ns == b.ns and a.scenario == b.scenario) == (a.name not in hit), a.name
+
+
 def test_threshold_cases_are_exact(plan: Plan) -> None:
     mx_domains: dict[str, set[str]] = defaultdict(set)
     ns_domains: dict[str, set[str]] = defaultdict(set)
