@@ -20,6 +20,7 @@ import yaml
 
 from danescan.cli import main
 from workers import settings as settings_module
+from workers.store.migrations import discover, split_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,7 +125,11 @@ def test_the_clickhouse_user_holds_only_what_it_needs() -> None:
     assert grants and all(g.rstrip().endswith("ON danescan.*") for g in grants)
     granted = {p.strip() for g in grants for p in g[len("GRANT "):g.index(" ON ")].split(",")}
     assert granted == {"SELECT", "INSERT", "CREATE TABLE", "ALTER TABLE", "DROP TABLE",
-                       "TRUNCATE", "OPTIMIZE", "SHOW"}
+                       "CREATE VIEW", "DROP VIEW", "TRUNCATE", "OPTIMIZE", "SHOW"}
+    # what the migrations do is granted: a migration that creates a view needs CREATE VIEW
+    kinds = {" ".join(st.split()[:2]).upper() for m in discover()
+             for text in (m.up, m.down or "") for st in split_statements(text)}
+    assert {k for k in kinds if k.startswith(("CREATE", "DROP"))} <= granted, kinds
     default = users.find("default")
     assert default is not None  # the passwordless default user: loopback of its container only
     nets = default.find("networks")
