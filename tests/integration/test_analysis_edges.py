@@ -20,6 +20,8 @@ from workers.dane.certs import CertInfo, parse_cert
 from workers.store.backend import ChdbDatabase, connect, sql_string
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
+from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
+from workers.store.snapshots import derive
 
 pytestmark = [pytest.mark.clickhouse]
 
@@ -81,8 +83,9 @@ def rec(usage: int, selector: int, mtype: int, cert: CertInfo) -> tuple[int, int
 # -- the database ----------------------------------------------------------------------------
 
 class Store:
-    def __init__(self, db: ChdbDatabase) -> None:
+    def __init__(self, db: ChdbDatabase, stored: bool = False) -> None:
         self.db = db
+        self.stored = stored  # each scan's snapshot rows stored, as its close does, before a query
         self.scans: set[int] = set()
         self.certs: set[str] = set()
         self.pending: dict[str, list[str]] = {}  # "INSERT INTO t (cols) VALUES" -> rows, sent by q()
@@ -96,7 +99,7 @@ class Store:
         self.pending.clear()
 
     def reset(self) -> None:
-        for t in TABLES:
+        for t in (*TABLES, *SNAPSHOT_TABLES):
             self.db.execute(f"TRUNCATE TABLE {t}")
         self.scans.clear()
         self.certs.clear()
@@ -172,6 +175,9 @@ class Store:
 
     def q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         self.flush()
+        if self.stored:
+            for hour in self.scans:
+                assert derive(self.db, f"s{hour}")
         return execute(self.db, name, {k: str(v) for k, v in params.items()}).records()
 
     def rollovers(self, first: int, last: int) -> list[dict[str, Any]]:
@@ -190,9 +196,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbDatabase]
         db.close()
 
 
-@pytest.fixture
-def store(database: ChdbDatabase) -> Store:
-    s = Store(database)
+@pytest.fixture(params=["raw", "stored"])
+def store(database: ChdbDatabase, request: pytest.FixtureRequest) -> Store:
+    """Every case twice: the views reading the raw rows, and reading the snapshot rows stored at
+    each scan's close (workers/store/snapshots.py)."""
+    s = Store(database, stored=request.param == "stored")
     s.reset()
     return s
 

@@ -23,7 +23,7 @@ def danescan(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_database_older_than_the_views_is_told_to_migrate(tmp_path: Path) -> None:
     target = str(tmp_path / "db")
     db = connect(target)
-    Migrator(db, [m for m in discover() if m.name != "analysis_views"]).apply()
+    Migrator(db, [m for m in discover() if m.version < 13]).apply()
     db.execute("INSERT INTO scans (scan_id, started_at) VALUES ('x', toDateTime('2026-01-01 01:00:00', 'UTC'))")
     db.close()
     r = danescan("query", "management_validity", "--db", target, "--param", "scan_id=x")

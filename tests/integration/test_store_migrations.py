@@ -22,11 +22,15 @@ from workers.store.migrations import (
     too_old,
 )
 from workers.store.rows import ROW_TYPES, WRITER_COLUMNS, row_fields
+from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
 pytestmark = pytest.mark.clickhouse
 
 TABLES = sorted(t.TABLE for t in ROW_TYPES)
-VIEWS = ["domain_classes", "rollover_switches"]  # 0013, parameterized: ClickHouse 23.1 or chdb
+# 0013 and 0014, ClickHouse 23.1 or chdb: the parameterized views, and the snapshot tables (with
+# the materialized view that fills host_chains) that 0014's views fill and read
+VIEWS = ["domain_classes", "rollover_switches", "probe_snapshots_of", "tlsa_snapshots_of",
+         "host_classes_of", *SNAPSHOT_TABLES, "host_chains", "host_chains_mv"]
 
 
 def runs_here(db: ChdbDatabase | DriverDatabase) -> list[int]:
@@ -64,7 +68,8 @@ def test_apply_twice_is_idempotent(db: ChdbDatabase | DriverDatabase) -> None:
     assert sorted(tables(db)) == sorted([*TABLES, TABLE, *([] if old_server else VIEWS)])
     assert Migrator(db).apply() == []
     states = {s.name: s.state for s in Migrator(db).status()}
-    assert states.pop("analysis_views") == ("needs-clickhouse-23.1" if old_server else "applied")
+    for newer in ("analysis_views", "snapshot_tables"):
+        assert states.pop(newer) == ("needs-clickhouse-23.1" if old_server else "applied")
     assert set(states.values()) == {"applied"}
     recorded = db.query(
         f"SELECT version, checksum FROM {TABLE} FINAL WHERE applied = 1 ORDER BY version"
@@ -142,7 +147,7 @@ def test_rollback_runs_down_files(db: ChdbDatabase | DriverDatabase) -> None:
 def test_dry_run_writes_nothing(db_target: str) -> None:
     result = CliRunner().invoke(migrate, ["--db", db_target, "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("CREATE TABLE IF NOT EXISTS") == len(TABLES)
+    assert result.stdout.count("CREATE TABLE IF NOT EXISTS") == len(TABLES) + len(SNAPSHOT_TABLES) + 1
     assert "ReplacingMergeTree(version)" in result.stdout
     assert "{{" not in result.stdout
     if "://" not in db_target:

@@ -16,6 +16,7 @@ from workers.store.migrations import (
     render,
     split_statements,
 )
+from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
 # What Debian's clickhouse-server 18.16 cannot create (design.md): the same DDL must run there.
 FORBIDDEN = re.compile(
@@ -38,17 +39,38 @@ def test_ddl_runs_on_clickhouse_18_16(path: Path) -> None:
 
 
 def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
+    """Every table the writer fills; the snapshot tables of 0014, which the store derives from
+    them, are checked in test_snapshot_tables_are_derived_by_version."""
     for m in discover():
         statements = render(m.up)
         if all(st.lstrip().upper().startswith("ALTER TABLE") for st in statements):
             continue  # a migration that only adds columns to a table created earlier
         if all(st.lstrip().upper().startswith("CREATE VIEW") for st in statements):
             continue  # views hold no rows (the analysis views of 0013)
+        if m.name == "snapshot_tables":
+            continue
         (statement,) = statements
         assert "ENGINE = ReplacingMergeTree(version)" in statement
         assert re.search(r"ORDER BY \(?(scan_id|sha256)\b", statement), m.label
         for column in ("worker_host", "written_at", "attempt", "version"):
             assert re.search(rf"^\s*{column}\s", statement, re.M), (m.label, column)
+
+
+def test_snapshot_tables_are_derived_by_version() -> None:
+    """0014's tables: each stored by derive() from a view (a newer version replaces an older
+    one), host_chains merged by its first and last snapshot; nothing else."""
+    (m,) = [m for m in discover() if m.name == "snapshot_tables"]
+    created = {}
+    for st in render(m.up):
+        match = re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", st)
+        if match:
+            created[match.group(1)] = st
+    assert set(created) == {*SNAPSHOT_TABLES, "host_chains"}
+    for name in SNAPSHOT_TABLES:
+        assert "ENGINE = ReplacingMergeTree(version)" in created[name], name
+        assert re.search(r"^\s*version\s+UInt64", created[name], re.M), name
+    assert "ENGINE = AggregatingMergeTree()" in created["host_chains"]
+    assert "SimpleAggregateFunction(min" in created["host_chains"]
 
 
 def test_split_statements_respects_quotes_and_comments() -> None:

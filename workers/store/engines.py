@@ -4,6 +4,8 @@ Migrations never spell an engine. They write placeholders that a profile fills:
 
 * ``{{engine:replacing(version)}}``: a ReplacingMergeTree versioned by the ``version`` column;
 * ``{{engine:mergetree}}``: a plain MergeTree;
+* ``{{engine:aggregating}}``: an AggregatingMergeTree (merges rows of equal key through their
+  SimpleAggregateFunction columns);
 * ``{{on_cluster}}``: empty on one server, ``ON CLUSTER name`` on a cluster.
 
 The ``single`` profile (chdb and one clickhouse-server) gives the plain engines. The ``replicated``
@@ -48,6 +50,8 @@ def _single(kind: str, args: list[str], table: str) -> str:
         return f"ReplacingMergeTree({', '.join(args)})"
     if kind == "mergetree":
         return "MergeTree()"
+    if kind == "aggregating":
+        return "AggregatingMergeTree()"
     raise EngineError(f"unknown engine kind {kind!r} for table {table}")
 
 
@@ -57,6 +61,8 @@ def _replicated(kind: str, args: list[str], table: str) -> str:
         return f"ReplicatedReplacingMergeTree({', '.join([zk, *args])})"
     if kind == "mergetree":
         return f"ReplicatedMergeTree({zk})"
+    if kind == "aggregating":
+        return f"ReplicatedAggregatingMergeTree({zk})"
     raise EngineError(f"unknown engine kind {kind!r} for table {table}")
 
 

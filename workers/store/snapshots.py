@@ -1,0 +1,55 @@
+"""Store what the rollover judgement reads of one snapshot, when its scan closes (issue 17).
+
+Migration 0014 holds the rules as views over the raw rows (``probe_snapshots_of``,
+``tlsa_snapshots_of``, ``host_classes_of``) and tables that keep their answer per scan.
+``derive`` fills the tables for one scan from the views, then records in ``derived_scans``
+from which version of the scan's row it did so: ``rollover_switches`` reads the stored rows only
+for scans whose row has not changed since, and the raw rows through the same views for every
+other scan. A scan that could not be derived (a server older than the views, an outage at its
+close) is therefore answered the same, only slower, and a scan closed again after a resume is
+derived again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from workers.store.backend import Database, StoreError, sql_string
+
+log = logging.getLogger(__name__)
+
+# The methodology's threshold for the management classes (queries take it as a parameter; a
+# query with another one reads the raw rows).
+THRESHOLD = 50
+TABLES = ("probe_snapshots", "tlsa_snapshots", "host_classes", "derived_scans")
+
+
+def statements(scan_id: str, version: int, threshold: int = THRESHOLD) -> list[str]:
+    """The INSERTs that store one scan's snapshot rows, the record of it last."""
+    scans = f"[{sql_string(scan_id)}]"
+    return [
+        "INSERT INTO probe_snapshots SELECT scan_id, at, host, ip, leaf_cert, leaf_key, "
+        f"issuer_key, keys, {version} FROM probe_snapshots_of(scans = {scans})",
+        "INSERT INTO tlsa_snapshots SELECT scan_id, at, host, tlsa, ttl, usages, secure, "
+        f"has_records, {version} FROM tlsa_snapshots_of(scans = {scans})",
+        f"INSERT INTO host_classes SELECT scan_id, {threshold}, host, class, {version} "
+        f"FROM host_classes_of(scans = {scans}, threshold = {threshold}, hosts = [])",
+        f"INSERT INTO derived_scans SELECT scan_id, version, {threshold}, now(), {version} "
+        f"FROM scans FINAL WHERE scan_id = {sql_string(scan_id)}",
+    ]
+
+
+def derive(db: Database, scan_id: str, threshold: int = THRESHOLD) -> bool:
+    """Store the snapshot rows of a closed scan. False (and nothing recorded) when this database
+    has no snapshot tables (not migrated to 0014, or a server too old for its views) or the store
+    failed: the analyses then read that scan's raw rows."""
+    try:
+        if not db.table_exists("derived_scans"):
+            return False
+        for sql in statements(scan_id, time.time_ns(), threshold):
+            db.execute(sql)
+    except StoreError as exc:
+        log.warning("scan %s: snapshot rows not stored (%s); analyses read its raw rows", scan_id, exc)
+        return False
+    return True
