@@ -147,7 +147,9 @@ def test_rollback_runs_down_files(db: ChdbDatabase | DriverDatabase) -> None:
 def test_dry_run_writes_nothing(db_target: str) -> None:
     result = CliRunner().invoke(migrate, ["--db", db_target, "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("CREATE TABLE IF NOT EXISTS") == len(TABLES) + len(SNAPSHOT_TABLES) + 1
+    snapshots = len(SNAPSHOT_TABLES) + 1 if "-- 0014_snapshot_tables" in result.stdout else 0
+    assert snapshots or "://" in db_target  # only a server older than 23.1 leaves 0014 out
+    assert result.stdout.count("CREATE TABLE IF NOT EXISTS") == len(TABLES) + snapshots
     assert "ReplacingMergeTree(version)" in result.stdout
     assert "{{" not in result.stdout
     if "://" not in db_target:
