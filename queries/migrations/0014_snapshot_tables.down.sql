@@ -2,7 +2,6 @@
 -- 0013's, which derives every snapshot from the raw rows (its text as 0013 created it).
 DROP VIEW IF EXISTS rollover_switches {{on_cluster}};
 DROP TABLE IF EXISTS derived_scans {{on_cluster}};
-DROP TABLE IF EXISTS host_classes {{on_cluster}};
 DROP VIEW IF EXISTS host_chains_mv {{on_cluster}};
 DROP TABLE IF EXISTS host_chains {{on_cluster}};
 DROP TABLE IF EXISTS tlsa_snapshots {{on_cluster}};

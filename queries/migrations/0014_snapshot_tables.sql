@@ -1,6 +1,6 @@
 -- What a rollover judgement reads of one snapshot, computed once when the scan closes (issue 17):
--- per (scan, MX host, address) the chain presented, per (scan, MX host) the TLSA RRset, and per
--- (scan, MX host) the management class of the domains it serves. None of it changes after the
+-- per (scan, MX host, address) the chain presented and the management class of the domains the
+-- host serves, and per (scan, MX host) the TLSA RRset. None of it changes after the
 -- scan has closed, so judging the rollovers of 25 or 10,000 snapshots reads these small rows
 -- instead of re-deriving every snapshot from the probes, the certificates, the TLSA records and
 -- every domain (rollovers: 21 s at 10 M verdict rows before).
@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS probe_snapshots {{on_cluster}} (
     leaf_key   UInt64,
     issuer_key UInt64,
     keys       Array(UInt64),
+    class      String,          -- host_classes_of at derived_scans.threshold; '' when none
     version    UInt64
 ) ENGINE = {{engine:replacing(version)}}
 ORDER BY (host, ip, scan_id);
@@ -114,15 +115,6 @@ CREATE TABLE IF NOT EXISTS tlsa_snapshots {{on_cluster}} (
     version     UInt64
 ) ENGINE = {{engine:replacing(version)}}
 ORDER BY (host, scan_id);
-
-CREATE TABLE IF NOT EXISTS host_classes {{on_cluster}} (
-    scan_id   String,
-    threshold UInt32,
-    host      String,
-    class     String,
-    version   UInt64
-) ENGINE = {{engine:replacing(version)}}
-ORDER BY (threshold, host, scan_id);
 
 -- Per (host, address, chain presented: leaf, leaf key, issuer key) the first and last snapshot
 -- that showed it, filled from probe_snapshots as rows arrive and merged in the background (until
@@ -145,7 +137,7 @@ FROM probe_snapshots
 GROUP BY host, ip, leaf_cert, leaf_key, issuer_key;
 
 -- One row per scan whose snapshot rows were stored: from which version of its scans row, and
--- the threshold of its host_classes rows.
+-- the threshold of the classes in its probe_snapshots rows.
 CREATE TABLE IF NOT EXISTS derived_scans {{on_cluster}} (
     scan_id      String,
     scan_version UInt64,
@@ -208,11 +200,13 @@ tlsa_snaps AS (  -- per (scan, host) whose TLSA lookup answered (tlsa_snapshots_
 ),
 probe_snaps AS (  -- per (scan, candidate pair) that completed TLS: the chain presented
                   -- (probe_snapshots_of)
-    SELECT scan_id, at, host, ip, leaf_cert, leaf_key, issuer_key, keys
+    SELECT scan_id, at, host, ip, leaf_cert, leaf_key, issuer_key, keys,
+           -- the class stored with the chain, when stored at this threshold (else host_class)
+           if((scan_id, {threshold:UInt32}) IN (SELECT scan_id, threshold FROM stored), class, '') AS class
     FROM probe_snapshots FINAL
     WHERE (host, ip) IN (SELECT host, ip FROM candidates) AND scan_id IN (SELECT scan_id FROM stored)
     UNION ALL
-    SELECT scan_id, at, host, ip, leaf_cert, leaf_key, issuer_key, keys
+    SELECT scan_id, at, host, ip, leaf_cert, leaf_key, issuer_key, keys, ''
     FROM probe_snapshots_of(scans = (SELECT groupArray(scan_id) FROM picked
                                      WHERE scan_id NOT IN (SELECT scan_id FROM stored)))
 ),
@@ -227,11 +221,11 @@ addr_changes AS (  -- per (host, address), every new leaf key, issuer key or lea
                    -- between consecutive snapshots in which the address completed TLS
     SELECT host, ip, p[i].1 AS t, p[i].2 AS scan_id, p[i - 1].1 AS t0,
            multiIf(p[i].4 != p[i - 1].4, 'leaf-key', p[i].5 != p[i - 1].5, 'issuer-key', 'leaf-cert') AS change,
-           p[i].6 AS new_keys, p[i - 1].6 AS old_keys
+           p[i].6 AS new_keys, p[i - 1].6 AS old_keys, p[i].7 AS class
     FROM (
         SELECT host, ip,
                arraySort(x -> x.1, groupArray((toUInt32(at), scan_id, leaf_cert, leaf_key,
-                                               issuer_key, keys))) AS p
+                                               issuer_key, keys, class))) AS p
         FROM probe_snaps
         GROUP BY host, ip
     )
@@ -239,7 +233,7 @@ addr_changes AS (  -- per (host, address), every new leaf key, issuer key or lea
                            arrayEnumerate(p)) AS i
 ),
 addr_judged AS (  -- methodology.md section 5, per (host, address, change)
-    SELECT host, ip, t, t0, scan_id, change, usages, tlsa_ttl, published_at,
+    SELECT host, ip, t, t0, scan_id, change, usages, tlsa_ttl, published_at, class,
            multiIf(NOT secure, 'not-secure',
                    2 * tlsa_ttl < t - t0, 'short-ttl',
                    NOT new_at_switch, if(new_later, 'updated-later', 'not-updated'),
@@ -250,7 +244,7 @@ addr_judged AS (  -- methodology.md section 5, per (host, address, change)
                    published_at + 2 * tlsa_ttl > t, 'too-late',
                    'correct') AS outcome
     FROM (
-        SELECT host, ip, t, t0, scan_id, change,
+        SELECT host, ip, t, t0, scan_id, change, class,
                -- per TLSA snapshot: (at, matches the new chain, matches the old chain, TTL, records)
                arrayMap(x -> (x.1, hasAny(x.2, new_keys), hasAny(x.2, old_keys), x.3, length(x.2)), s) AS hist,
                arrayLastIndex(x -> x.1 < t, s) AS before,            -- the last TLSA snapshot before t
@@ -281,21 +275,19 @@ judged AS (  -- per (host, switch time): the worst outcome of its addresses (wro
     SELECT a_host AS host, toDateTime(a_t, 'UTC') AS at, any(a_scan) AS scan_id, a_t AS t, min(a_t0) AS t0,
            argMin(a_change, rank) AS change, argMin(a_ttl, rank) AS tlsa_ttl,
            argMin(a_usages, rank) AS usages, argMin(a_outcome, rank) AS outcome,
-           argMin(a_published, rank) AS published_at,
+           argMin(a_published, rank) AS published_at, max(a_class) AS class,
            arraySort(groupArray(concat(a_ip, ' ', a_outcome))) AS addresses
     FROM (SELECT host AS a_host, ip AS a_ip, t AS a_t, t0 AS a_t0, scan_id AS a_scan, change AS a_change,
                  tlsa_ttl AS a_ttl, usages AS a_usages, outcome AS a_outcome, published_at AS a_published,
+                 class AS a_class,
                  indexOf(['not-updated', 'updated-later', 'early-retract', 'same-time', 'too-late',
                           'correct', 'before-window', 'short-ttl', 'not-secure'], outcome) AS rank
           FROM addr_judged)
     GROUP BY a_host, a_t
 ),
-host_class AS (  -- the class of the domains each host serves at the switch (host_classes_of),
-                 -- read for the candidates' hosts only: every host of judged is one
-    SELECT scan_id, host, class FROM host_classes FINAL
-    WHERE threshold = {threshold:UInt32} AND host IN (SELECT host FROM candidates)
-      AND (scan_id, threshold) IN (SELECT scan_id, threshold FROM stored)
-    UNION ALL
+host_class AS (  -- the class of the domains each host serves at the switch, for the snapshots
+                 -- without one stored at this threshold (host_classes_of; usually none), read for
+                 -- the candidates' hosts only: every host of judged is one
     SELECT scan_id, host, class
     FROM host_classes_of(scans = (SELECT groupArray(scan_id) FROM picked
                                   WHERE (scan_id, {threshold:UInt32}) NOT IN (SELECT scan_id, threshold FROM stored)),
@@ -304,24 +296,21 @@ host_class AS (  -- the class of the domains each host serves at the switch (hos
 SELECT j.host AS host, j.at AS at, j.scan_id AS scan_id, j.t AS t, j.t0 AS t0, j.change AS change,
        j.tlsa_ttl AS tlsa_ttl, j.usages AS usages, j.outcome AS outcome,
        j.published_at AS published_at, j.addresses AS addresses,
-       if(h.class = '', 'unknown', h.class) AS class
+       multiIf(j.class != '', j.class, h.class != '', h.class, 'unknown') AS class
 FROM judged AS j
 LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host;
 
 -- The scans closed before this migration: derived here, as a close would (threshold 50, the
 -- methodology's; workers/store/snapshots.py holds the same four statements for one scan).
 INSERT INTO probe_snapshots
-SELECT scan_id, at, host, ip, leaf_cert, leaf_key, issuer_key, keys, 1
-FROM probe_snapshots_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0)));
+SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, p.issuer_key, p.keys, c.class, 1
+FROM probe_snapshots_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0))) AS p
+LEFT JOIN host_classes_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0)),
+                          threshold = 50, hosts = []) AS c ON c.scan_id = p.scan_id AND c.host = p.host;
 
 INSERT INTO tlsa_snapshots
 SELECT scan_id, at, host, tlsa, ttl, usages, secure, has_records, 1
 FROM tlsa_snapshots_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0)));
-
-INSERT INTO host_classes
-SELECT scan_id, 50, host, class, 1
-FROM host_classes_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0)),
-                     threshold = 50, hosts = []);
 
 INSERT INTO derived_scans
 SELECT scan_id, version, 50, now(), 1 FROM scans FINAL WHERE finished_at > toDateTime(0);

@@ -391,30 +391,6 @@ def test_first_deployments(scanned: Scanned) -> None:
     assert got == dict(want)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from danescan.cli import main; main()", *args], capture_output=True,
-                          text=True, timeout=600, check=False)
-
-
-def test_report_cli_writes_tables_figures_and_html(scanned: Scanned, tmp_path: Path) -> None:
-    """Last in the module: the CLI runs in its own process (one process per chdb directory)."""
-    scanned.db.close()
-    out = tmp_path / "report"
-    r = _cli("report", "--db", str(scanned.path), "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    assert f"scan {scanned.sid(scanned.last)}" in (out / "report.html").read_text()
-    for png in ("mx_domains_cdf.png", "rollover_outcomes.png", "validity_by_class.png"):
-        assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    r = _cli("query", "tld_deployment", "--db", str(scanned.path), "--param", "scan_id=nope")
-    assert r.returncode != 0 and "unknown scan id" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("query", "management_validity", "--db", str(scanned.path),
-             "--param", f"scan_id={scanned.sid(scanned.first)}", "--param", "threshold=x")
-    assert r.returncode != 0 and "UInt32" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("query", "rollovers", "--db", str(scanned.path), "--format", "json",
-             "--param", "since=2000-01-01", "--param", "until=2100-01-01")
-    assert r.returncode == 0 and '"outcome"' in r.stdout
-
-
 def _mark(scanned: Scanned, scans: list[str], current: bool) -> None:
     """Record the scans' stored snapshot rows as current (the scans row's version) or as stale
     (a version the row does not have: a scan resumed and closed again since)."""
@@ -455,3 +431,27 @@ def test_stored_snapshots_answer_as_the_raw_rows(scanned: Scanned) -> None:
     finally:
         _mark(scanned, scans, current=True)
     assert answers() == stored
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from danescan.cli import main; main()", *args], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_report_cli_writes_tables_figures_and_html(scanned: Scanned, tmp_path: Path) -> None:
+    """Last in the module: the CLI runs in its own process (one process per chdb directory)."""
+    scanned.db.close()
+    out = tmp_path / "report"
+    r = _cli("report", "--db", str(scanned.path), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"scan {scanned.sid(scanned.last)}" in (out / "report.html").read_text()
+    for png in ("mx_domains_cdf.png", "rollover_outcomes.png", "validity_by_class.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    r = _cli("query", "tld_deployment", "--db", str(scanned.path), "--param", "scan_id=nope")
+    assert r.returncode != 0 and "unknown scan id" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("query", "management_validity", "--db", str(scanned.path),
+             "--param", f"scan_id={scanned.sid(scanned.first)}", "--param", "threshold=x")
+    assert r.returncode != 0 and "UInt32" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("query", "rollovers", "--db", str(scanned.path), "--format", "json",
+             "--param", "since=2000-01-01", "--param", "until=2100-01-01")
+    assert r.returncode == 0 and '"outcome"' in r.stdout

@@ -1,7 +1,8 @@
 """Store what the rollover judgement reads of one snapshot, when its scan closes (issue 17).
 
 Migration 0014 holds the rules as views over the raw rows (``probe_snapshots_of``,
-``tlsa_snapshots_of``, ``host_classes_of``) and tables that keep their answer per scan.
+``tlsa_snapshots_of``, ``host_classes_of``) and tables that keep their answer per scan: the chains
+presented, each with the class of the domains its host serves, and the TLSA RRsets.
 ``derive`` fills the tables for one scan from the views, then records in ``derived_scans``
 from which version of the scan's row it did so: ``rollover_switches`` reads the stored rows only
 for scans whose row has not changed since, and the raw rows through the same views for every
@@ -22,19 +23,19 @@ log = logging.getLogger(__name__)
 # The methodology's threshold for the management classes (queries take it as a parameter; a
 # query with another one reads the raw rows).
 THRESHOLD = 50
-TABLES = ("probe_snapshots", "tlsa_snapshots", "host_classes", "derived_scans")
+TABLES = ("probe_snapshots", "tlsa_snapshots", "derived_scans")
 
 
 def statements(scan_id: str, version: int, threshold: int = THRESHOLD) -> list[str]:
     """The INSERTs that store one scan's snapshot rows, the record of it last."""
     scans = f"[{sql_string(scan_id)}]"
     return [
-        "INSERT INTO probe_snapshots SELECT scan_id, at, host, ip, leaf_cert, leaf_key, "
-        f"issuer_key, keys, {version} FROM probe_snapshots_of(scans = {scans})",
+        "INSERT INTO probe_snapshots SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, "
+        f"p.issuer_key, p.keys, c.class, {version} FROM probe_snapshots_of(scans = {scans}) AS p "
+        f"LEFT JOIN host_classes_of(scans = {scans}, threshold = {threshold}, hosts = []) AS c "
+        "ON c.host = p.host",
         "INSERT INTO tlsa_snapshots SELECT scan_id, at, host, tlsa, ttl, usages, secure, "
         f"has_records, {version} FROM tlsa_snapshots_of(scans = {scans})",
-        f"INSERT INTO host_classes SELECT scan_id, {threshold}, host, class, {version} "
-        f"FROM host_classes_of(scans = {scans}, threshold = {threshold}, hosts = [])",
         f"INSERT INTO derived_scans SELECT scan_id, version, {threshold}, now(), {version} "
         f"FROM scans FINAL WHERE scan_id = {sql_string(scan_id)}",
     ]
