@@ -34,7 +34,8 @@ from workers.store.migrations import server_version
 
 REQUIRED_TABLES = ("scans", "domains", "dns_rrsets", "tlsa_records", "starttls_probes",
                    "certificates", "dane_verdicts")
-# the parameterized views of migration 0013 that analysis files read (each shared rule once)
+# the parameterized views of migration 0013 (rollover_switches as 0014 replaced it) that analysis
+# files read (each shared rule once)
 ANALYSIS_VIEWS = ("domain_classes", "rollover_switches")
 
 
