@@ -89,6 +89,9 @@ ARRAY JOIN hosts AS host
 WHERE empty({hosts:Array(String)}) OR has({hosts:Array(String)}, host)
 GROUP BY scan_id, host;
 
+-- The snapshot tables are read for a few hosts at a time (those whose chain changed), scattered
+-- through the sort order: small granules let the primary key skip most of the rest (10 M verdict
+-- rows: rollovers 2.8 s with 8192-row granules, 2.2 s with 256).
 CREATE TABLE IF NOT EXISTS probe_snapshots {{on_cluster}} (
     scan_id    String,
     at         DateTime('UTC'),
@@ -101,7 +104,8 @@ CREATE TABLE IF NOT EXISTS probe_snapshots {{on_cluster}} (
     class      String,          -- host_classes_of at derived_scans.threshold; '' when none
     version    UInt64
 ) ENGINE = {{engine:replacing(version)}}
-ORDER BY (host, ip, scan_id);
+ORDER BY (host, ip, scan_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS tlsa_snapshots {{on_cluster}} (
     scan_id     String,
@@ -114,7 +118,8 @@ CREATE TABLE IF NOT EXISTS tlsa_snapshots {{on_cluster}} (
     has_records UInt8,
     version     UInt64
 ) ENGINE = {{engine:replacing(version)}}
-ORDER BY (host, scan_id);
+ORDER BY (host, scan_id)
+SETTINGS index_granularity = 256;
 
 -- Per (host, address, chain presented: leaf, leaf key, issuer key) the first and last snapshot
 -- that showed it, filled from probe_snapshots as rows arrive and merged in the background (until

@@ -87,6 +87,7 @@ class Store:
         self.db = db
         self.stored = stored  # each scan's snapshot rows stored, as its close does, before a query
         self.scans: set[int] = set()
+        self.changed: set[int] = set()  # scans with rows added since their snapshot rows were stored
         self.certs: set[str] = set()
         self.pending: dict[str, list[str]] = {}  # "INSERT INTO t (cols) VALUES" -> rows, sent by q()
 
@@ -102,10 +103,12 @@ class Store:
         for t in (*TABLES, *SNAPSHOT_TABLES):
             self.db.execute(f"TRUNCATE TABLE {t}")
         self.scans.clear()
+        self.changed.clear()
         self.certs.clear()
 
     def scan(self, hour: int) -> str:
         sid = f"s{hour}"
+        self.changed.add(hour)
         if hour not in self.scans:
             self.scans.add(hour)
             self.db.execute("INSERT INTO scans (scan_id, kind, started_at, status, version) VALUES "
@@ -176,8 +179,8 @@ class Store:
     def q(self, name: str, **params: Any) -> list[dict[str, Any]]:
         self.flush()
         if self.stored:
-            for hour in self.scans:
-                assert derive(self.db, f"s{hour}")
+            assert derive(self.db, *(f"s{hour}" for hour in sorted(self.changed)))
+            self.changed.clear()
         return execute(self.db, name, {k: str(v) for k, v in params.items()}).records()
 
     def rollovers(self, first: int, last: int) -> list[dict[str, Any]]:

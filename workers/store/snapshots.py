@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from workers.store.backend import Database, StoreError, sql_string
 
@@ -26,31 +27,34 @@ THRESHOLD = 50
 TABLES = ("probe_snapshots", "tlsa_snapshots", "derived_scans")
 
 
-def statements(scan_id: str, version: int, threshold: int = THRESHOLD) -> list[str]:
-    """The INSERTs that store one scan's snapshot rows, the record of it last."""
-    scans = f"[{sql_string(scan_id)}]"
+def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD) -> list[str]:
+    """The INSERTs that store the scans' snapshot rows, the record of it last."""
+    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
     return [
         "INSERT INTO probe_snapshots SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, "
         f"p.issuer_key, p.keys, c.class, {version} FROM probe_snapshots_of(scans = {scans}) AS p "
         f"LEFT JOIN host_classes_of(scans = {scans}, threshold = {threshold}, hosts = []) AS c "
-        "ON c.host = p.host",
+        "ON c.scan_id = p.scan_id AND c.host = p.host",
         "INSERT INTO tlsa_snapshots SELECT scan_id, at, host, tlsa, ttl, usages, secure, "
         f"has_records, {version} FROM tlsa_snapshots_of(scans = {scans})",
         f"INSERT INTO derived_scans SELECT scan_id, version, {threshold}, now(), {version} "
-        f"FROM scans FINAL WHERE scan_id = {sql_string(scan_id)}",
+        f"FROM scans FINAL WHERE has({scans}, scan_id)",
     ]
 
 
-def derive(db: Database, scan_id: str, threshold: int = THRESHOLD) -> bool:
-    """Store the snapshot rows of a closed scan. False (and nothing recorded) when this database
+def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
+    """Store the snapshot rows of closed scans. False (and nothing recorded) when this database
     has no snapshot tables (not migrated to 0014, or a server too old for its views) or the store
-    failed: the analyses then read that scan's raw rows."""
+    failed: the analyses then read those scans' raw rows."""
+    if not scan_ids:
+        return True
     try:
         if not db.table_exists("derived_scans"):
             return False
-        for sql in statements(scan_id, time.time_ns(), threshold):
+        for sql in statements(scan_ids, time.time_ns(), threshold):
             db.execute(sql)
     except StoreError as exc:
-        log.warning("scan %s: snapshot rows not stored (%s); analyses read its raw rows", scan_id, exc)
+        log.warning("scans %s: snapshot rows not stored (%s); analyses read their raw rows",
+                    ", ".join(scan_ids), exc)
         return False
     return True
