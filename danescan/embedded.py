@@ -44,7 +44,7 @@ from workers.smtp.throttle import local_throttle
 from workers.store.backend import Database
 from workers.store.history import done_domains, done_hosts, history_loader
 from workers.store.rows import Row, ScanRow
-from workers.store.snapshots import derive
+from workers.store.snapshots import derive_closed
 from workers.store.writer import Writer
 from workers.version import __version__
 
@@ -207,7 +207,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
                        status="incomplete" if damaged else "finished",
                        status_reason=stats.damage_reason() if damaged else ""))
     writer.close()
-    derive(db, opts.scan_id)  # the rollover analyses' rows of this snapshot, stored once
+    derive_closed(db)  # the rollover analyses' rows of this snapshot, stored once
     return {"domains_read": stats.domains, "resumed": resumed, "malformed": stats.malformed,
             "malformed_examples": stats.malformed_examples, "scan_time": now,
             "damage": list(stats.damage), "ns_cut": stats.ns_cut}

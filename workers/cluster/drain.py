@@ -44,7 +44,7 @@ from workers.cluster.state import (
 )
 from workers.store.backend import Database, StoreError
 from workers.store.rows import ROW_TYPES, DomainRow, Row, ScanRow
-from workers.store.snapshots import derive
+from workers.store.snapshots import derive_closed
 from workers.store.writer import WriteError, Writer
 from workers.version import __version__
 
@@ -354,5 +354,5 @@ class Drain:
             self.r.hset(key("scan", scan_id), "finished", str(time.time()))
             self.r.srem(SCANS, scan_id)
             if self.db is not None:  # the rollover analyses' rows of this snapshot, stored once
-                derive(self.db, scan_id)
+                derive_closed(self.db)
             self.say(f"scan {scan_id} {status}: {p.done} domains done, {p.failed_domains} failed")

@@ -8,7 +8,8 @@ from which version of the scan's row it did so: ``rollover_switches`` reads the 
 for scans whose row has not changed since, and the raw rows through the same views for every
 other scan. A scan that could not be derived (a server older than the views, an outage at its
 close) is therefore answered the same, only slower, and a scan closed again after a resume is
-derived again.
+derived again. At every close, scans closed earlier whose rows were not stored (the store failed
+then) are stored too (``derive_closed``).
 """
 
 from __future__ import annotations
@@ -58,3 +59,24 @@ def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
                     ", ".join(scan_ids), exc)
         return False
     return True
+
+
+def unstored(db: Database) -> list[str]:
+    """Closed scans without current stored rows: never stored, or closed again since."""
+    rows = db.query("SELECT scan_id FROM scans FINAL WHERE finished_at > toDateTime(0) "
+                    "AND (scan_id, version) NOT IN (SELECT scan_id, scan_version FROM derived_scans FINAL) "
+                    "ORDER BY started_at, scan_id")
+    return [str(r[0]) for r in rows]
+
+
+def derive_closed(db: Database, threshold: int = THRESHOLD) -> bool:
+    """At a scan's close: store every closed scan without current stored rows (the one just
+    closed, and any whose close could not store them). False as for ``derive``."""
+    try:
+        if not db.table_exists("derived_scans"):
+            return False
+        scan_ids = unstored(db)
+    except StoreError as exc:
+        log.warning("snapshot rows not stored (%s); analyses read the raw rows", exc)
+        return False
+    return derive(db, *scan_ids, threshold=threshold)
