@@ -291,12 +291,16 @@ judged AS (  -- per (host, switch time): the worst outcome of its addresses (wro
     GROUP BY a_host, a_t
 ),
 host_class AS (  -- the class of the domains each host serves at the switch, for the snapshots
-                 -- without one stored at this threshold (host_classes_of; usually none), read for
-                 -- the candidates' hosts only: every host of judged is one
+                 -- without one stored at this threshold (host_classes_of; usually none), kept for
+                 -- the candidates' hosts only: every host of judged is one. The hosts are not
+                 -- passed to the view: a parameter from a sub-query is inlined only while its
+                 -- value is small (with 150,000 hosts ClickHouse said "Substitution `hosts` is not
+                 -- set"), so every host of those snapshots is classified
     SELECT scan_id, host, class
     FROM host_classes_of(scans = (SELECT groupArray(scan_id) FROM picked
                                   WHERE (scan_id, {threshold:UInt32}) NOT IN (SELECT scan_id, threshold FROM stored)),
-                         threshold = {threshold:UInt32}, hosts = (SELECT groupUniqArray(host) FROM candidates))
+                         threshold = {threshold:UInt32}, hosts = [])
+    WHERE host IN (SELECT host FROM candidates)
 )
 SELECT j.host AS host, j.at AS at, j.scan_id AS scan_id, j.t AS t, j.t0 AS t0, j.change AS change,
        j.tlsa_ttl AS tlsa_ttl, j.usages AS usages, j.outcome AS outcome,
