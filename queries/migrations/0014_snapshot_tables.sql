@@ -310,7 +310,7 @@ FROM judged AS j
 LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host;
 
 -- The scans closed before this migration: derived here, as a close would (threshold 50, the
--- methodology's; workers/store/snapshots.py holds the same four statements for one scan).
+-- methodology's; workers/store/snapshots.py holds the same three statements).
 INSERT INTO probe_snapshots
 SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, p.issuer_key, p.keys, c.class, 1
 FROM probe_snapshots_of(scans = (SELECT groupArray(scan_id) FROM scans FINAL WHERE finished_at > toDateTime(0))) AS p

@@ -47,17 +47,19 @@ def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
     """Store the snapshot rows of closed scans. False (and nothing recorded) when this database
     has no snapshot tables (not migrated to 0014, or a server too old for its views) or the store
     failed: the analyses then read those scans' raw rows."""
-    if not scan_ids:
-        return True
     try:
-        if not db.table_exists("derived_scans"):
-            return False
-        for sql in statements(scan_ids, time.time_ns(), threshold):
-            db.execute(sql)
+        return db.table_exists("derived_scans") and _store(db, scan_ids, threshold)
     except StoreError as exc:
         log.warning("scans %s: snapshot rows not stored (%s); analyses read their raw rows",
                     ", ".join(scan_ids), exc)
         return False
+
+
+def _store(db: Database, scan_ids: Sequence[str], threshold: int) -> bool:
+    """The INSERTs, on a database known to have the snapshot tables."""
+    if scan_ids:
+        for sql in statements(scan_ids, time.time_ns(), threshold):
+            db.execute(sql)
     return True
 
 
@@ -73,10 +75,7 @@ def derive_closed(db: Database, threshold: int = THRESHOLD) -> bool:
     """At a scan's close: store every closed scan without current stored rows (the one just
     closed, and any whose close could not store them). False as for ``derive``."""
     try:
-        if not db.table_exists("derived_scans"):
-            return False
-        scan_ids = unstored(db)
+        return db.table_exists("derived_scans") and _store(db, unstored(db), threshold)
     except StoreError as exc:
         log.warning("snapshot rows not stored (%s); analyses read the raw rows", exc)
         return False
-    return derive(db, *scan_ids, threshold=threshold)
