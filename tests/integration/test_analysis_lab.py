@@ -24,6 +24,7 @@ from tests.integration.lab_fixtures import LabHandle
 from workers.store.backend import ChdbDatabase, connect
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
+from workers.store.snapshots import derive
 
 pytestmark = [pytest.mark.lab, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -391,21 +392,22 @@ def test_first_deployments(scanned: Scanned) -> None:
     assert got == dict(want)
 
 
-def _mark(scanned: Scanned, scans: list[str], current: bool) -> None:
-    """Record the scans' stored snapshot rows as current (the scans row's version) or as stale
-    (a version the row does not have: a scan resumed and closed again since)."""
-    version = "s.version" if current else "s.version + 1"
+def _mark_stale(scanned: Scanned, scans: list[str]) -> None:
+    """Record the scans' stored snapshot rows as stale: derived from a version of the scans row
+    that it does not have (as after a scan resumed and closed again)."""
     ids = ", ".join(f"'{s}'" for s in scans)
     scanned.db.execute(
-        f"INSERT INTO derived_scans SELECT s.scan_id, {version}, d.threshold, now(), d.version + 1 "
-        f"FROM scans AS s FINAL INNER JOIN derived_scans AS d FINAL ON d.scan_id = s.scan_id "
+        "INSERT INTO derived_scans SELECT s.scan_id, s.version + 1, d.threshold, now(), d.version + 1 "
+        "FROM scans AS s FINAL INNER JOIN derived_scans AS d FINAL ON d.scan_id = s.scan_id "
         f"WHERE s.scan_id IN ({ids})")
 
 
 def test_stored_snapshots_answer_as_the_raw_rows(scanned: Scanned) -> None:
     """Every scan stored its snapshot rows at its close (workers/store/snapshots.py), and the
-    rollover analyses read them; with some or all of them stale (a scan closed again) or stored
-    at another threshold, the same views read the raw rows instead, and every answer is the same."""
+    rollover, renewal and mismatch analyses read them; with some or all of them stale (a scan
+    closed again) or stored at another threshold, the same views read the raw rows instead, and
+    with every scan stored a second time (the rows of both derivations on disk, told apart by
+    their version) the stored rows again: every answer is the same."""
     scans = [scanned.sid(h) for h in sorted(scanned.truths)]
     current = scanned.db.query(
         "SELECT d.scan_id FROM derived_scans AS d FINAL INNER JOIN scans AS s FINAL "
@@ -417,20 +419,23 @@ def test_stored_snapshots_answer_as_the_raw_rows(scanned: Scanned) -> None:
                {"since": scanned.times[SWITCH - 1].strftime(fmt), "until": scanned.times[scanned.last].strftime(fmt)}]
     asked = [("rollovers", {"threshold": 50, **windows[0]}), ("rollovers", {"threshold": 50, **windows[1]}),
              ("rollovers", {"threshold": 1, **windows[0]}),  # no class stored at 1: read raw
-             ("rollover_outcomes", {"threshold": 50, **windows[0]})]
+             ("rollover_outcomes", {"threshold": 50, **windows[0]}),
+             ("renewals", windows[0]), ("mismatch_reasons", {"scan_id": scanned.sid(scanned.last)})]
 
     def answers() -> list[list[tuple[Any, ...]]]:
         return [sorted(scanned.q(name, **params).rows, key=repr) for name, params in asked]
 
     stored = answers()
     assert stored[0], "the lab's rollovers give rows"
+    assert stored[4], "the lab's renewals give rows"
     try:
-        _mark(scanned, scans[::2], current=False)  # half the scans read from their raw rows
+        _mark_stale(scanned, scans[::2])  # half the scans read from their raw rows
         assert answers() == stored
-        _mark(scanned, scans, current=False)  # every scan
+        _mark_stale(scanned, scans)  # every scan
         assert answers() == stored
     finally:
-        _mark(scanned, scans, current=True)
+        assert derive(scanned.db, *scans)  # stored again, as a close stores them
+    assert answers() == stored
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

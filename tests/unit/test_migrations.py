@@ -18,6 +18,9 @@ from workers.store.migrations import (
 )
 from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
+SNAPSHOT_MIGRATIONS = ("snapshot_tables", "leaf_snapshots")  # 0014, 0015
+AGGREGATES = ("host_chains", "host_leaves")
+
 # What Debian's clickhouse-server 18.16 cannot create (design.md): the same DDL must run there.
 FORBIDDEN = re.compile(
     r"\b(DateTime64|IPv4|IPv6|Bool|Map|JSON|Object|TTL|CODEC|LowCardinality|UUID)\b"
@@ -39,15 +42,15 @@ def test_ddl_runs_on_clickhouse_18_16(path: Path) -> None:
 
 
 def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
-    """Every table the writer fills; the snapshot tables of 0014, which the store derives from
-    them, are checked in test_snapshot_tables_are_derived_by_version."""
+    """Every table the writer fills; the snapshot tables of 0014 and 0015, which the store derives
+    from them, are checked in test_snapshot_tables_are_derived_by_version."""
     for m in discover():
         statements = render(m.up)
         if all(st.lstrip().upper().startswith("ALTER TABLE") for st in statements):
             continue  # a migration that only adds columns to a table created earlier
         if all(st.lstrip().upper().startswith("CREATE VIEW") for st in statements):
             continue  # views hold no rows (the analysis views of 0013)
-        if m.name == "snapshot_tables":
+        if m.name in SNAPSHOT_MIGRATIONS:
             continue
         (statement,) = statements
         assert "ENGINE = ReplacingMergeTree(version)" in statement
@@ -57,20 +60,23 @@ def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
 
 
 def test_snapshot_tables_are_derived_by_version() -> None:
-    """0014's tables: each stored by derive() from a view (a newer version replaces an older
-    one), host_chains merged by its first and last snapshot; nothing else."""
-    (m,) = [m for m in discover() if m.name == "snapshot_tables"]
+    """0014's and 0015's tables: each stored by derive() from a view (a newer version replaces an
+    older one), host_chains and host_leaves merged by their first and last snapshot; nothing
+    else."""
     created = {}
-    for st in render(m.up):
-        match = re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", st)
-        if match:
-            created[match.group(1)] = st
-    assert set(created) == {*SNAPSHOT_TABLES, "host_chains"}
+    for m in discover():
+        if m.name in SNAPSHOT_MIGRATIONS:
+            for st in render(m.up):
+                match = re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", st)
+                if match:
+                    created[match.group(1)] = st
+    assert set(created) == {*SNAPSHOT_TABLES, *AGGREGATES}
     for name in SNAPSHOT_TABLES:
         assert "ENGINE = ReplacingMergeTree(version)" in created[name], name
         assert re.search(r"^\s*version\s+UInt64", created[name], re.M), name
-    assert "ENGINE = AggregatingMergeTree()" in created["host_chains"]
-    assert "SimpleAggregateFunction(min" in created["host_chains"]
+    for name in AGGREGATES:
+        assert "ENGINE = AggregatingMergeTree()" in created[name], name
+        assert "SimpleAggregateFunction(min" in created[name], name
 
 
 def test_split_statements_respects_quotes_and_comments() -> None:

@@ -1,5 +1,5 @@
 """The analysis files: parameters are real ClickHouse query parameters, headers say what each
-answers, shared rules are written once (the views of migrations 0013-0014, read by the files), and bad
+answers, shared rules are written once (the views of migrations 0013-0015, read by the files), and bad
 parameter values are one-line QueryErrors."""
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ VIEWS = {"domain_classes": ("management_classes", "management_validity", "host_c
          "rollover_switches": ("rollovers", "rollover_outcomes"),
          "probe_snapshots_of": ("rollover_switches",),
          "tlsa_snapshots_of": ("rollover_switches",),
-         "host_classes_of": ("rollover_switches",)}
+         "host_classes_of": ("rollover_switches",),
+         "leaf_snapshots_of": ("renewals", "mismatch_reasons"),
+         "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons")}
 
 
 def _views() -> dict[str, str]:
-    """The analysis views' SELECTs as the migrations leave them (0013's, and 0014's, which
-    replaces rollover_switches), by name; not the materialized view that fills a table."""
+    """The analysis views' SELECTs as the migrations leave them (0013's, and those of 0014 and
+    0015, which replace rollover_switches), by name; not the materialized views that fill
+    tables."""
     out = {}
     for m in discover():
         for statement in split_statements(m.up):
@@ -55,8 +58,9 @@ def test_shared_rules_are_written_once_in_views_that_files_read() -> None:
             reads = bool(re.search(rf"\bFROM\s+{view}\(", sql))
             assert reads == (name in readers), (view, name)
     # no file repeats a CTE of a view (the rules would be written twice again); ``picked``, the
-    # snapshots of a time window, is two lines that renewals.sql has too
-    ctes = {c for sql in views.values() for c in re.findall(r"^(\w+) AS \(", sql, re.M)} - {"picked"}
+    # snapshots of a time window, is two lines that renewals.sql has too, and ``stored`` is a
+    # read of the view stored_scans
+    ctes = {c for sql in views.values() for c in re.findall(r"^(\w+) AS \(", sql, re.M)} - {"picked", "stored"}
     assert {"mx_busy", "sides", "classified", "probe_snaps", "judged"} <= ctes
     for q in catalog().values():
         assert not ctes & set(re.findall(r"^(\w+) AS \(", q.sql, re.M)), q.name

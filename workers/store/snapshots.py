@@ -1,12 +1,13 @@
 """Store what the rollover judgement reads of one snapshot, when its scan closes (issue 17).
 
-Migration 0014 holds the rules as views over the raw rows (``probe_snapshots_of``,
-``tlsa_snapshots_of``, ``host_classes_of``) and tables that keep their answer per scan: the chains
-presented, each with the class of the domains its host serves, and the TLSA RRsets.
+Migrations 0014 and 0015 hold the rules as views over the raw rows (``probe_snapshots_of``,
+``tlsa_snapshots_of``, ``host_classes_of``, ``leaf_snapshots_of``) and tables that keep their
+answer per scan: the chains presented, each with the class of the domains its host serves, the
+TLSA RRsets, and the leaf of each host's verdict (renewals).
 ``derive`` fills the tables for one scan from the views, then records in ``derived_scans``
-from which version of the scan's row it did so: ``rollover_switches`` reads the stored rows only
-for scans whose row has not changed since, and the raw rows through the same views for every
-other scan. A scan that could not be derived (a server older than the views, an outage at its
+from which version of the scan's row it did so, and with which version of its own (every row of
+one derivation carries it): ``rollover_switches`` and renewals read the stored rows only for scans
+whose row has not changed since, and the raw rows through the same views for every other scan. A scan that could not be derived (a server older than the views, an outage at its
 close) is therefore answered the same, only slower, and a scan closed again after a resume is
 derived again. At every close, scans closed earlier whose rows were not stored (the store failed
 then) are stored too (``derive_closed``).
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 # The methodology's threshold for the management classes (queries take it as a parameter; a
 # query with another one reads the raw rows).
 THRESHOLD = 50
-TABLES = ("probe_snapshots", "tlsa_snapshots", "derived_scans")
+TABLES = ("probe_snapshots", "tlsa_snapshots", "leaf_snapshots", "derived_scans")
 
 
 def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD) -> list[str]:
@@ -38,6 +39,8 @@ def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD
         "ON c.scan_id = p.scan_id AND c.host = p.host",
         "INSERT INTO tlsa_snapshots SELECT scan_id, at, host, tlsa, ttl, usages, secure, "
         f"has_records, {version} FROM tlsa_snapshots_of(scans = {scans})",
+        "INSERT INTO leaf_snapshots SELECT scan_id, at, host, cert, spki, spki512, valid, judged, "
+        f"issuer_org, issuer_cn, {version} FROM leaf_snapshots_of(scans = {scans})",
         f"INSERT INTO derived_scans SELECT scan_id, version, {threshold}, now(), {version} "
         f"FROM scans FINAL WHERE has({scans}, scan_id)",
     ]
@@ -45,14 +48,20 @@ def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD
 
 def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
     """Store the snapshot rows of closed scans. False (and nothing recorded) when this database
-    has no snapshot tables (not migrated to 0014, or a server too old for its views) or the store
+    has no snapshot tables (not migrated to 0015, or a server too old for its views) or the store
     failed: the analyses then read those scans' raw rows."""
     try:
-        return db.table_exists("derived_scans") and _store(db, scan_ids, threshold)
+        return _has_tables(db) and _store(db, scan_ids, threshold)
     except StoreError as exc:
         log.warning("scans %s: snapshot rows not stored (%s); analyses read their raw rows",
                     ", ".join(scan_ids), exc)
         return False
+
+
+def _has_tables(db: Database) -> bool:
+    """Migrated to 0015: a database at 0014 has derived_scans but no leaf_snapshots, and a scan
+    recorded there would lack the leaf rows renewals reads."""
+    return db.table_exists("leaf_snapshots")
 
 
 def _store(db: Database, scan_ids: Sequence[str], threshold: int) -> bool:
@@ -75,7 +84,7 @@ def derive_closed(db: Database, threshold: int = THRESHOLD) -> bool:
     """At a scan's close: store every closed scan without current stored rows (the one just
     closed, and any whose close could not store them). False as for ``derive``."""
     try:
-        return db.table_exists("derived_scans") and _store(db, unstored(db), threshold)
+        return _has_tables(db) and _store(db, unstored(db), threshold)
     except StoreError as exc:
         log.warning("snapshot rows not stored (%s); analyses read the raw rows", exc)
         return False
