@@ -25,7 +25,7 @@ from tests.integration.clickhouse_fixtures import free_port
 from tests.integration.cluster_procs import cluster_env, processes, wait_for
 from tests.integration.redis_dbs import claim
 from workers.cluster import codec, deadletter, ledger
-from workers.cluster.drain import Drain
+from workers.cluster.drain import LOCK, Drain
 from workers.cluster.state import RESULTS, progress
 from workers.store.backend import Database, connect
 from workers.store.engines import profile
@@ -151,6 +151,9 @@ def test_poison_between_good_messages(r: redis.Redis, db_target: str, tmp_path: 
     assert got == good
     assert db.query(f"SELECT status FROM scans FINAL WHERE scan_id = '{scan}'") == [
         ("finished-with-failures",)]
+    if db.table_exists("leaf_snapshots"):  # chdb, or a server new enough for migration 0015
+        # the writer stored the closed scan's snapshot rows, as the embedded scan's close does
+        assert db.query("SELECT scan_id FROM derived_scans FINAL") == [(scan,)]
 
     dead = deadletter.entries(r, deadletter.ids(r))
     assert len(dead) == 5 and r.llen(RESULTS) == 0
@@ -351,3 +354,19 @@ def test_the_dead_letter_list_is_bounded(r: redis.Redis) -> None:
     assert [d.id for d in s.newest] == [8, 7]
     assert _cli("deadletter", "drop", "--all").returncode == 0
     assert deadletter.summary(r) == deadletter.Summary(0, 4, 0, ())
+
+
+def test_a_long_close_keeps_the_writer_lock(r: redis.Redis) -> None:
+    """Storing a closed scan's snapshot rows may outlast the lock's TTL: the writer renews the
+    lock meanwhile, stops renewing after, and never takes over a lock another writer holds."""
+    drain = Drain(r, lambda: connect("unused"))
+    assert drain.hold_lock(ttl=1)
+    with drain.lock_kept(ttl=1, every=0.2):
+        time.sleep(1.6)  # longer than the TTL
+        assert r.get(LOCK) == drain.token.encode()
+    time.sleep(1.3)
+    assert r.get(LOCK) is None  # no longer renewed: it lapsed
+    r.set(LOCK, "other:writer", ex=5)
+    with drain.lock_kept(ttl=1, every=0.2):
+        time.sleep(0.5)
+    assert r.get(LOCK) == b"other:writer"

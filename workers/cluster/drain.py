@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,26 @@ class Drain:
             self.r.expire(LOCK, ttl)
             return True
         return False
+
+    @contextlib.contextmanager
+    def lock_kept(self, ttl: int = 30, every: float = 10.0) -> Iterator[None]:
+        """Keep this writer's lock alive while one long step runs between the loop's turns (storing
+        a closed scan's snapshot rows may outlast the lock's TTL on a .com-sized scan): a thread
+        renews it every ``every`` seconds. A lock another writer has taken meanwhile stays
+        theirs."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(every):
+                self.hold_lock(ttl)
+
+        keeper = threading.Thread(target=renew, name="writer-lock", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def release_lock(self) -> None:
         owner = self.r.get(LOCK)
@@ -353,6 +374,7 @@ class Drain:
                 return
             self.r.hset(key("scan", scan_id), "finished", str(time.time()))
             self.r.srem(SCANS, scan_id)
-            if self.db is not None:  # the rollover analyses' rows of this snapshot, stored once
-                derive_closed(self.db)
+            if self.db is not None:  # the analyses' rows of this snapshot, stored once
+                with self.lock_kept():
+                    derive_closed(self.db)
             self.say(f"scan {scan_id} {status}: {p.done} domains done, {p.failed_domains} failed")
