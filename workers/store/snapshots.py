@@ -1,4 +1,5 @@
-"""Store what the rollover judgement reads of one snapshot, when its scan closes (issue 17).
+"""Store what the rollover, renewal and mismatch analyses read of one snapshot, when its scan
+closes (issue 17).
 
 Migrations 0014 and 0015 hold the rules as views over the raw rows (``probe_snapshots_of``,
 ``tlsa_snapshots_of``, ``host_classes_of``, ``leaf_snapshots_of``) and tables that keep their
@@ -6,10 +7,11 @@ answer per scan: the chains presented, each with the class of the domains its ho
 TLSA RRsets, and the leaf of each host's verdict (renewals).
 ``derive`` fills the tables for one scan from the views, then records in ``derived_scans``
 from which version of the scan's row it did so, and with which version of its own (every row of
-one derivation carries it): ``rollover_switches`` and renewals read the stored rows only for scans
-whose row has not changed since, and the raw rows through the same views for every other scan. A scan that could not be derived (a server older than the views, an outage at its
-close) is therefore answered the same, only slower, and a scan closed again after a resume is
-derived again. At every close, scans closed earlier whose rows were not stored (the store failed
+one derivation carries it): ``rollover_switches``, renewals and mismatch_reasons read the stored
+rows only for scans whose row has not changed since, and the raw rows through the same views for
+every other scan. A scan that could not be derived (a server older than the views, an outage at
+its close) is therefore answered the same, only slower, and a scan closed again after a resume
+is derived again. At every close, scans closed earlier whose rows were not stored (the store failed
 then) are stored too (``derive_closed``).
 """
 
