@@ -207,7 +207,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
                        status="incomplete" if damaged else "finished",
                        status_reason=stats.damage_reason() if damaged else ""))
     writer.close()
-    derive_closed(db)  # the rollover analyses' rows of this snapshot, stored once
+    derive_closed(db)  # the analyses' rows of this snapshot, stored once (snapshots.py)
     return {"domains_read": stats.domains, "resumed": resumed, "malformed": stats.malformed,
             "malformed_examples": stats.malformed_examples, "scan_time": now,
             "damage": list(stats.damage), "ns_cut": stats.ns_cut}
