@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 
+from workers import gc_tuning
 from workers.dns import BatchResult, DomainInput, EngineSettings, load_trust_anchor, probe_batch
 from workers.dns.engine import QueryEngine
 from workers.dns.probe import run_async
@@ -118,8 +119,8 @@ def main() -> int:
     ap.add_argument("--max-in-flight", type=int, default=400)
     ap.add_argument("--dnsperf-seconds", type=int, default=10)
     ap.add_argument("--gc", choices=("default", "worker"), default="default",
-                    help="worker: gc.freeze() before each pass and gen-0 threshold 50,000, as a "
-                         "dedicated scan process may do (the probe itself never touches the GC)")
+                    help="worker: the scan processes' collector thresholds (workers/gc_tuning.py), "
+                         "as the embedded scan and every worker set them")
     args = ap.parse_args()
     bed = None
     if args.testbed:
@@ -154,8 +155,7 @@ def main() -> int:
     def tune() -> None:
         if args.gc == "worker":
             gc.collect()
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 100)
+            gc_tuning.tune()
 
     try:
         tune()

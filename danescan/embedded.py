@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from producer.inputs import InputStats, chunks, iter_inputs
-from workers import psl
+from workers import gc_tuning, psl
 from workers.dns import EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.dns.probe import run_async
@@ -168,6 +168,7 @@ def run_scan(db: Database, inputs: Sequence[str], opts: ScanOptions,
 
     async def main() -> None:
         nonlocal resumed
+        gc_tuning.tune()  # thousands of domains in flight (workers/gc_tuning.py)
         prober = GatedProber(LocalGate(ctx), ctx.limits.global_, ctx.limits.per_ip, ctx.throttle)
         scan = Scan(ctx=ctx, resolver=opts.resolver, prober=prober,
                     public_ca=public_subjects, psl=suffixes, history=history,

@@ -34,6 +34,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from workers import gc_tuning
 from workers.cluster.downs import SharedOutcomes
 from workers.cluster.leases import IpLeases
 from workers.cluster.ratelimit import cluster_throttle
@@ -112,6 +113,7 @@ class Runtime:
     """The process's event loop (a thread) and pipeline; chunks come from any thread."""
 
     def __init__(self, settings: Settings, history: LoadHistory, defer: Defer) -> None:
+        gc_tuning.tune()  # thousands of domains in flight (workers/gc_tuning.py)
         self.settings = settings
         self._history = history
         self._defer = defer

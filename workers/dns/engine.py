@@ -12,8 +12,9 @@ sends to ``rate`` queries per second; ``max_in_flight`` bounds outstanding queri
 in a queue, in order).
 
 Measured (benchmarks/bench_dns.py --lab, 10,000 lab domains, ~4.9 queries per domain, one unbound
-thread, 2 shared cores): warm cache 1,170 domains/s at 700 us CPU per domain; with the worker GC
-tuning (gc.freeze + gen-0 threshold 50,000, see the benchmark) 2,000 domains/s at 450 us. Cold
+thread, 2 shared cores): warm cache 1,170 domains/s at 700 us CPU per domain; with the collector
+tuned (then gc.freeze + gen-0 threshold 50,000; the scan processes now set workers/gc_tuning.py's
+thresholds, which ``--gc worker`` applies) 2,000 domains/s at 450 us. Cold
 cache the resolver is the limit: 3,200 queries/s at 400 in flight, against 3,750-4,350 for dnsperf
 on the same cold resolver; more than ~500 in flight overflows unbound's queue (timeouts,
 retries). About a third of the remaining CPU is the garbage collector walking the batch's
