@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 log = logging.getLogger("danescan.loop")
 
@@ -67,3 +68,42 @@ class LoopWatch:
         away = self._mark - mark - self.beat
         self.longest = max(self.longest, away)
         log.warning("event loop back after %.2f s away", away)
+
+
+def await_chain(task: asyncio.Task[Any]) -> list[str]:
+    """Where a pending task waits: one line per coroutine of its await chain, outermost first
+    (file:line function), then what the innermost awaits (a Future, a sleep, a lock)."""
+    out: list[str] = []
+    obj: Any = task.get_coro()
+    for _ in range(64):  # a chain is short; a cycle is not followed for ever
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None) \
+            or getattr(obj, "gi_frame", None)
+        if frame is None:
+            if obj is not None:
+                out.append(f"awaits {type(obj).__name__}")
+            break
+        out.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        nxt = getattr(obj, "cr_await", None)
+        if nxt is None:
+            nxt = getattr(obj, "ag_await", None) or getattr(obj, "gi_yieldfrom", None)
+        obj = nxt
+    return out
+
+
+def describe_tasks(loop: asyncio.AbstractEventLoop, limit: int = 40) -> str:
+    """The loop's pending tasks grouped by where they wait (the most common places first, at
+    most ``limit`` places): what a chunk that never ends is stuck on. Call on the loop's
+    thread."""
+    places: dict[tuple[str, ...], int] = {}
+    for task in asyncio.all_tasks(loop):
+        chain = tuple(await_chain(task))
+        places[chain] = places.get(chain, 0) + 1
+    lines = [f"{sum(places.values())} tasks pending"]
+    ranked = sorted(places.items(), key=lambda kv: -kv[1])
+    for chain, count in ranked[:limit]:
+        lines.append(f"{count} x")
+        lines.extend(f"    {step}" for step in chain)
+    if len(ranked) > limit:
+        lines.append(f"... and {len(ranked) - limit} more places")
+    return "\n".join(lines)
+

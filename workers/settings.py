@@ -95,6 +95,9 @@ class Settings:
     ledger_sweep_seconds: float = 5.0  # at most one sweep per this across the cluster
     ledger_grace_seconds: float = 10.0  # an entry no message carries is published again after it
     worker_heartbeat_seconds: float = 15.0  # a worker silent this long holds nothing
+    # a chunk not done after this long has the pipeline's waiting tasks logged (and again after
+    # each further such period): what it is stuck on
+    stuck_report_seconds: float = 600.0
     # polite scanning (issue 14): never queried nor connected to (workers/exclusion.py format)
     exclude: str = ""  # exclusion list file; "" = none
     # connection-rate limits over the whole scan (all workers together), 0 = none
@@ -148,6 +151,7 @@ class Settings:
             ledger_sweep_seconds=_float("LEDGER_SWEEP_SECONDS", 5.0, above=0),
             ledger_grace_seconds=_float("LEDGER_GRACE_SECONDS", 10.0, above=0),
             worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 15.0, above=0),
+            stuck_report_seconds=_float("STUCK_REPORT_SECONDS", 600.0, above=0),
             exclude=_env("EXCLUDE", "").strip(),
             rate_per_ip=_float("RATE_PER_IP", 0.0, least=0),
             rate_per_ip_burst=_int("RATE_PER_IP_BURST", 1, least=1),

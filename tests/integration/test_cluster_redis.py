@@ -57,6 +57,41 @@ def test_per_ip_cap_holds_across_clients_and_expires() -> None:
     asyncio.run(run())
 
 
+def test_a_cancelled_holder_ends_cancelled_and_frees_its_slot() -> None:
+    """A deadline that fires as the holder leaves (here: a cancellation pending when the body
+    ends) must end the holder, not be swallowed while the lease's keeper is stopped, and the
+    slot must be free at once, not when the lease expires."""
+    fresh_redis()
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(REDIS_URL)
+        leases = IpLeases(client, cap=1, lease_seconds=30)
+        after: list[str] = []
+
+        async def holder() -> None:
+            async with leases.hold("127.9.9.6"):
+                assert await client.zcard(lease_key("127.9.9.6")) == 1
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()  # lands at the holder's next await: inside the release
+            after.append("went on")  # a swallowed cancellation: the deadline did not end it
+
+        try:
+            task = asyncio.create_task(holder())
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert after == []
+            for _ in range(100):  # the shielded release completes on its own
+                if await client.zcard(lease_key("127.9.9.6")) == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert await client.zcard(lease_key("127.9.9.6")) == 0
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
 def test_a_host_belongs_to_one_chunk_and_stays_with_it() -> None:
     fresh_redis()
 

@@ -10,7 +10,6 @@ slot is held, the lease is renewed every third of its length, so a probe longer 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -105,7 +104,12 @@ class IpLeases:
             yield token
         finally:
             if keeper is not None:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
-            await self.release(ip, token)
+                keeper.cancel()  # it runs nothing more than its cancellation
+            # shielded: a cancellation of this task (a deadline around the probe) still ends it,
+            # and the slot is freed now, not when the lease expires
+            await asyncio.shield(self._end(ip, token, keeper))
+
+    async def _end(self, ip: str, token: str, keeper: asyncio.Task[None] | None) -> None:
+        if keeper is not None:
+            await asyncio.wait([keeper])
+        await self.release(ip, token)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,12 +41,14 @@ from workers.cluster.leases import IpLeases
 from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import key
 from workers.dns import DomainInput, MxHostEvidence
-from workers.loopwatch import LoopWatch
+from workers.loopwatch import LoopWatch, describe_tasks
 from workers.scan.batch import ScanContext
 from workers.scan.pipeline import GatedProber, HostRegistry, Pipeline, Scan, Work
 from workers.settings import Settings
 from workers.store.backend import StoreError
 from workers.store.rows import DaneVerdictRow, Row
+
+log = logging.getLogger("danescan.worker")
 
 LoadHistory = Callable[[str, Any, Sequence[str]], Mapping[str, Sequence[bytes]]]
 Defer = Callable[[str, str, Sequence[str]], None]
@@ -157,12 +160,25 @@ class Runtime:
 
         await self.pipeline.submit(Work(scan, rows, domains=domains, hosts=hosts, tag=owner,
                                         attempt=attempt, done=done))
-        error = await finished
+        error = await self._wait(finished, owner, len(domains) + len(hosts))
         if error is not None:
             raise error
         now = time.thread_time()
         cpu, self._cpu_mark = now - self._cpu_mark, now
         return rows, cpu
+
+    async def _wait(self, finished: asyncio.Future[BaseException | None], owner: str,
+                    size: int) -> BaseException | None:
+        """The chunk's end; each ``stuck_report_seconds`` it is not there, the loop's waiting
+        tasks are logged (a chunk that never ends holds its task, and the ledger keeps it)."""
+        started = time.monotonic()
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(finished),
+                                              self.settings.stuck_report_seconds)
+            except TimeoutError:
+                log.warning("chunk %s (%d names) not done after %.0f s; the pipeline waits on:\n%s",
+                            owner, size, time.monotonic() - started, describe_tasks(self.loop))
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
