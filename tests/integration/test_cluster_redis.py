@@ -92,6 +92,49 @@ def test_a_cancelled_holder_ends_cancelled_and_frees_its_slot() -> None:
     asyncio.run(run())
 
 
+def test_a_keeper_that_loses_its_cancellation_neither_holds_the_holder_nor_renews_on() -> None:
+    """Python 3.11's asyncio.wait_for (around each redis-py command's write) returns the
+    command's result when it ended in the turn the task was cancelled: the keeper's cancellation
+    is lost. Awaiting the keeper then waited for ever, renewing the lease (a worker's chunks all
+    stuck behind one host). The holder must leave at once, and the keeper stop by itself."""
+    fresh_redis()
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(REDIS_URL)
+        leases = IpLeases(client, cap=1, lease_seconds=0.15)  # renewed every 0.05 s
+        in_extend = asyncio.Event()
+        calls: list[int] = []
+
+        async def extend(ip: str, token: str) -> bool:
+            calls.append(1)
+            in_extend.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if len(calls) > 1:
+                    raise
+                return True  # the first cancellation lost, as wait_for loses one
+            return True
+
+        leases.extend = extend  # type: ignore[method-assign]
+
+        async def holder() -> None:
+            async with leases.hold("127.9.9.5"):
+                await in_extend.wait()  # the keeper is inside its renewal now
+
+        try:
+            task = asyncio.create_task(holder())
+            await asyncio.wait([task], timeout=5)
+            assert task.done(), "the holder waits for a keeper that lost its cancellation"
+            assert await client.zcard(lease_key("127.9.9.5")) == 0
+            await asyncio.sleep(0.3)  # six renewal periods
+            assert calls == [1]  # the keeper stopped: no renewal after the release
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
 def test_a_host_belongs_to_one_chunk_and_stays_with_it() -> None:
     fresh_redis()
 

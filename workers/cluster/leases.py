@@ -81,9 +81,11 @@ class IpLeases:
         """Renew our lease for another full length; False if it is gone."""
         return bool(await self._renew(keys=[lease_key(ip)], args=[token, self.lease_ms]))
 
-    async def _keep(self, ip: str, token: str) -> None:
-        while True:
+    async def _keep(self, ip: str, token: str, released: asyncio.Event) -> None:
+        while not released.is_set():
             await asyncio.sleep(self.lease_ms / 3000.0)
+            if released.is_set():
+                return
             try:
                 kept = await self.extend(ip, token)
             except redis.RedisError:
@@ -99,17 +101,20 @@ class IpLeases:
         while not await self.try_acquire(ip, token):
             self.waits += 1
             await asyncio.sleep(self.poll * (0.5 + random.random()))
-        keeper = asyncio.create_task(self._keep(ip, token)) if self.renew else None
+        released = asyncio.Event()
+        keeper = (asyncio.create_task(self._keep(ip, token, released)) if self.renew
+                  else None)
         try:
             yield token
         finally:
+            # The keeper stops on ``released``; the cancellation only cuts its sleep short. It is
+            # not awaited: on Python 3.11 a cancellation can be lost (asyncio.wait_for, which
+            # redis-py wraps around each command's write, returns the result when the command
+            # ended in the same loop turn), and awaiting a keeper that lost it waited for ever,
+            # renewing the lease (a worker held 32 chunks so, its loop idle: issue 13).
+            released.set()
             if keeper is not None:
-                keeper.cancel()  # it runs nothing more than its cancellation
+                keeper.cancel()
             # shielded: a cancellation of this task (a deadline around the probe) still ends it,
             # and the slot is freed now, not when the lease expires
-            await asyncio.shield(self._end(ip, token, keeper))
-
-    async def _end(self, ip: str, token: str, keeper: asyncio.Task[None] | None) -> None:
-        if keeper is not None:
-            await asyncio.wait([keeper])
-        await self.release(ip, token)
+            await asyncio.shield(self.release(ip, token))
