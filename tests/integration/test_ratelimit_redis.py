@@ -16,11 +16,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from tests.integration.cluster_probe import probe_with_leases
 from tests.integration.redis_dbs import claim
 from workers.cluster.exclusions import scan_exclusions, share_exclusions
 from workers.cluster.ratelimit import GLOBAL_KEY, RedisRateLimiter, cluster_throttle, ip_key
 from workers.cluster.state import key
-from workers.cluster.tasks import probe_with_leases
 from workers.dns import EngineSettings, MxHostEvidence, RRsetEvidence
 from workers.exclusion import parse
 from workers.ratelimit import NEVER, Buckets, Rate, RateLimits

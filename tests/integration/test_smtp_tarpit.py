@@ -16,11 +16,11 @@ import redis
 import redis.asyncio as aioredis
 
 from lab.smtpd_certs import write_chain
+from tests.integration.cluster_probe import probe_with_leases
 from tests.integration.redis_dbs import claim
 from tests.integration.smtpd_process import SmtpdProcess
 from workers.cluster.downs import down_key
 from workers.cluster.leases import IpLeases, lease_key
-from workers.cluster.tasks import probe_with_leases
 from workers.dns import EngineSettings, MxHostEvidence, RRsetEvidence
 from workers.scan.batch import ScanContext
 from workers.settings import Settings

@@ -25,18 +25,15 @@ import redis
 from workers.cluster import codec, ledger
 from workers.cluster.app import app
 from workers.cluster.exclusions import scan_exclusions
-from workers.cluster.ratelimit import cluster_throttle
 from workers.cluster.state import RESULTS, key, read_meta, record_failure
-from workers.cluster.stream import RedisGate, Runtime
-from workers.dns import EngineSettings, MxHostEvidence, load_trust_anchor
+from workers.cluster.stream import Runtime
+from workers.dns import EngineSettings, load_trust_anchor
 from workers.dns.bounds import Bounds
 from workers.psl import SuffixList
 from workers.psl import load as load_psl
 from workers.scan.batch import ScanContext
-from workers.scan.pipeline import GatedProber
 from workers.settings import Settings
-from workers.smtp import ProbeTarget, ProbeTimeouts, StarttlsEvidence
-from workers.smtp.excluded import split_excluded
+from workers.smtp import ProbeTimeouts
 from workers.store.backend import StoreError
 
 
@@ -296,27 +293,3 @@ def defer_hosts(scan_id: str, owner: str, hosts: Sequence[str]) -> None:
     pipe.execute()
     republish(spec, ledger.task_id(scan_id, entry))
 
-
-async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, settings: Settings
-                            ) -> dict[str, list[StarttlsEvidence]]:
-    """Every address of ``hosts`` once, each under a cluster-wide per-IP lease (renewed while
-    held), as the pipeline's cluster gate does. An address that timed out or refused for another
-    name of the scan (in this worker or another, ``workers.cluster.downs``) is not connected to:
-    its outcome is taken, marked inferred. An excluded address is never connected to; each
-    connection waits for the cluster-wide connection-rate limits (``workers.cluster.ratelimit``).
-    """
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
-    prober = GatedProber(RedisGate(client, ctx, settings), ctx.limits.global_,
-                         settings.per_ip_cap, cluster_throttle(client, settings.rate_limits()))
-    targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
-    targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
-    try:
-        found = [*skipped, *await prober.probe(targets, ctx)]
-    finally:
-        await client.aclose()
-    out: dict[str, list[StarttlsEvidence]] = {}
-    for ev in found:
-        out.setdefault(ev.host, []).append(ev)
-    return out

@@ -1,7 +1,7 @@
 """Addresses on the exclusion list get no connection: their evidence says so. Pure.
 
 The one filter both modes apply to STARTTLS targets before any connection (the embedded scan in
-``workers.scan.batch.smtp_stage``, the cluster in ``workers.cluster.tasks.probe_with_leases``).
+``workers.scan.batch.smtp_stage``, the cluster in ``workers.scan.pipeline``).
 """
 
 from __future__ import annotations
