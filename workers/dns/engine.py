@@ -416,15 +416,15 @@ class QueryEngine:
         host, port = self.settings.address
         qid = self._rng.getrandbits(16)
         payload = wire.query_wire(qid, question, cd)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port), self.settings.tcp_timeout
-        )
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+        async with asyncio.timeout(self.settings.tcp_timeout):
+            reader, writer = await asyncio.open_connection(host, port)
         try:
             writer.write(struct.pack("!H", len(payload)) + payload)
-            head = await asyncio.wait_for(reader.readexactly(2), self.settings.tcp_timeout)
-            data = await asyncio.wait_for(
-                reader.readexactly(struct.unpack("!H", head)[0]), self.settings.tcp_timeout
-            )
+            async with asyncio.timeout(self.settings.tcp_timeout):
+                head = await reader.readexactly(2)
+            async with asyncio.timeout(self.settings.tcp_timeout):
+                data = await reader.readexactly(struct.unpack("!H", head)[0])
         finally:
             writer.close()
         if not wire.answers_question(data, question) or wire.response_id(data) != qid:
