@@ -173,12 +173,11 @@ class Runtime:
         tasks are logged (a chunk that never ends holds its task, and the ledger keeps it)."""
         started = time.monotonic()
         while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(finished),
-                                              self.settings.stuck_report_seconds)
-            except TimeoutError:
-                log.warning("chunk %s (%d names) not done after %.0f s; the pipeline waits on:\n%s",
-                            owner, size, time.monotonic() - started, describe_tasks(self.loop))
+            await asyncio.wait([finished], timeout=self.settings.stuck_report_seconds)
+            if finished.done():
+                return finished.result()
+            log.warning("chunk %s (%d names) not done after %.0f s; the pipeline waits on:\n%s",
+                        owner, size, time.monotonic() - started, describe_tasks(self.loop))
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
