@@ -182,9 +182,13 @@ class Runtime:
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
             # a blocking pool: a probe or claim past its size waits for a connection (the
-            # default pool raises at 100 commands in flight, and thousands of domains are)
+            # default pool raises at 100 commands in flight, and thousands of domains are).
+            # socket_timeout set, not left to redis-py (its default moved: 5 s in 8.1): a command
+            # unanswered for 30 s fails its group (the chunk is retried) instead of holding it,
+            # and a loop stall of a few seconds fails none
             pool = aioredis.BlockingConnectionPool.from_url(
-                self.settings.redis_url, max_connections=64, timeout=30, socket_connect_timeout=3)
+                self.settings.redis_url, max_connections=64, timeout=30, socket_connect_timeout=3,
+                socket_timeout=30)
             self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
