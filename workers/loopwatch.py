@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from typing import Any
 
 log = logging.getLogger("danescan.loop")
@@ -83,10 +84,8 @@ def await_chain(task: asyncio.Task[Any]) -> list[str]:
                 out.append(f"awaits {type(obj).__name__}")
             break
         out.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
-        nxt = getattr(obj, "cr_await", None)
-        if nxt is None:
-            nxt = getattr(obj, "ag_await", None) or getattr(obj, "gi_yieldfrom", None)
-        obj = nxt
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None) \
+            or getattr(obj, "gi_yieldfrom", None)
     return out
 
 
@@ -94,16 +93,11 @@ def describe_tasks(loop: asyncio.AbstractEventLoop, limit: int = 40) -> str:
     """The loop's pending tasks grouped by where they wait (the most common places first, at
     most ``limit`` places): what a chunk that never ends is stuck on. Call on the loop's
     thread."""
-    places: dict[tuple[str, ...], int] = {}
-    for task in asyncio.all_tasks(loop):
-        chain = tuple(await_chain(task))
-        places[chain] = places.get(chain, 0) + 1
-    lines = [f"{sum(places.values())} tasks pending"]
-    ranked = sorted(places.items(), key=lambda kv: -kv[1])
-    for chain, count in ranked[:limit]:
+    places = Counter(tuple(await_chain(task)) for task in asyncio.all_tasks(loop))
+    lines = [f"{places.total()} tasks pending"]
+    for chain, count in places.most_common(limit):
         lines.append(f"{count} x")
         lines.extend(f"    {step}" for step in chain)
-    if len(ranked) > limit:
-        lines.append(f"... and {len(ranked) - limit} more places")
+    if len(places) > limit:
+        lines.append(f"... and {len(places) - limit} more places")
     return "\n".join(lines)
-

@@ -8,11 +8,9 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from workers.cluster.ratelimit import cluster_throttle
-from workers.cluster.stream import RedisGate
+from workers.cluster.stream import cluster_prober
 from workers.dns import MxHostEvidence
 from workers.scan.batch import ScanContext
-from workers.scan.pipeline import GatedProber
 from workers.settings import Settings
 from workers.smtp import ProbeTarget, StarttlsEvidence
 from workers.smtp.excluded import split_excluded
@@ -27,8 +25,7 @@ async def probe_with_leases(hosts: Sequence[MxHostEvidence], ctx: ScanContext, s
     connection waits for the cluster-wide connection-rate limits (``workers.cluster.ratelimit``).
     """
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
-    prober = GatedProber(RedisGate(client, ctx, settings), ctx.limits.global_,
-                         settings.per_ip_cap, cluster_throttle(client, settings.rate_limits()))
+    prober = cluster_prober(client, ctx, settings)  # the one a worker's pipeline uses
     targets = [ProbeTarget(h.host, ip) for h in hosts for ip in h.addresses]
     targets, skipped = split_excluded(targets, ctx.exclusions)  # no connection to these
     try:

@@ -82,7 +82,7 @@ class IpLeases:
         return bool(await self._renew(keys=[lease_key(ip)], args=[token, self.lease_ms]))
 
     async def _keep(self, ip: str, token: str, released: asyncio.Event) -> None:
-        while not released.is_set():
+        while True:
             await asyncio.sleep(self.lease_ms / 3000.0)
             if released.is_set():
                 return

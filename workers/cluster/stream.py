@@ -72,6 +72,13 @@ class RedisGate:
         await self.shared.record(ev)
 
 
+def cluster_prober(client: aioredis.Redis, ctx: ScanContext, settings: Settings) -> GatedProber:
+    """A worker's STARTTLS prober: per-IP leases, shared address outcomes and connection-rate
+    limits, all through Redis."""
+    return GatedProber(RedisGate(client, ctx, settings), ctx.limits.global_, settings.per_ip_cap,
+                       cluster_throttle(client, settings.rate_limits()))
+
+
 async def claim_hosts(client: aioredis.Redis, scan_id: str, owner: str,
                       hosts: Sequence[str]) -> dict[str, str]:
     """The owner of each host in the scan (``owner`` for those it claimed now, or claimed
@@ -218,9 +225,7 @@ class Runtime:
             return await claim_hosts(client, ctx.scan_id, str(work.tag), names)
 
         scan = Scan(ctx=ctx, resolver=setup.resolver,
-                    prober=GatedProber(RedisGate(client, ctx, self.settings), ctx.limits.global_,
-                                        self.settings.per_ip_cap,
-                                        cluster_throttle(client, self.settings.rate_limits())),
+                    prober=cluster_prober(client, ctx, self.settings),
                     public_ca=setup.public_ca, psl=setup.psl, history=history, own=own,
                     defer=defer, defer_on=(StoreError,), registry=HostRegistry())
         self._scans[ctx.scan_id] = scan
