@@ -8,7 +8,6 @@ Both share the state below (origin, zone, owner in force, the group being built)
 
 from __future__ import annotations
 
-import gc
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import chain, repeat
@@ -37,6 +36,7 @@ from producer.zonetypes import (
     ParseStats,
     Reason,
 )
+from workers import gc_tuning
 
 MAX_PAREN_LINES: Final = 200
 MAX_PAREN_BYTES: Final = 65536
@@ -484,13 +484,8 @@ class ZoneParser:
     def _fast_no_gc(self, b: bytes, pos: int, final: bool) -> tuple[int, bool]:
         """:meth:`_fast` with the cycle collector paused: a block makes tens of thousands of
         tuples and no cycles, and each collection would walk every object of the process."""
-        if not gc.isenabled():
+        with gc_tuning.paused():
             return self._fast(b, pos, final)
-        gc.disable()
-        try:
-            return self._fast(b, pos, final)
-        finally:
-            gc.enable()
 
     def _set_tok(self, sub: bytes, plan: zonefast.Plan, lo: int, hi: int) -> None:
         """The owner in force after the fast lines [lo, hi): the last one's first token."""

@@ -12,6 +12,7 @@ EXPLAIN / EXISTS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from queries.catalog import PARAM, UINT_MAX, Query, QueryError, bind, convert, get
+from queries.chdb_result import parquet_refused, read_parquet, type_name
 from queries.sqltext import engine_message, inline_insert, refused_read_only, strip_comments
+from workers import gc_tuning
 from workers.store.backend import (
     ChdbDatabase,
     Database,
@@ -61,8 +64,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _aware(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     return value
 
 
@@ -96,43 +99,66 @@ def _chdb_types(db: ChdbDatabase, sql: str, params: dict[str, Any]) -> dict[str,
     return dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
 
 
-def _run_chdb(db: ChdbDatabase, sql: str, params: dict[str, Any],
-              adhoc: bool = False) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+def _chdb_table(db: ChdbDatabase, sql: str, params: dict[str, Any],
+                adhoc: bool = False) -> tuple[Any, dict[str, str]]:
+    """The result as a pyarrow Table, with the ClickHouse types of its columns when they had to
+    be asked for (empty when the Table's own types say them): see queries/chdb_result.py."""
     import chdb
 
-    try:
-        table = db._session.query(sql, "ArrowTable", params={k: str(v) for k, v in params.items()})
-    except (RuntimeError, chdb.ChdbError) as exc:
+    text = {k: str(v) for k, v in params.items()}
+
+    def failed(exc: Exception) -> Exception:
         if adhoc:
-            raise SqlError(engine_message(str(exc), sql)) from exc
-        raise StoreError(f"chdb at {db.path}: {_one_line(exc)}") from exc
+            return SqlError(engine_message(str(exc), sql))
+        return StoreError(f"chdb at {db.path}: {_one_line(exc)}")
+
+    try:
+        table = read_parquet(db._session.query(sql, "Parquet", params=text).bytes())
+    except (RuntimeError, chdb.ChdbError) as exc:
+        if not parquet_refused(str(exc)):
+            raise failed(exc) from exc
+        table = None
+    if table is not None:
+        return table, {}
+    try:
+        table = db._session.query(sql, "ArrowTable", params=text)
+    except (RuntimeError, chdb.ChdbError) as exc:
+        raise failed(exc) from exc
+    return table, _chdb_types(db, sql, params)
+
+
+def _run_chdb(db: ChdbDatabase, sql: str, params: dict[str, Any],
+              adhoc: bool = False) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
     import pyarrow as pa
 
+    table, declared = _chdb_table(db, sql, params, adhoc)
     names = [str(n) for n in table.column_names]
-    declared = _chdb_types(db, sql, params)
     types: list[str] = []
     columns: list[list[Any]] = []
-    for i in range(table.num_columns):
-        col = table.column(i)
-        ch_type = declared.get(names[i], str(col.type))
-        if pa.types.is_timestamp(col.type) or _is_datetime(ch_type):
-            types.append("DateTime")
-            columns.append([_as_datetime(v) for v in col.to_pylist()])
-        else:
-            types.append(ch_type)
-            columns.append(_values(col))
-    rows = list(zip(*columns, strict=True)) if columns else []
+    with gc_tuning.paused():
+        for i, field in enumerate(table.schema):
+            col = table.column(i)
+            ch_type = declared.get(names[i]) or type_name(field.type, field.nullable)
+            if pa.types.is_timestamp(col.type) or _is_datetime(ch_type):
+                types.append("DateTime")
+                columns.append([_as_datetime(v) for v in col.to_pylist()])
+            else:
+                types.append(ch_type)
+                columns.append(_values(col))
+        rows = list(zip(*columns, strict=True)) if columns else []
     return names, types, rows
 
 
 def _values(col: Any) -> list[Any]:
     """An Arrow column as Python values; a String that is not UTF-8 (a certificate's DER) as
     bytes, as clickhouse-driver gives it."""
+    import pyarrow as pa
+
+    if pa.types.is_binary(col.type):  # an Enum through Parquet
+        return [v if v is None else _text(v) for v in col.to_pylist()]
     try:
         return list(col.to_pylist())
     except UnicodeDecodeError:
-        import pyarrow as pa
-
         return [v if v is None else _text(v) for v in col.cast(pa.binary()).to_pylist()]
 
 
@@ -152,7 +178,8 @@ def _run_server(db: DriverDatabase, sql: str, params: dict[str, Any], adhoc: boo
         settings["readonly"] = 1
     client = Client(database=db.database, settings=settings, **db._params)
     try:
-        rows, meta = client.execute(sql, params or None, with_column_types=True)
+        with gc_tuning.paused():
+            rows, meta = client.execute(sql, params or None, with_column_types=True)
     except errors.ServerException as exc:
         if adhoc:
             raise SqlError(engine_message(str(exc), sql)) from exc
@@ -163,7 +190,8 @@ def _run_server(db: DriverDatabase, sql: str, params: dict[str, Any], adhoc: boo
         client.disconnect()
     names = [m[0] for m in meta]
     types = ["DateTime" if m[1].startswith("DateTime") else m[1] for m in meta]
-    return names, types, [tuple(_aware(v) for v in r) for r in rows]
+    with gc_tuning.paused():
+        return names, types, [tuple(_aware(v) for v in r) for r in rows]
 
 
 def execute(db: Database, query: Query | str, given: Mapping[str, Any] | None = None) -> Result:
@@ -265,23 +293,21 @@ def run_sql(db: Database, sql: str, given: Mapping[str, str] | None = None, writ
 def run_sql_arrow(db: ChdbDatabase, sql: str, given: Mapping[str, str] | None = None,
                   write: bool = False) -> Any:
     """run_sql on chdb straight to a pyarrow.Table, without Python rows (for Parquet and Arrow
-    files of millions of rows): DateTime columns as UTC timestamps in seconds (chdb's Arrow
-    output gives them as UInt32), a String column that is not UTF-8 as binary."""
-    import chdb
+    files of millions of rows): DateTime columns as UTC timestamps (in seconds when every value is
+    a whole second, as DateTime's are), a String column that is not UTF-8 as binary."""
     import pyarrow as pa
 
     params = _checked(db, sql, given, write)
-    text = {k: str(v) for k, v in params.items()}
-    try:
-        table = db._session.query(sql, "ArrowTable", params=text)
-    except (RuntimeError, chdb.ChdbError) as exc:
-        raise SqlError(engine_message(str(exc), sql)) from exc
-    declared = _chdb_types(db, sql, params)
+    table, declared = _chdb_table(db, sql, params, adhoc=True)
     columns = []
     for name, col in zip(table.column_names, table.columns, strict=True):
         ch_type = declared.get(str(name), "")
         if _is_datetime(ch_type) and pa.types.is_integer(col.type):
             col = col.cast(pa.int64()).cast(pa.timestamp("s", tz="UTC"))
+        elif pa.types.is_timestamp(col.type) and col.type.unit != "s":
+            # DateTime through Parquet comes in milliseconds; DateTime64 keeps its fractions
+            with contextlib.suppress(pa.ArrowInvalid):
+                col = col.cast(pa.timestamp("s", tz="UTC"))
         elif pa.types.is_string(col.type):
             try:
                 col.validate(full=True)

