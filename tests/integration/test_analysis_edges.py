@@ -20,8 +20,8 @@ from workers.dane.certs import CertInfo, parse_cert
 from workers.store.backend import ChdbDatabase, connect, sql_string
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
+from workers.store.snapshots import CHANGE_TABLES, derive
 from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
-from workers.store.snapshots import derive
 
 pytestmark = [pytest.mark.clickhouse]
 
@@ -100,7 +100,7 @@ class Store:
         self.pending.clear()
 
     def reset(self) -> None:
-        for t in (*TABLES, *SNAPSHOT_TABLES):
+        for t in (*TABLES, *SNAPSHOT_TABLES, *CHANGE_TABLES):
             self.db.execute(f"TRUNCATE TABLE {t}")
         self.scans.clear()
         self.changed.clear()
@@ -422,3 +422,50 @@ def test_an_excluded_mx_host_is_no_dane_host(store: Store) -> None:
     total = next(r for r in store.q("tld_deployment", scan_id="s0") if r["tld"] == "all")
     assert (total["with_tlsa"], total["tlsa_mx_hosts"], total["invalid_mx_hosts"],
             total["invalid_domains"]) == (2, 2, 1, 1)
+
+
+# -- the chain changes stored at each close (migration 0016) ---------------------------------
+
+def _rollover_plan(store: Store, pki: Pki) -> None:
+    """A correct rollover at hour 3 (next key published at hour 1, old one kept until the switch)
+    beside a host that never changes."""
+    k0, k1 = pki.leaf(0), pki.leaf(1)
+    tlsa = {0: [rec(3, 1, 1, k0)], 1: [rec(3, 1, 1, k0), rec(3, 1, 1, k1)], 4: [rec(3, 1, 1, k1)]}
+    host_plan(store, pki, "mx.rolls.example", range(6), {0: [k0, pki.ca], 3: [k1, pki.ca]}, tlsa)
+    host_plan(store, pki, "mx.stays.example", range(6), {0: [k0, pki.ca]}, {0: [rec(3, 1, 1, k0)]})
+
+
+def test_item9_stored_changes_are_read_while_they_match_the_stored_scans(database: ChdbDatabase,
+                                                                           pki: Pki) -> None:
+    store = Store(database, stored=True)
+    store.reset()
+    _rollover_plan(store, pki)
+    expected = store.rollovers(0, 5)
+    assert outcomes(expected) == {("mx.rolls.example", 3): "correct"}
+    assert database.query("SELECT scan_id, host FROM chain_changes") == [("s3", "mx.rolls.example")]
+    database.execute("TRUNCATE TABLE chain_changes")
+    # every scan's set matches: the view reads the stored changes, and there are none now
+    assert store.rollovers(0, 5) == []
+    # s4's set found against one stored scan fewer than there now are (it closed while s3 was
+    # being stored): the view finds the changes from the chains again
+    database.execute("INSERT INTO chain_change_sets SELECT scan_id, derived_version, prior - 1, prev, "
+                     "prev_version, version + 1 FROM chain_change_sets FINAL WHERE scan_id = 's4'")
+    assert store.rollovers(0, 5) == expected
+
+
+def test_item9_a_scan_stored_late_finds_its_successors_changes_again(database: ChdbDatabase,
+                                                                        pki: Pki) -> None:
+    """The scans' rows stored in another order than their starts (a store that failed at one
+    close is done at a later one): the stored changes are those of the chains read raw."""
+    store = Store(database, stored=False)
+    store.reset()
+    _rollover_plan(store, pki)
+    raw = store.rollovers(0, 5)
+    assert outcomes(raw) == {("mx.rolls.example", 3): "correct"}
+    for hour in (5, 3, 0, 4, 2, 1):
+        assert derive(database, f"s{hour}")
+    assert store.rollovers(0, 5) == raw
+    assert database.query("SELECT scan_id, host FROM chain_changes FINAL WHERE (scan_id, version) IN "
+                          "(SELECT scan_id, version FROM chain_change_sets FINAL)") == [("s3", "mx.rolls.example")]
+    database.execute("TRUNCATE TABLE chain_changes")
+    assert store.rollovers(0, 5) == []  # the answer above was read from the stored changes

@@ -1,5 +1,5 @@
 """The analysis files: parameters are real ClickHouse query parameters, headers say what each
-answers, shared rules are written once (the views of migrations 0013-0015, read by the files), and bad
+answers, shared rules are written once (the views of migrations 0013-0016, read by the files), and bad
 parameter values are one-line QueryErrors."""
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ VIEWS = {"domain_classes": ("management_classes", "management_validity", "host_c
          "tlsa_snapshots_of": ("rollover_switches",),
          "host_classes_of": ("rollover_switches",),
          "leaf_snapshots_of": ("renewals", "mismatch_reasons"),
-         "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons")}
+         "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons", "stored_sequence"),
+         "stored_sequence": ("rollover_switches", "chain_changes_of"),
+         "chain_changes_of": ()}  # read by workers/store/snapshots.py
 
 
 def _views() -> dict[str, str]:
-    """The analysis views' SELECTs as the migrations leave them (0013's, and those of 0014 and
-    0015, which replace rollover_switches), by name; not the materialized views that fill
+    """The analysis views' SELECTs as the migrations leave them (0013's, and those of 0014 to
+    0016, which replace rollover_switches), by name; not the materialized views that fill
     tables."""
     out = {}
     for m in discover():

@@ -13,6 +13,11 @@ every other scan. A scan that could not be derived (a server older than the view
 its close) is therefore answered the same, only slower, and a scan closed again after a resume
 is derived again. At every close, scans closed earlier whose rows were not stored (the store failed
 then) are stored too (``derive_closed``).
+
+Migration 0016 adds each stored scan's chain changes (``chain_changes_of``): found after the
+snapshot rows, for the scans stored and for every stored scan started after them, whose previous
+snapshot may now be another. rollover_switches reads them only while they match the stored
+sequence as it stands (``stored_sequence``), and finds the changes from the chains otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 # query with another one reads the raw rows).
 THRESHOLD = 50
 TABLES = ("probe_snapshots", "tlsa_snapshots", "leaf_snapshots", "derived_scans")
+# migration 0016: each stored scan's chain changes, and the record that they were found
+CHANGE_TABLES = ("chain_changes", "chain_change_sets")
+# no scan starts later (ClickHouse's last DateTime)
+LAST = "toDateTime(4294967295, 'UTC')"
 
 
 def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD) -> list[str]:
@@ -46,6 +55,31 @@ def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD
         f"INSERT INTO derived_scans SELECT scan_id, version, {threshold}, now(), {version} "
         f"FROM scans FINAL WHERE has({scans}, scan_id)",
     ]
+
+
+def change_statements(scan_ids: Sequence[str], version: int) -> list[str]:
+    """The INSERTs that store the chain changes of stored scans, the record of them last (as the
+    migration 0016 does for the scans stored before it)."""
+    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+    return [
+        "INSERT INTO chain_changes SELECT scan_id, host, ip, at, t0, change, new_keys, old_keys, "
+        f"class, {version} FROM chain_changes_of(scans = {scans})",
+        "INSERT INTO chain_change_sets SELECT scan_id, version, prior, prev, prev_version, "
+        f"{version} FROM stored_sequence(until = {LAST}) WHERE has({scans}, scan_id)",
+    ]
+
+
+def successors(db: Database, scan_ids: Sequence[str]) -> list[str]:
+    """The scans with current stored rows started at or after the first of ``scan_ids`` (those
+    included): a scan stored is the previous snapshot of the next ones, whose changes are found
+    again."""
+    if not scan_ids:
+        return []
+    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+    rows = db.query(f"SELECT scan_id FROM stored_sequence(until = {LAST}) "
+                    f"WHERE at >= (SELECT min(at) FROM stored_sequence(until = {LAST}) "
+                    f"WHERE has({scans}, scan_id)) ORDER BY at, scan_id")
+    return [str(r[0]) for r in rows]
 
 
 def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
@@ -67,10 +101,14 @@ def _has_tables(db: Database) -> bool:
 
 
 def _store(db: Database, scan_ids: Sequence[str], threshold: int) -> bool:
-    """The INSERTs, on a database known to have the snapshot tables."""
+    """The INSERTs, on a database known to have the snapshot tables; then, where it has the
+    change tables, the changes of these scans and of the stored scans after them."""
     if scan_ids:
         for sql in statements(scan_ids, time.time_ns(), threshold):
             db.execute(sql)
+        if db.table_exists(CHANGE_TABLES[-1]):
+            for sql in change_statements(successors(db, scan_ids), time.time_ns()):
+                db.execute(sql)
     return True
 
 
