@@ -9,7 +9,7 @@
 -- dimension 'hosts' (unit 'mx hosts'), the paper's headline per host: 'judged' MX hosts with at
 -- least one judged change (the denominator), 'wrong-at-least-once' (a judged change that is not
 -- correct), 'ignored-ttl' (a same-time or too-late change), 'not-judged' (changes, none judged).
--- Reads the view rollover_switches (queries/migrations/0015_leaf_snapshots.sql), where the rules
+-- Reads the view rollover_switches (queries/migrations/0016_chain_changes.sql), where the rules
 -- live.
 -- Parameters: since DateTime, until DateTime (snapshot times), threshold UInt32 (50).
 WITH

@@ -29,8 +29,9 @@
 -- One row per (host, switch time): the worst outcome of its addresses (addresses: each one's).
 -- class: the management class of the domains the host serves at t (methodology section 4;
 -- 'mixed' when they differ). Decisions: queries/DECISIONS.md.
--- Reads the view rollover_switches (queries/migrations/0015_leaf_snapshots.sql), where the rules
--- live; it reads each snapshot's rows stored at its scan's close, and domain_classes for the class.
+-- Reads the view rollover_switches (queries/migrations/0016_chain_changes.sql), where the rules
+-- live; it reads each snapshot's rows stored at its scan's close (with the chain changes found
+-- then), and domain_classes for the class.
 -- Parameters: since DateTime, until DateTime (snapshot times), threshold UInt32 (50).
 SELECT at AS switch_at, host AS mx_host, change, tlsa_ttl, usages, class, outcome,
        toUInt32(t - t0) AS interval_s,

@@ -28,27 +28,51 @@ FROM (
 )
 ARRAY JOIN arrayEnumerate(a) AS k;
 
--- chain_changes_of(scans Array(String)): the changes of those of the scans that have current
--- stored rows, each against the previous stored snapshot of its (host, address); the rows of
--- chain_changes without their version.
+-- chain_changes_of(scans Array(String), lookback UInt32): the changes of those of the scans that
+-- have current stored rows, each against the previous stored snapshot of its (host, address);
+-- the rows of chain_changes without their version. A close asks for its own scan: the previous
+-- snapshot of an address is then nearly always among the `lookback` stored scans before it, and
+-- only those are read, with the whole history of the few addresses absent from all of them (so
+-- the cost of a close does not grow with the history); `lookback` 0 reads the whole history.
 CREATE VIEW IF NOT EXISTS chain_changes_of {{on_cluster}} AS
 WITH
 seq AS (SELECT scan_id, at, version FROM stored_sequence(until = toDateTime(4294967295, 'UTC'))),
--- the scans asked for that are stored, and the start of the last of them
+-- the scans asked for that are stored, the starts of the first and the last of them, and the
+-- start of the `lookback`-th stored scan before the first (1970 when there are fewer)
 (SELECT (groupArrayIf(scan_id, has({scans:Array(String)}, scan_id)),
-         maxIf(at, has({scans:Array(String)}, scan_id))) FROM seq) AS of_seq,
-of_seq.1 AS of_scans, of_seq.2 AS upto,
-changes AS (  -- per (host, address) of the scans, the snapshots up to the last of them in time
-              -- order; a change where one of the scans presents another chain than the one before
+         minIf(at, has({scans:Array(String)}, scan_id)), maxIf(at, has({scans:Array(String)}, scan_id)),
+         arraySort(groupArray(at))) FROM seq) AS of_seq,
+of_seq.1 AS of_scans, of_seq.2 AS first_at, of_seq.3 AS upto,
+if({lookback:UInt32} = 0, toDateTime(0, 'UTC'),
+   arrayElement(arrayFilter(x -> x < first_at, of_seq.4), -toInt64({lookback:UInt32}))) AS bound,
+pairs AS (  -- the (host, address) pairs of the scans
+    SELECT DISTINCT host, ip FROM probe_snapshots
+    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq WHERE has(of_scans, scan_id))
+),
+orphans AS (  -- those without a stored snapshot between the bound and the first of the scans
+    SELECT host, ip FROM pairs
+    WHERE (host, ip) NOT IN (SELECT host, ip FROM probe_snapshots
+                             WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq)
+                               AND at >= bound AND at < first_at)
+),
+snaps AS (  -- their stored snapshots from the bound to the last of the scans, and the orphans'
+            -- before the bound
+    SELECT host, ip, at, scan_id, leaf_cert, leaf_key, issuer_key FROM probe_snapshots
+    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at >= bound AND at <= upto
+      AND (host, ip) IN (SELECT host, ip FROM pairs)
+    UNION ALL
+    SELECT host, ip, at, scan_id, leaf_cert, leaf_key, issuer_key FROM probe_snapshots
+    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at < bound
+      AND (host, ip) IN (SELECT host, ip FROM orphans)
+),
+changes AS (  -- per (host, address), its snapshots in time order; a change where one of the scans
+              -- presents another chain than the snapshot before
     SELECT host, ip, p[i].2 AS scan_id, p[i].1 AS t, p[i - 1].2 AS scan0, p[i - 1].1 AS t0,
            multiIf(p[i].4 != p[i - 1].4, 'leaf-key', p[i].5 != p[i - 1].5, 'issuer-key', 'leaf-cert') AS change
     FROM (
         SELECT host, ip,
                arraySort(x -> (x.1, x.2), groupArray((toUInt32(at), scan_id, leaf_cert, leaf_key, issuer_key))) AS p
-        FROM probe_snapshots
-        WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at <= upto
-          AND (host, ip) IN (SELECT host, ip FROM probe_snapshots
-                             WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq WHERE has(of_scans, scan_id)))
+        FROM snaps
         GROUP BY host, ip
     )
     ARRAY JOIN arrayFilter(i -> i > 1 AND has(of_scans, p[i].2)
@@ -283,7 +307,7 @@ LEFT JOIN host_class AS h ON h.scan_id = j.scan_id AND h.host = j.host;
 -- one version for the rows and the sets (a later close stores newer ones).
 INSERT INTO chain_changes
 SELECT scan_id, host, ip, at, t0, change, new_keys, old_keys, class, 1
-FROM chain_changes_of(scans = (SELECT groupArray(scan_id) FROM derived_scans FINAL));
+FROM chain_changes_of(scans = (SELECT groupArray(scan_id) FROM derived_scans FINAL), lookback = 0);
 
 INSERT INTO chain_change_sets
 SELECT scan_id, version, prior, prev, prev_version, 1

@@ -453,19 +453,27 @@ def test_item9_stored_changes_are_read_while_they_match_the_stored_scans(databas
     assert store.rollovers(0, 5) == expected
 
 
-def test_item9_a_scan_stored_late_finds_its_successors_changes_again(database: ChdbDatabase,
-                                                                        pki: Pki) -> None:
+@pytest.mark.parametrize("lookback", [24, 1])
+def test_item9_a_scan_stored_late_finds_its_successors_changes_again(database: ChdbDatabase, pki: Pki,
+                                                                        lookback: int) -> None:
     """The scans' rows stored in another order than their starts (a store that failed at one
-    close is done at a later one): the stored changes are those of the chains read raw."""
+    close is done at a later one), one address failing hours 2 and 3 before it switches key (its
+    previous snapshot beyond a lookback of 1): the stored changes are those of the chains read
+    raw."""
     store = Store(database, stored=False)
     store.reset()
     _rollover_plan(store, pki)
-    raw = store.rollovers(0, 5)
-    assert outcomes(raw) == {("mx.rolls.example", 3): "correct"}
-    for hour in (5, 3, 0, 4, 2, 1):
-        assert derive(database, f"s{hour}")
+    k0, k2 = pki.leaf(0), pki.leaf(2)
+    host_plan(store, pki, "mx.gap.example", range(6), {0: [k0, pki.ca], 2: None, 4: [k2, pki.ca]},
+              {0: [rec(3, 1, 1, k0)], 1: [rec(3, 1, 1, k0), rec(3, 1, 1, k2)]}, ttl=5400)
+    raw = store.rollovers(0, 5)  # 2T = 3 h: the 3 h between its snapshots is judged
+    assert outcomes(raw) == {("mx.rolls.example", 3): "correct", ("mx.gap.example", 4): "correct"}
+    assert [r["interval_s"] for r in raw if r["mx_host"] == "mx.gap.example"] == [3 * 3600]
+    for hour in (5, 3, 0, 2, 1, 4):  # s4 last: with lookback 1 its gap address is an orphan
+        assert derive(database, f"s{hour}", lookback=lookback)
     assert store.rollovers(0, 5) == raw
-    assert database.query("SELECT scan_id, host FROM chain_changes FINAL WHERE (scan_id, version) IN "
-                          "(SELECT scan_id, version FROM chain_change_sets FINAL)") == [("s3", "mx.rolls.example")]
+    assert sorted(database.query("SELECT scan_id, host FROM chain_changes FINAL WHERE (scan_id, version) IN "
+                                 "(SELECT scan_id, version FROM chain_change_sets FINAL)")) == [
+        ("s3", "mx.rolls.example"), ("s4", "mx.gap.example")]
     database.execute("TRUNCATE TABLE chain_changes")
     assert store.rollovers(0, 5) == []  # the answer above was read from the stored changes

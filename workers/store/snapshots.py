@@ -36,6 +36,9 @@ THRESHOLD = 50
 TABLES = ("probe_snapshots", "tlsa_snapshots", "leaf_snapshots", "derived_scans")
 # migration 0016: each stored scan's chain changes, and the record that they were found
 CHANGE_TABLES = ("chain_changes", "chain_change_sets")
+# the stored scans before a close read for the previous snapshot of its addresses (the whole
+# history of those absent from all of them); chain_changes_of in migration 0016
+LOOKBACK = 24
 # no scan starts later (ClickHouse's last DateTime)
 LAST = "toDateTime(4294967295, 'UTC')"
 
@@ -57,13 +60,13 @@ def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD
     ]
 
 
-def change_statements(scan_ids: Sequence[str], version: int) -> list[str]:
+def change_statements(scan_ids: Sequence[str], version: int, lookback: int = LOOKBACK) -> list[str]:
     """The INSERTs that store the chain changes of stored scans, the record of them last (as the
     migration 0016 does for the scans stored before it)."""
     scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
     return [
         "INSERT INTO chain_changes SELECT scan_id, host, ip, at, t0, change, new_keys, old_keys, "
-        f"class, {version} FROM chain_changes_of(scans = {scans})",
+        f"class, {version} FROM chain_changes_of(scans = {scans}, lookback = {lookback})",
         "INSERT INTO chain_change_sets SELECT scan_id, version, prior, prev, prev_version, "
         f"{version} FROM stored_sequence(until = {LAST}) WHERE has({scans}, scan_id)",
     ]
@@ -82,12 +85,14 @@ def successors(db: Database, scan_ids: Sequence[str]) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD) -> bool:
-    """Store the snapshot rows of closed scans. False (and nothing recorded) when this database
+def derive(db: Database, *scan_ids: str, threshold: int = THRESHOLD, lookback: int = LOOKBACK) -> bool:
+    """Store the snapshot rows of closed scans, and (migrated to 0016) their chain changes and
+    those of the stored scans after them, each address's previous snapshot looked for among the
+    ``lookback`` stored scans before them first. False (and nothing recorded) when this database
     has no snapshot tables (not migrated to 0015, or a server too old for its views) or the store
     failed: the analyses then read those scans' raw rows."""
     try:
-        return _has_tables(db) and _store(db, scan_ids, threshold)
+        return _has_tables(db) and _store(db, scan_ids, threshold, lookback)
     except StoreError as exc:
         log.warning("scans %s: snapshot rows not stored (%s); analyses read their raw rows",
                     ", ".join(scan_ids), exc)
@@ -100,14 +105,14 @@ def _has_tables(db: Database) -> bool:
     return db.table_exists("leaf_snapshots")
 
 
-def _store(db: Database, scan_ids: Sequence[str], threshold: int) -> bool:
+def _store(db: Database, scan_ids: Sequence[str], threshold: int, lookback: int = LOOKBACK) -> bool:
     """The INSERTs, on a database known to have the snapshot tables; then, where it has the
     change tables, the changes of these scans and of the stored scans after them."""
     if scan_ids:
         for sql in statements(scan_ids, time.time_ns(), threshold):
             db.execute(sql)
         if db.table_exists(CHANGE_TABLES[-1]):
-            for sql in change_statements(successors(db, scan_ids), time.time_ns()):
+            for sql in change_statements(successors(db, scan_ids), time.time_ns(), lookback):
                 db.execute(sql)
     return True
 
