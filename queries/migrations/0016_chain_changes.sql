@@ -45,54 +45,34 @@ seq AS (SELECT scan_id, at, version FROM stored_sequence(until = toDateTime(4294
 of_seq.1 AS of_scans, of_seq.2 AS first_at, of_seq.3 AS upto,
 if({lookback:UInt32} = 0, toDateTime(0, 'UTC'),
    arrayElement(arrayFilter(x -> x < first_at, of_seq.4), -toInt64({lookback:UInt32}))) AS bound,
-pairs AS (  -- the (host, address) pairs of the scans
-    SELECT DISTINCT host, ip FROM probe_snapshots
+cur AS (  -- the chains the scans' addresses presented
+    SELECT host, ip, at, scan_id, leaf_cert, leaf_key, issuer_key, keys, class FROM probe_snapshots
     WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq WHERE has(of_scans, scan_id))
 ),
-orphans AS (  -- those without a stored snapshot between the bound and the first of the scans
-    SELECT host, ip FROM pairs
+orphans AS (  -- their addresses without a stored snapshot between the bound and the first scan
+    SELECT DISTINCT host, ip FROM cur
     WHERE (host, ip) NOT IN (SELECT host, ip FROM probe_snapshots
                              WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq)
                                AND at >= bound AND at < first_at)
 ),
-snaps AS (  -- their stored snapshots from the bound to the last of the scans, and the orphans'
-            -- before the bound
-    SELECT host, ip, at, scan_id, leaf_cert, leaf_key, issuer_key FROM probe_snapshots
-    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at >= bound AND at <= upto
-      AND (host, ip) IN (SELECT host, ip FROM pairs)
+before AS (  -- the stored snapshots that may precede them: from the bound to the last of the
+             -- scans, and the orphans' before the bound (read through the sort key)
+    SELECT host, ip, at, leaf_cert, leaf_key, issuer_key, keys FROM probe_snapshots
+    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at >= bound AND at < upto
     UNION ALL
-    SELECT host, ip, at, scan_id, leaf_cert, leaf_key, issuer_key FROM probe_snapshots
+    SELECT host, ip, at, leaf_cert, leaf_key, issuer_key, keys FROM probe_snapshots
+    PREWHERE (host, ip) IN (SELECT host, ip FROM orphans)
     WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq) AND at < bound
-      AND (host, ip) IN (SELECT host, ip FROM orphans)
-),
-changes AS (  -- per (host, address), its snapshots in time order; a change where one of the scans
-              -- presents another chain than the snapshot before
-    SELECT host, ip, p[i].2 AS scan_id, p[i].1 AS t, p[i - 1].2 AS scan0, p[i - 1].1 AS t0,
-           multiIf(p[i].4 != p[i - 1].4, 'leaf-key', p[i].5 != p[i - 1].5, 'issuer-key', 'leaf-cert') AS change
-    FROM (
-        SELECT host, ip,
-               arraySort(x -> (x.1, x.2), groupArray((toUInt32(at), scan_id, leaf_cert, leaf_key, issuer_key))) AS p
-        FROM snaps
-        GROUP BY host, ip
-    )
-    ARRAY JOIN arrayFilter(i -> i > 1 AND has(of_scans, p[i].2)
-                                AND (p[i].3 != p[i - 1].3 OR p[i].4 != p[i - 1].4 OR p[i].5 != p[i - 1].5),
-                           arrayEnumerate(p)) AS i
-),
-chains AS (  -- the designations and class of the snapshots on either side of a change
-    SELECT host, ip, scan_id, keys, class FROM probe_snapshots
-    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq)
-      AND (host, ip) IN (SELECT host, ip FROM changes)
 )
-SELECT c.host AS host, c.ip AS ip, c.scan_id AS scan_id, toDateTime(c.t, 'UTC') AS at,
-       toDateTime(c.t0, 'UTC') AS t0, c.change AS change, anyIf(k.keys, c.side = 1) AS new_keys,
-       anyIf(k.keys, c.side = 0) AS old_keys, anyIf(k.class, c.side = 1) AS class
-FROM (  -- each change twice: its new snapshot (side 1) and the one before (side 0)
-    SELECT host, ip, scan_id, t, t0, change, s.1 AS side_scan, s.2 AS side
-    FROM changes ARRAY JOIN [(scan_id, 1), (scan0, 0)] AS s
-) AS c
-INNER JOIN chains AS k ON k.host = c.host AND k.ip = c.ip AND k.scan_id = c.side_scan
-GROUP BY c.host, c.ip, c.scan_id, c.t, c.t0, c.change;
+-- each snapshot of the scans whose chain differs from the one of the address's latest stored
+-- snapshot before it
+SELECT c.host AS host, c.ip AS ip, c.scan_id AS scan_id, c.at AS at, b.at AS t0,
+       multiIf(c.leaf_key != b.leaf_key, 'leaf-key', c.issuer_key != b.issuer_key, 'issuer-key',
+               'leaf-cert') AS change,
+       c.keys AS new_keys, b.keys AS old_keys, c.class AS class
+FROM cur AS c
+ASOF INNER JOIN before AS b ON b.host = c.host AND b.ip = c.ip AND c.at > b.at
+WHERE c.leaf_cert != b.leaf_cert OR c.leaf_key != b.leaf_key OR c.issuer_key != b.issuer_key;
 
 -- Read by scan: the window's scans, then their version.
 CREATE TABLE IF NOT EXISTS chain_changes {{on_cluster}} (

@@ -38,7 +38,7 @@ TABLES = ("probe_snapshots", "tlsa_snapshots", "leaf_snapshots", "derived_scans"
 CHANGE_TABLES = ("chain_changes", "chain_change_sets")
 # the stored scans before a close read for the previous snapshot of its addresses (the whole
 # history of those absent from all of them); chain_changes_of in migration 0016
-LOOKBACK = 24
+LOOKBACK = 4
 # no scan starts later (ClickHouse's last DateTime)
 LAST = "toDateTime(4294967295, 'UTC')"
 
