@@ -1,6 +1,7 @@
 -- Back to 0015: the change tables and their views go, and rollover_switches is again 0015's (its
 -- text as 0015 created it).
 DROP VIEW IF EXISTS rollover_switches {{on_cluster}};
+DROP VIEW IF EXISTS current_change_sets {{on_cluster}};
 DROP TABLE IF EXISTS chain_change_sets {{on_cluster}};
 DROP TABLE IF EXISTS chain_changes {{on_cluster}};
 DROP VIEW IF EXISTS chain_changes_of {{on_cluster}};

@@ -50,8 +50,9 @@ cur AS (  -- the chains the scans' addresses presented
     WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq WHERE has(of_scans, scan_id))
 ),
 orphans AS (  -- their addresses without a stored snapshot between the bound and the first scan
-    SELECT DISTINCT host, ip FROM cur
-    WHERE (host, ip) NOT IN (SELECT host, ip FROM probe_snapshots
+    SELECT DISTINCT host, ip FROM probe_snapshots
+    WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq WHERE has(of_scans, scan_id))
+      AND (host, ip) NOT IN (SELECT host, ip FROM probe_snapshots
                              WHERE (scan_id, version) IN (SELECT scan_id, version FROM seq)
                                AND at >= bound AND at < first_at)
 ),
@@ -99,6 +100,19 @@ CREATE TABLE IF NOT EXISTS chain_change_sets {{on_cluster}} (
 ) ENGINE = {{engine:replacing(version)}}
 ORDER BY scan_id;
 
+-- current_change_sets(until DateTime): the stored scans started up to `until` whose change set
+-- was found against the sequence as it now stands (the same derivation of the scan, as many
+-- stored scans before it, the same last one in the same derivation), with the version of its
+-- rows. rollover_switches reads the stored changes of these; a close finds those of the others
+-- again (workers/store/snapshots.py).
+CREATE VIEW IF NOT EXISTS current_change_sets {{on_cluster}} AS
+SELECT c.scan_id AS scan_id, c.version AS version, q.at AS at
+FROM (SELECT scan_id, derived_version, prior, prev, prev_version, version FROM chain_change_sets FINAL) AS c
+INNER JOIN (SELECT scan_id, at, version, prior, prev, prev_version
+            FROM stored_sequence(until = {until:DateTime})) AS q
+    ON q.scan_id = c.scan_id AND q.version = c.derived_version AND q.prior = c.prior
+       AND q.prev = c.prev AND q.prev_version = c.prev_version;
+
 -- rollover_switches(since DateTime, until DateTime, threshold UInt32): as 0015's (same rules,
 -- same answers), with the changes read from chain_changes when every scan of the window has a
 -- current change set (the CTEs fast and fast_changes; the others as 0015 wrote them, each read
@@ -113,12 +127,7 @@ picked AS (
 ),
 stored AS (SELECT scan_id, threshold, version FROM stored_scans(since = {since:DateTime}, until = {until:DateTime})),
 fast AS (  -- the window's scans whose changes are stored against the sequence as it now stands
-    SELECT c.scan_id AS scan_id, c.version AS version
-    FROM (SELECT scan_id, derived_version, prior, prev, prev_version, version FROM chain_change_sets FINAL) AS c
-    INNER JOIN (SELECT scan_id, version, prior, prev, prev_version
-                FROM stored_sequence(until = {until:DateTime}) WHERE at >= {since:DateTime}) AS q
-        ON q.scan_id = c.scan_id AND q.version = c.derived_version AND q.prior = c.prior
-           AND q.prev = c.prev AND q.prev_version = c.prev_version
+    SELECT scan_id, version FROM current_change_sets(until = {until:DateTime}) WHERE at >= {since:DateTime}
 ),
 -- every scan of the window has them: the changes are read, not found
 (SELECT groupArray((scan_id, version)) FROM fast) AS fast_set,

@@ -443,14 +443,22 @@ def test_item9_stored_changes_are_read_while_they_match_the_stored_scans(databas
     expected = store.rollovers(0, 5)
     assert outcomes(expected) == {("mx.rolls.example", 3): "correct"}
     assert database.query("SELECT scan_id, host FROM chain_changes") == [("s3", "mx.rolls.example")]
-    database.execute("TRUNCATE TABLE chain_changes")
-    # every scan's set matches: the view reads the stored changes, and there are none now
-    assert store.rollovers(0, 5) == []
     # s4's set found against one stored scan fewer than there now are (it closed while s3 was
     # being stored): the view finds the changes from the chains again
     database.execute("INSERT INTO chain_change_sets SELECT scan_id, derived_version, prior - 1, prev, "
                      "prev_version, version + 1 FROM chain_change_sets FINAL WHERE scan_id = 's4'")
     assert store.rollovers(0, 5) == expected
+    # the next close finds s4's changes again, beside its own
+    k0, k1 = pki.leaf(0), pki.leaf(1)
+    for host, key in (("mx.rolls.example", k1), ("mx.stays.example", k0)):
+        store.probe(6, host, "192.0.2.1", [key, pki.ca])
+        store.tlsa(6, host, [rec(3, 1, 1, key)], 1800)
+    assert store.rollovers(0, 6) == expected
+    until = _at(6).strftime(FMT)
+    assert database.query(f"SELECT count() FROM current_change_sets(until = '{until}')") == [(7,)]
+    # every scan's set matches: the view reads the stored changes, and there are none now
+    database.execute("TRUNCATE TABLE chain_changes")
+    assert store.rollovers(0, 6) == []
 
 
 @pytest.mark.parametrize("lookback", [24, 1])

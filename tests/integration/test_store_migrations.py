@@ -33,6 +33,7 @@ TABLES = sorted(t.TABLE for t in ROW_TYPES)
 VIEWS = ["domain_classes", "rollover_switches", "probe_snapshots_of", "tlsa_snapshots_of",
          "host_classes_of", "leaf_snapshots_of", "stored_scans", *SNAPSHOT_TABLES, "host_chains",
          "host_chains_mv", "host_leaves", "host_leaves_mv", "stored_sequence", "chain_changes_of",
+         "current_change_sets",
          *CHANGE_TABLES]
 
 

@@ -18,7 +18,8 @@ VIEWS = {"domain_classes": ("management_classes", "management_validity", "host_c
          "host_classes_of": ("rollover_switches",),
          "leaf_snapshots_of": ("renewals", "mismatch_reasons"),
          "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons", "stored_sequence"),
-         "stored_sequence": ("rollover_switches", "chain_changes_of"),
+         "stored_sequence": ("chain_changes_of", "current_change_sets"),
+         "current_change_sets": ("rollover_switches",),  # and workers/store/snapshots.py
          "chain_changes_of": ()}  # read by workers/store/snapshots.py
 
 

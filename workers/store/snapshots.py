@@ -73,15 +73,18 @@ def change_statements(scan_ids: Sequence[str], version: int, lookback: int = LOO
 
 
 def successors(db: Database, scan_ids: Sequence[str]) -> list[str]:
-    """The scans with current stored rows started at or after the first of ``scan_ids`` (those
-    included): a scan stored is the previous snapshot of the next ones, whose changes are found
-    again."""
+    """The scans whose changes are to be found: those with current stored rows started at or after
+    the first of ``scan_ids`` (a scan stored is the previous snapshot of the next ones), and
+    every stored scan without a current change set (its changes not stored at its close, or found
+    against another sequence)."""
     if not scan_ids:
         return []
     scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
     rows = db.query(f"SELECT scan_id FROM stored_sequence(until = {LAST}) "
                     f"WHERE at >= (SELECT min(at) FROM stored_sequence(until = {LAST}) "
-                    f"WHERE has({scans}, scan_id)) ORDER BY at, scan_id")
+                    f"WHERE has({scans}, scan_id)) "
+                    f"OR scan_id NOT IN (SELECT scan_id FROM current_change_sets(until = {LAST})) "
+                    "ORDER BY at, scan_id")
     return [str(r[0]) for r in rows]
 
 
