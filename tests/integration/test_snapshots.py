@@ -56,3 +56,26 @@ def test_a_database_without_the_snapshot_tables_is_left_alone(tmp_path: Path, be
         assert not db.table_exists("derived_scans") or not db.query("SELECT * FROM derived_scans")
     finally:
         db.close()
+
+
+def test_chain_changes_that_could_not_be_stored_are_stored_at_the_next_close(tmp_path: Path) -> None:
+    """Storing a close's chain changes fails (migration 0016's table is away): its snapshot rows
+    stay stored, and the next close stores the changes of both scans."""
+    db = connect(str(tmp_path / "db"))
+    try:
+        Migrator(db, discover()).apply()
+        _scan(db, "a", True, 1)
+        db.execute("RENAME TABLE chain_changes TO chain_changes_away")
+        assert derive_closed(db)
+        assert unstored(db) == []  # the snapshot rows are stored
+        assert db.query("SELECT count() FROM chain_change_sets") == [(0,)]
+        db.execute("RENAME TABLE chain_changes_away TO chain_changes")
+        db.execute("INSERT INTO scans (scan_id, kind, started_at, finished_at, status, version) VALUES "
+                   "('b', 'hourly', toDateTime('2026-03-01 11:00:00', 'UTC'), "
+                   "toDateTime('2026-03-01 12:00:00', 'UTC'), 'finished', 1)")
+        assert derive_closed(db)
+        current = db.query("SELECT scan_id FROM current_change_sets(until = toDateTime('2026-03-02 00:00:00', 'UTC')) "
+                           "ORDER BY scan_id")
+        assert current == [("a",), ("b",)]
+    finally:
+        db.close()

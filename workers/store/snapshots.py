@@ -115,9 +115,19 @@ def _store(db: Database, scan_ids: Sequence[str], threshold: int, lookback: int 
         for sql in statements(scan_ids, time.time_ns(), threshold):
             db.execute(sql)
         if db.table_exists(CHANGE_TABLES[-1]):
-            for sql in change_statements(successors(db, scan_ids), time.time_ns(), lookback):
-                db.execute(sql)
+            _store_changes(db, scan_ids, lookback)
     return True
+
+
+def _store_changes(db: Database, scan_ids: Sequence[str], lookback: int) -> None:
+    """The chain changes; a failure leaves the snapshot rows stored (rollover_switches finds the
+    changes from the chains until a later close stores them)."""
+    try:
+        for sql in change_statements(successors(db, scan_ids), time.time_ns(), lookback):
+            db.execute(sql)
+    except StoreError as exc:
+        log.warning("scans %s: chain changes not stored (%s); a later close stores them",
+                    ", ".join(scan_ids), exc)
 
 
 def unstored(db: Database) -> list[str]:
