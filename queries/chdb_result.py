@@ -5,7 +5,9 @@ second query (``DESCRIBE (sql)``), which analyses and plans the SQL again: 0.4-0
 rollover queries' 1.5 s at 10 million verdict rows. Its Parquet output types DateTime as a UTC
 timestamp, so the result is read through Parquet. Parquet holds no column of type Nothing (a
 bare NULL, an empty array), Interval, Time or BFloat16; such a result, and anything that is not
-Parquet (a FORMAT clause of the SQL), is read through Arrow and DESCRIBE as before.
+Parquet (a FORMAT clause of the SQL), is read through Arrow and DESCRIBE as before; so is every
+result of an engine older than ClickHouse 25.1, whose Parquet output still writes DateTime as
+UInt32 (the change is ClickHouse's #70950; pyproject allows chdb 3).
 """
 
 from __future__ import annotations
@@ -13,11 +15,24 @@ from __future__ import annotations
 import io
 from typing import Any
 
+_ENGINE: list[tuple[int, int]] = []  # this process's chdb engine version, once known
 _NAMES = {"int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
           "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
           "float": "Float32", "double": "Float64", "bool": "Bool", "string": "String",
           "large_string": "String", "binary": "String", "large_binary": "String",
           "date32[day]": "Date"}
+
+
+def parquet_types_datetime(version_of: Any) -> bool:
+    """This process's chdb engine writes DateTime to Parquet as a timestamp (ClickHouse 25.1 or
+    newer). ``version_of()`` gives the engine's version text when chdb does not say it."""
+    if not _ENGINE:
+        import chdb
+
+        text = str(getattr(chdb, "engine_version", "") or version_of())
+        parts = [int(p) if p.isdigit() else 0 for p in [*text.split("."), "0", "0"][:2]]
+        _ENGINE.append((parts[0], parts[1]))
+    return _ENGINE[0] >= (25, 1)
 
 
 def parquet_refused(message: str) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from queries.catalog import PARAM, UINT_MAX, Query, QueryError, bind, convert, get
-from queries.chdb_result import parquet_refused, read_parquet, type_name
+from queries.chdb_result import parquet_refused, parquet_types_datetime, read_parquet, type_name
 from queries.sqltext import engine_message, inline_insert, refused_read_only, strip_comments
 from workers import gc_tuning
 from workers.store.backend import (
@@ -112,14 +112,15 @@ def _chdb_table(db: ChdbDatabase, sql: str, params: dict[str, Any],
             return SqlError(engine_message(str(exc), sql))
         return StoreError(f"chdb at {db.path}: {_one_line(exc)}")
 
-    try:
-        table = read_parquet(db._session.query(sql, "Parquet", params=text).bytes())
-    except (RuntimeError, chdb.ChdbError) as exc:
-        if not parquet_refused(str(exc)):
-            raise failed(exc) from exc
-        table = None
-    if table is not None:
-        return table, {}
+    if parquet_types_datetime(lambda: db.query("SELECT version()")[0][0]):
+        try:
+            table = read_parquet(db._session.query(sql, "Parquet", params=text).bytes())
+        except (RuntimeError, chdb.ChdbError) as exc:
+            if not parquet_refused(str(exc)):
+                raise failed(exc) from exc
+            table = None
+        if table is not None:
+            return table, {}
     try:
         table = db._session.query(sql, "ArrowTable", params=text)
     except (RuntimeError, chdb.ChdbError) as exc:

@@ -6,6 +6,7 @@ import io
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from queries.chdb_result import parquet_refused, read_parquet, type_name
 
@@ -38,3 +39,18 @@ def test_bytes_read_as_a_table_or_refused() -> None:
     assert read_parquet(out.getvalue()).column("a").to_pylist() == [1, 2]
     assert read_parquet(b"").num_columns == 0  # a statement without a result
     assert read_parquet(b"a,b\n1,2\n") is None  # a FORMAT clause: not Parquet
+
+
+def test_an_engine_older_than_25_1_is_read_the_older_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClickHouse before 25.1 writes DateTime to Parquet as UInt32: no telling it from a number."""
+    import chdb
+
+    from queries import chdb_result
+
+    for text, newer in (("24.8.4.13", False), ("25.1.1.1", True), ("26.9.2.1", True)):
+        monkeypatch.setattr(chdb_result, "_ENGINE", [])
+        monkeypatch.setattr(chdb, "engine_version", text, raising=False)
+        assert chdb_result.parquet_types_datetime(lambda: "0.0") is newer, text
+    monkeypatch.setattr(chdb_result, "_ENGINE", [])
+    monkeypatch.delattr(chdb, "engine_version", raising=False)
+    assert chdb_result.parquet_types_datetime(lambda: "24.3.1") is False  # asked of the engine
