@@ -13,6 +13,7 @@ UInt32 (the change is ClickHouse's #70950; pyproject allows chdb 3).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 _ENGINE: list[tuple[int, int]] = []  # this process's chdb engine version, once known
@@ -23,7 +24,7 @@ _NAMES = {"int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
           "date32[day]": "Date"}
 
 
-def parquet_types_datetime(version_of: Any) -> bool:
+def parquet_types_datetime(version_of: Callable[[], Any]) -> bool:
     """This process's chdb engine writes DateTime to Parquet as a timestamp (ClickHouse 25.1 or
     newer). ``version_of()`` gives the engine's version text when chdb does not say it."""
     if not _ENGINE:
