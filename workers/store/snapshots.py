@@ -43,9 +43,14 @@ LOOKBACK = 4
 LAST = "toDateTime(4294967295, 'UTC')"
 
 
+def _array(scan_ids: Sequence[str]) -> str:
+    """The scan ids as a ClickHouse Array(String) literal."""
+    return f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+
+
 def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD) -> list[str]:
     """The INSERTs that store the scans' snapshot rows, the record of it last."""
-    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+    scans = _array(scan_ids)
     return [
         "INSERT INTO probe_snapshots SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, "
         f"p.issuer_key, p.keys, c.class, {version} FROM probe_snapshots_of(scans = {scans}) AS p "
@@ -63,7 +68,7 @@ def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD
 def change_statements(scan_ids: Sequence[str], version: int, lookback: int = LOOKBACK) -> list[str]:
     """The INSERTs that store the chain changes of stored scans, the record of them last (as the
     migration 0016 does for the scans stored before it)."""
-    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+    scans = _array(scan_ids)
     return [
         "INSERT INTO chain_changes SELECT scan_id, host, ip, at, t0, change, new_keys, old_keys, "
         f"class, {version} FROM chain_changes_of(scans = {scans}, lookback = {lookback})",
@@ -79,7 +84,7 @@ def successors(db: Database, scan_ids: Sequence[str]) -> list[str]:
     against another sequence)."""
     if not scan_ids:
         return []
-    scans = f"[{', '.join(sql_string(s) for s in scan_ids)}]"
+    scans = _array(scan_ids)
     rows = db.query(f"SELECT scan_id FROM stored_sequence(until = {LAST}) "
                     f"WHERE at >= (SELECT min(at) FROM stored_sequence(until = {LAST}) "
                     f"WHERE has({scans}, scan_id)) "
