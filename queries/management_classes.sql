@@ -23,14 +23,10 @@
 -- Registered domain: the Public Suffix List (workers/psl.py, stored with each domain row); see
 -- registered_domain_disagreements.sql for names where it differs from the second-level label.
 -- Valid: every TLSA MX host validates (measurement view) and the MX RRset is not bogus.
--- Reads the view domain_classes (queries/migrations/0013_analysis_views.sql), where the rules live.
+-- Reads the view class_rows (queries/migrations/0017_class_snapshots.sql): the classes stored at the
+-- scan's close, or found by domain_classes (0013), where the rules live; reason: 'dnssec-bogus'
+-- for a bogus MX RRset, else the verdict reason of the first invalid TLSA MX host by name.
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).
-SELECT c.domain AS domain, c.class AS class, c.mx_kinds AS mx_kinds, c.ns_kinds AS ns_kinds,
-       toUInt8(c.hosts_valid = 1 AND c.mx_status != 'bogus') AS valid,
-       if(c.mx_status = 'bogus', 'dnssec-bogus', r.reason) AS reason
-FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}, hosts = []) AS c
-LEFT JOIN (  -- the reason of the first invalid TLSA MX host (by name)
-    SELECT mx_host, reason FROM dane_verdicts FINAL
-    WHERE scan_id = {scan_id:String} AND ip = '' AND valid = 0
-) AS r ON r.mx_host = c.first_invalid
+SELECT domain, class, mx_kinds, ns_kinds, valid, reason
+FROM class_rows(scans = [{scan_id:String}], threshold = {threshold:UInt32})
 ORDER BY class, domain

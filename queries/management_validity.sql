@@ -4,14 +4,15 @@
 -- popular MX providers"). Same rules and decisions as management_classes.sql (methodology.md
 -- section 4; queries/DECISIONS.md: mixed MX sets are mixed whatever the NS side, self-managed MXs
 -- with self + outsourced NS are SSDS, no list of known large providers).
--- Reads the view domain_classes (queries/migrations/0013_analysis_views.sql), where the rules live.
+-- Reads the view class_rows (queries/migrations/0017_class_snapshots.sql): the classes stored at the
+-- scan's close, or found by domain_classes (0013), where the rules live.
 -- Parameters: scan_id String, threshold UInt32 (50 in the methodology).
 SELECT c.class AS class,
        count() AS domains,
-       countIf(c.hosts_valid = 1 AND c.mx_status != 'bogus') AS valid,
+       countIf(c.valid = 1) AS valid,
        domains - valid AS invalid,
        round(100 * invalid / domains, 2) AS pct_invalid,
        round(100 * domains / sum(domains) OVER (), 2) AS pct_of_dane_domains
-FROM domain_classes(scans = [{scan_id:String}], threshold = {threshold:UInt32}, hosts = []) AS c
+FROM class_rows(scans = [{scan_id:String}], threshold = {threshold:UInt32}) AS c
 GROUP BY class
 ORDER BY indexOf(['SO', 'SSDO', 'SSDS', 'mixed', 'unknown'], class)

@@ -37,9 +37,10 @@ from workers.store.migrations import server_version
 
 REQUIRED_TABLES = ("scans", "domains", "dns_rrsets", "tlsa_records", "starttls_probes",
                    "certificates", "dane_verdicts")
-# the parameterized views of migration 0013 (rollover_switches as 0014 replaced it) that analysis
-# files read (each shared rule once)
-ANALYSIS_VIEWS = ("domain_classes", "rollover_switches")
+# the parameterized views that analysis files read (each shared rule once), by the migration that
+# created them
+ANALYSIS_VIEWS = {"domain_classes": "0013_analysis_views", "rollover_switches": "0013_analysis_views",
+                  "class_rows": "0017_class_snapshots"}
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,13 @@ def execute(db: Database, query: Query | str, given: Mapping[str, Any] | None = 
     """Run one analysis file; QueryError for bad parameters, StoreError for the database."""
     q = get(query) if isinstance(query, str) else query
     params = bind(q, given or {})
-    views = [v for v in ANALYSIS_VIEWS if re.search(rf"\b{v}\s*\(", q.sql)]
+    sql = strip_comments(q.sql)
+    views = [v for v in ANALYSIS_VIEWS if re.search(rf"\b{v}\s*\(", sql)]
     if views and isinstance(db, (ChdbDatabase, DriverDatabase)):
         missing = [v for v in views if not db.table_exists(v)]
         if missing:
-            raise QueryError(f"{db.target} has no view {missing[0]} (migration 0013_analysis_views),"
+            raise QueryError(f"{db.target} has no view {missing[0]} (migration"
+                             f" {ANALYSIS_VIEWS[missing[0]]}),"
                              f" which {q.name} reads: run `danescan migrate --db ...` on it; the"
                              " views need chdb or clickhouse-server 23.1 or newer")
     if isinstance(db, ChdbDatabase):

@@ -20,7 +20,7 @@ from workers.dane.certs import CertInfo, parse_cert
 from workers.store.backend import ChdbDatabase, connect, sql_string
 from workers.store.engines import profile
 from workers.store.migrations import Migrator, discover
-from workers.store.snapshots import CHANGE_TABLES, derive
+from workers.store.snapshots import CHANGE_TABLES, CLASS_TABLES, derive
 from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
 pytestmark = [pytest.mark.clickhouse]
@@ -100,7 +100,7 @@ class Store:
         self.pending.clear()
 
     def reset(self) -> None:
-        for t in (*TABLES, *SNAPSHOT_TABLES, *CHANGE_TABLES):
+        for t in (*TABLES, *SNAPSHOT_TABLES, *CHANGE_TABLES, *CLASS_TABLES):
             self.db.execute(f"TRUNCATE TABLE {t}")
         self.scans.clear()
         self.changed.clear()
@@ -154,7 +154,7 @@ class Store:
                      "leaf_cert_sha256, leaf_spki_sha256, version) VALUES",
                      f"('{sid}', '{host}', '', {valid}, {sql_string(reason)}, '{outcome}', '{cert}', '{spki}', 1)")
 
-    def domain(self, hour: int, domain: str, mx: list[str], ns: list[str]) -> None:
+    def domain(self, hour: int, domain: str, mx: list[str], ns: list[str], status: str = "secure") -> None:
         sid = self.scan(hour)
 
         def reg(name: str) -> str:
@@ -168,7 +168,7 @@ class Store:
             "mx_dnssec_status, version) VALUES",
             f"('{sid}', '{domain}', '{domain.rsplit('.', 1)[-1]}', "
             f"{arr(ns)}, {arr(mx)}, '{reg(domain)}', {arr([reg(h) for h in mx])}, {arr([reg(n) for n in ns])}, "
-            "'secure', 1)")
+            f"'{status}', 1)")
 
     def address(self, hour: int, host: str, ips: list[str]) -> None:
         sid = self.scan(hour)
@@ -485,3 +485,41 @@ def test_item9_a_scan_stored_late_finds_its_successors_changes_again(database: C
         ("s3", "mx.rolls.example"), ("s4", "mx.gap.example")]
     database.execute("TRUNCATE TABLE chain_changes")
     assert store.rollovers(0, 5) == []  # the answer above was read from the stored changes
+
+
+# -- the management classes stored at each close (migration 0017) ----------------------------
+
+def test_item10_stored_classes_are_read_while_current(database: ChdbDatabase) -> None:
+    """The classes, validity and reasons of a scan read from the rows stored at its close, the
+    same as classified from the raw rows; classified again at another threshold, and once the
+    scan's row changed (closed again after a resume)."""
+    store = Store(database, stored=False)
+    store.reset()
+    for i in range(51):
+        store.domain(0, f"p{i}.org", ["mx.prov.net"], ["ns.dnsprov.net"])
+    store.domain(0, "self.org", ["mail.self.org"], ["ns.self.org"])
+    store.domain(0, "bogus.org", ["mail.bogus.org"], ["ns.dnsprov.net"], status="bogus")
+    store.domain(0, "two.org", ["mx.prov.net", "mail.two.org"], ["ns.two.org"])
+    store.verdict(0, "mx.prov.net", 1)
+    store.verdict(0, "mail.self.org", 0, "wrong-digest", "defer")
+    store.verdict(0, "mail.bogus.org", 1)
+    store.verdict(0, "mail.two.org", 0, "no-address", "defer")
+    raw = store.q("management_classes", scan_id="s0", threshold=50)
+    got = {r["domain"]: (r["class"], r["valid"], r["reason"]) for r in raw}
+    assert got["p0.org"] == ("SO", 1, "")
+    assert got["self.org"] == ("SSDS", 0, "wrong-digest")
+    assert got["bogus.org"] == ("SSDO", 0, "dnssec-bogus")
+    assert got["two.org"] == ("mixed", 0, "no-address")
+    validity = store.q("management_validity", scan_id="s0", threshold=50)
+    assert derive(database, "s0")
+    assert database.query("SELECT count() FROM class_snapshots") == [(len(raw),)]
+    assert store.q("management_classes", scan_id="s0", threshold=50) == raw
+    assert store.q("management_validity", scan_id="s0", threshold=50) == validity
+    database.execute("TRUNCATE TABLE class_snapshots")  # the answer is read from the stored rows
+    assert store.q("management_classes", scan_id="s0", threshold=50) == []
+    assert {r["domain"] for r in store.q("management_classes", scan_id="s0", threshold=60)} == set(got)
+    # s0 resumed and closed again: its stored rows belong to its previous row
+    database.execute("INSERT INTO scans (scan_id, kind, started_at, status, version) VALUES "
+                     f"('s0', 'hourly', '{_at(0).strftime(FMT)}', 'finished', 2)")
+    assert store.q("management_classes", scan_id="s0", threshold=50) == raw
+    assert store.q("management_validity", scan_id="s0", threshold=50) == validity

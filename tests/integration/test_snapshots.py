@@ -1,5 +1,5 @@
-"""Storing each snapshot's rows at its scan's close (workers/store/snapshots.py, migrations 0014 and
-0015): which scans are stored, a scan closed again is stored again, and a database without the
+"""Storing each snapshot's rows at its scan's close (workers/store/snapshots.py, migrations 0014 to
+0017): which scans are stored, a scan closed again is stored again, and a database without the
 snapshot tables is left alone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from workers.store.backend import connect
 from workers.store.migrations import Migrator, discover
-from workers.store.snapshots import derive_closed, unstored
+from workers.store.snapshots import derive, derive_closed, unstored
 
 pytestmark = pytest.mark.clickhouse
 
@@ -77,5 +77,35 @@ def test_chain_changes_that_could_not_be_stored_are_stored_at_the_next_close(tmp
         current = db.query("SELECT scan_id FROM current_change_sets(until = toDateTime('2026-03-02 00:00:00', 'UTC')) "
                            "ORDER BY scan_id")
         assert current == [("a",), ("b",)]
+    finally:
+        db.close()
+
+
+def test_migration_0017_stores_the_classes_of_scans_stored_before_it(tmp_path: Path) -> None:
+    """Scans stored at 0016 (no class tables: their snapshot rows are stored without classes):
+    0017 stores the classes of those stored at the methodology's threshold, with their
+    derivation's version, and class_rows reads them; a scan stored at another threshold is
+    classified from its raw rows."""
+    db = connect(str(tmp_path / "db"))
+    try:
+        Migrator(db, [m for m in discover() if m.version <= 16]).apply()
+        for sid in ("a", "b"):
+            _scan(db, sid, True, 1)
+            db.execute("INSERT INTO domains (scan_id, domain, tld, ns, mx, registered, mx_registered, "
+                       f"ns_registered, mx_dnssec_status, version) VALUES ('{sid}', 'x.org', 'org', "
+                       "['ns.x.org'], ['mail.x.org'], 'x.org', ['x.org'], ['x.org'], 'secure', 1)")
+            db.execute("INSERT INTO dane_verdicts (scan_id, mx_host, ip, valid, reason, rfc_outcome, version) "
+                       f"VALUES ('{sid}', 'mail.x.org', '', 0, 'wrong-digest', 'defer', 1)")
+        assert derive(db, "a") and derive(db, "b", threshold=60)
+        Migrator(db, discover()).apply()
+        assert db.query("SELECT c.scan_id, c.domain, c.class, c.valid, c.reason FROM class_snapshots AS c "
+                        "INNER JOIN derived_scans AS d ON d.scan_id = c.scan_id AND d.version = c.version") == [
+            ("a", "x.org", "SSDS", 0, "wrong-digest")]
+        assert db.query("SELECT scan_id FROM class_sets") == [("a",)]
+        for sid in ("a", "b"):
+            assert db.query(f"SELECT domain, class, reason FROM class_rows(scans = ['{sid}'], threshold = 50)") == [
+                ("x.org", "SSDS", "wrong-digest")]
+        db.execute("TRUNCATE TABLE class_snapshots")  # a's answer was read from its stored rows, b's not
+        assert db.query("SELECT scan_id FROM class_rows(scans = ['a', 'b'], threshold = 50)") == [("b",)]
     finally:
         db.close()

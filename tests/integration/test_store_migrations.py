@@ -22,19 +22,19 @@ from workers.store.migrations import (
     too_old,
 )
 from workers.store.rows import ROW_TYPES, WRITER_COLUMNS, row_fields
-from workers.store.snapshots import CHANGE_TABLES
+from workers.store.snapshots import CHANGE_TABLES, CLASS_TABLES
 from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
 pytestmark = pytest.mark.clickhouse
 
 TABLES = sorted(t.TABLE for t in ROW_TYPES)
-# 0013 to 0016, ClickHouse 23.1 or chdb: the parameterized views, and the snapshot tables (with
+# 0013 to 0017, ClickHouse 23.1 or chdb: the parameterized views, and the snapshot tables (with
 # the materialized views that fill host_chains and host_leaves) that the views fill and read
 VIEWS = ["domain_classes", "rollover_switches", "probe_snapshots_of", "tlsa_snapshots_of",
          "host_classes_of", "leaf_snapshots_of", "stored_scans", *SNAPSHOT_TABLES, "host_chains",
          "host_chains_mv", "host_leaves", "host_leaves_mv", "stored_sequence", "chain_changes_of",
          "current_change_sets",
-         *CHANGE_TABLES]
+         *CHANGE_TABLES, "class_snapshots_of", "class_rows", *CLASS_TABLES]
 
 
 def runs_here(db: ChdbDatabase | DriverDatabase) -> list[int]:
@@ -72,7 +72,7 @@ def test_apply_twice_is_idempotent(db: ChdbDatabase | DriverDatabase) -> None:
     assert sorted(tables(db)) == sorted([*TABLES, TABLE, *([] if old_server else VIEWS)])
     assert Migrator(db).apply() == []
     states = {s.name: s.state for s in Migrator(db).status()}
-    for newer in ("analysis_views", "snapshot_tables", "leaf_snapshots", "chain_changes"):
+    for newer in ("analysis_views", "snapshot_tables", "leaf_snapshots", "chain_changes", "class_snapshots"):
         assert states.pop(newer) == ("needs-clickhouse-23.1" if old_server else "applied")
     assert set(states.values()) == {"applied"}
     recorded = db.query(
@@ -151,8 +151,9 @@ def test_rollback_runs_down_files(db: ChdbDatabase | DriverDatabase) -> None:
 def test_dry_run_writes_nothing(db_target: str) -> None:
     result = CliRunner().invoke(migrate, ["--db", db_target, "--dry-run"])
     assert result.exit_code == 0, result.output
-    # the snapshot tables and the two aggregates of 0014 and 0015, the change tables of 0016
-    snapshots = len(SNAPSHOT_TABLES) + 2 + len(CHANGE_TABLES) if "-- 0014_snapshot_tables" in result.stdout else 0
+    # the snapshot tables and the two aggregates of 0014 and 0015, the change tables of 0016, the
+    # class tables of 0017
+    snapshots = len(SNAPSHOT_TABLES) + 2 + len(CHANGE_TABLES) + len(CLASS_TABLES) if "-- 0014_snapshot_tables" in result.stdout else 0
     assert snapshots or "://" in db_target  # only a server older than 23.1 leaves 0014 out
     assert result.stdout.count("CREATE TABLE IF NOT EXISTS") == len(TABLES) + snapshots
     assert "ReplacingMergeTree(version)" in result.stdout

@@ -16,10 +16,10 @@ from workers.store.migrations import (
     render,
     split_statements,
 )
-from workers.store.snapshots import CHANGE_TABLES
+from workers.store.snapshots import CHANGE_TABLES, CLASS_TABLES
 from workers.store.snapshots import TABLES as SNAPSHOT_TABLES
 
-SNAPSHOT_MIGRATIONS = ("snapshot_tables", "leaf_snapshots", "chain_changes")  # 0014-0016
+SNAPSHOT_MIGRATIONS = ("snapshot_tables", "leaf_snapshots", "chain_changes", "class_snapshots")  # 0014-0017
 AGGREGATES = ("host_chains", "host_leaves")
 
 # What Debian's clickhouse-server 18.16 cannot create (design.md): the same DDL must run there.
@@ -43,7 +43,7 @@ def test_ddl_runs_on_clickhouse_18_16(path: Path) -> None:
 
 
 def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
-    """Every table the writer fills; the snapshot tables of 0014-0016, which the store derives
+    """Every table the writer fills; the snapshot tables of 0014-0017, which the store derives
     from them, are checked in test_snapshot_tables_are_derived_by_version."""
     for m in discover():
         statements = render(m.up)
@@ -61,7 +61,7 @@ def test_every_table_is_replacing_and_keyed_by_scan_first() -> None:
 
 
 def test_snapshot_tables_are_derived_by_version() -> None:
-    """0014's to 0016's tables: each stored by derive() from a view (a newer version replaces an
+    """0014's to 0017's tables: each stored by derive() from a view (a newer version replaces an
     older one), host_chains and host_leaves merged by their first and last snapshot; nothing
     else."""
     created = {}
@@ -71,8 +71,8 @@ def test_snapshot_tables_are_derived_by_version() -> None:
                 match = re.match(r"\s*CREATE TABLE IF NOT EXISTS (\w+)", st)
                 if match:
                     created[match.group(1)] = st
-    assert set(created) == {*SNAPSHOT_TABLES, *CHANGE_TABLES, *AGGREGATES}
-    for name in (*SNAPSHOT_TABLES, *CHANGE_TABLES):
+    assert set(created) == {*SNAPSHOT_TABLES, *CHANGE_TABLES, *CLASS_TABLES, *AGGREGATES}
+    for name in (*SNAPSHOT_TABLES, *CHANGE_TABLES, *CLASS_TABLES):
         assert "ENGINE = ReplacingMergeTree(version)" in created[name], name
         assert re.search(r"^\s*version\s+UInt64", created[name], re.M), name
     for name in AGGREGATES:

@@ -1,5 +1,5 @@
 """The analysis files: parameters are real ClickHouse query parameters, headers say what each
-answers, shared rules are written once (the views of migrations 0013-0016, read by the files), and bad
+answers, shared rules are written once (the views of migrations 0013-0017, read by the files), and bad
 parameter values are one-line QueryErrors."""
 
 from __future__ import annotations
@@ -11,21 +11,24 @@ import pytest
 from queries.catalog import QueryError, bind, catalog, convert, get, parse_params
 from workers.store.migrations import discover, split_statements
 
-VIEWS = {"domain_classes": ("management_classes", "management_validity", "host_classes_of"),
+VIEWS = {"domain_classes": ("class_snapshots_of", "host_classes_of"),
          "rollover_switches": ("rollovers", "rollover_outcomes"),
          "probe_snapshots_of": ("rollover_switches",),
          "tlsa_snapshots_of": ("rollover_switches",),
          "host_classes_of": ("rollover_switches",),
          "leaf_snapshots_of": ("renewals", "mismatch_reasons"),
-         "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons", "stored_sequence"),
+         "stored_scans": ("rollover_switches", "renewals", "mismatch_reasons", "stored_sequence",
+                          "class_rows"),
          "stored_sequence": ("chain_changes_of", "current_change_sets"),
          "current_change_sets": ("rollover_switches",),  # and workers/store/snapshots.py
-         "chain_changes_of": ()}  # read by workers/store/snapshots.py
+         "chain_changes_of": (),  # read by workers/store/snapshots.py
+         "class_snapshots_of": ("class_rows",),  # and workers/store/snapshots.py
+         "class_rows": ("management_classes", "management_validity")}
 
 
 def _views() -> dict[str, str]:
     """The analysis views' SELECTs as the migrations leave them (0013's, and those of 0014 to
-    0016, which replace rollover_switches), by name; not the materialized views that fill
+    0017; 0014 to 0016 replace rollover_switches), by name; not the materialized views that fill
     tables."""
     out = {}
     for m in discover():

@@ -18,6 +18,10 @@ Migration 0016 adds each stored scan's chain changes (``chain_changes_of``): fou
 snapshot rows, for the scans stored and for every stored scan started after them, whose previous
 snapshot may now be another. rollover_switches reads them only while they match the stored
 sequence as it stands (``stored_sequence``), and finds the changes from the chains otherwise.
+
+Migration 0017 adds each stored scan's management classes (``class_snapshots_of``), stored with
+the snapshot rows and recorded in ``class_sets`` before ``derived_scans``: the management files
+read them through ``class_rows`` for a scan stored at their threshold, and classify the others.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ CHANGE_TABLES = ("chain_changes", "chain_change_sets")
 # the stored scans before a close read for the previous snapshot of its addresses (the whole
 # history of those absent from all of them); chain_changes_of in migration 0016
 LOOKBACK = 4
+# migration 0017: each stored scan's management classes, and the record that they were stored
+CLASS_TABLES = ("class_snapshots", "class_sets")
 # no scan starts later (ClickHouse's last DateTime)
 LAST = "toDateTime(4294967295, 'UTC')"
 
@@ -48,10 +54,18 @@ def _array(scan_ids: Sequence[str]) -> str:
     return f"[{', '.join(sql_string(s) for s in scan_ids)}]"
 
 
-def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD) -> list[str]:
-    """The INSERTs that store the scans' snapshot rows, the record of it last."""
+def statements(scan_ids: Sequence[str], version: int, threshold: int = THRESHOLD,
+               classes: bool = True) -> list[str]:
+    """The INSERTs that store the scans' snapshot rows (with ``classes``, migrated to 0017: and
+    their management classes), the record of it last."""
     scans = _array(scan_ids)
+    stored_classes = [
+        "INSERT INTO class_snapshots SELECT scan_id, domain, class, mx_kinds, ns_kinds, valid, "
+        f"reason, {version} FROM class_snapshots_of(scans = {scans}, threshold = {threshold})",
+        f"INSERT INTO class_sets SELECT scan_id, {version} FROM scans FINAL WHERE has({scans}, scan_id)",
+    ] if classes else []
     return [
+        *stored_classes,
         "INSERT INTO probe_snapshots SELECT p.scan_id, p.at, p.host, p.ip, p.leaf_cert, p.leaf_key, "
         f"p.issuer_key, p.keys, c.class, {version} FROM probe_snapshots_of(scans = {scans}) AS p "
         f"LEFT JOIN host_classes_of(scans = {scans}, threshold = {threshold}, hosts = []) AS c "
@@ -117,7 +131,8 @@ def _store(db: Database, scan_ids: Sequence[str], threshold: int, lookback: int 
     """The INSERTs, on a database known to have the snapshot tables; then, where it has the
     change tables, the changes of these scans and of the stored scans after them."""
     if scan_ids:
-        for sql in statements(scan_ids, time.time_ns(), threshold):
+        classes = db.table_exists(CLASS_TABLES[-1])
+        for sql in statements(scan_ids, time.time_ns(), threshold, classes):
             db.execute(sql)
         if db.table_exists(CHANGE_TABLES[-1]):
             _store_changes(db, scan_ids, lookback)
