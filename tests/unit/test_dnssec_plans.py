@@ -8,12 +8,14 @@ AD although .com is secure (RFC 5155 section 6).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rrset
+import pytest
 
 from workers.dns import wire
 from workers.dns.plan import Context, Plan, classify, insecure_plan
@@ -132,6 +134,34 @@ def test_parent_lookup_failure_is_not_a_reason_of_its_own() -> None:
     insecure delegation."""
     got, _ = reason(world(child_key=True, ds_ad=False, parent_ad=None))
     assert got is DnssecReason.INSECURE_OTHER
+
+
+def _with_ds(base: World, digest_type: int) -> World:
+    """``base``, with example.com.'s DS answered (AD, as under a secure parent): one record with
+    a 32-byte digest under ``digest_type``, written into the wire after dnspython built it (it
+    refuses a digest that does not fit its type)."""
+
+    def answer(q: Query) -> Answer:
+        if (q.qname, q.qtype) != ("example.com.", "DS"):
+            return base(q)
+        a = _answer(q, ["example.com. 3600 IN DS 1 13 2 " + "ab" * 32], ad=True)
+        assert a.response is not None
+        raw = bytearray(a.record.response)
+        raw[a.response.answer[0].offset + 3] = digest_type
+        rec = dataclasses.replace(a.record, response=bytes(raw))
+        return Answer(rec, wire.parse_response(bytes(raw)))
+
+    return answer
+
+
+@pytest.mark.parametrize(("digest_type", "want"), [
+    (2, DnssecReason.INSECURE_OTHER),  # a usable DS, yet no AD on the answer
+    (1, DnssecReason.UNSUPPORTED_ALGORITHM),  # SHA-1 with a 32-byte digest matches no key
+    (99, DnssecReason.UNSUPPORTED_ALGORITHM),
+])
+def test_the_ds_records_are_read_from_their_wire_form(digest_type: int, want: DnssecReason) -> None:
+    got, _ = reason(_with_ds(world(child_key=True, ds_ad=True, parent_ad=True), digest_type))
+    assert got is want
 
 
 # ---- a SERVFAIL is bogus only with evidence of a validation failure ---------------------------

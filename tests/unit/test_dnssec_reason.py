@@ -194,9 +194,23 @@ def test_unsupported_ds_digest() -> None:
 )
 def test_insecure_reasons(has_key: bool, ds: bool, secure: bool, reason: DnssecReason) -> None:
     k = keyed(ZONE)
-    ds_rrset = (dns.rrset.from_rdata_list(ZONE, 3600, [dns.dnssec.make_ds(ZONE, k.dnskey, 2)])
-                if ds else None)
-    assert dr.insecure_finding(ZONE, has_key, ds_rrset, secure).reason is reason
+    made = dns.dnssec.make_ds(ZONE, k.dnskey, 2)
+    forms = [(int(made.algorithm), int(made.digest_type), len(made.digest))] if ds else None
+    finding = dr.insecure_finding(ZONE.to_text(), has_key, forms, secure)
+    assert finding.reason is reason and finding.zone == ZONE.to_text()
+
+
+@pytest.mark.parametrize(("form", "usable"), [
+    ((13, 2, 32), True), ((8, 1, 20), True), ((13, 4, 48), True),
+    ((13, 2, 20), False),  # a SHA-256 digest 20 bytes long matches no key
+    ((13, 3, 32), False),  # GOST: not supported
+    ((3, 2, 32), False),   # DSA: not supported
+    ((13, 0, 0), False),
+])
+def test_usable_ds(form: tuple[int, int, int], usable: bool) -> None:
+    assert dr.usable_ds(*form) is usable
+    finding = dr.insecure_finding("example.", True, [form], True)
+    assert finding.reason is (DnssecReason.INSECURE_OTHER if usable else DnssecReason.UNSUPPORTED_ALGORITHM)
 
 
 def test_material_that_could_not_be_fetched_is_no_evidence() -> None:

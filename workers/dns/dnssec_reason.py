@@ -26,7 +26,9 @@ from workers.vocab import DnssecReason
 # What dnspython (and unbound) can validate. RFC 4035 5.2: a DS RRset whose algorithms or digest
 # types are all unsupported makes the zone insecure, not bogus.
 SUPPORTED_ALGORITHMS = frozenset({5, 7, 8, 10, 13, 14, 15, 16})
-SUPPORTED_DIGESTS = frozenset({1, 2, 4})
+# DS digest types with the length of their digest (SHA-1, SHA-256, SHA-384)
+DIGEST_LENGTHS = {1: 20, 2: 32, 4: 48}
+SUPPORTED_DIGESTS = frozenset(DIGEST_LENGTHS)
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,7 @@ def ds_finding(m: ZoneMaterial, now: float) -> tuple[Finding, frozenset[int]]:
     if m.ds is None:
         return Finding(DnssecReason.MISSING_DS, zone_text, "no DS at the parent"), frozenset()
     ds_list = [d for d in m.ds if isinstance(d, DS)]
-    usable = [d for d in ds_list if int(d.algorithm) in SUPPORTED_ALGORITHMS
-              and int(d.digest_type) in SUPPORTED_DIGESTS]
+    usable = [d for d in ds_list if usable_ds(int(d.algorithm), int(d.digest_type), len(d.digest))]
     if not usable:
         algs = sorted({(int(d.algorithm), int(d.digest_type)) for d in ds_list})
         return Finding(DnssecReason.UNSUPPORTED_ALGORITHM, zone_text,
@@ -253,16 +254,23 @@ def chain_finding(
     return rrset_finding(chain, rrset, rrsigs, now)
 
 
+def usable_ds(algorithm: int, digest_type: int, digest_length: int) -> bool:
+    """A DS a validator can use: a supported algorithm and digest type, and a digest as long as
+    its type's (a DS whose digest does not fit its type matches no key)."""
+    return algorithm in SUPPORTED_ALGORITHMS and DIGEST_LENGTHS.get(digest_type) == digest_length
+
+
 def insecure_finding(
-    zone: dns.name.Name,
+    zone: str,
     has_dnskey: bool,
-    ds: dns.rrset.RRset | None,
+    ds: Sequence[tuple[int, int, int]] | None,
     parent_secure: bool,
 ) -> Finding:
     """Why an RRset the resolver calls insecure (answer without AD) is so.
 
-    ``has_dnskey``: the zone that holds the RRset publishes DNSKEY. ``ds``: the DS RRset at the
-    parent (None: none). ``parent_secure``: the parent zone is itself secure, judged from the
+    ``zone``: its name as text. ``has_dnskey``: the zone that holds the RRset publishes DNSKEY.
+    ``ds``: the DS records at the parent as (algorithm, digest type, digest length) (None: no DS
+    RRset). ``parent_secure``: the parent zone is itself secure, judged from the
     parent's own validated DNSKEY RRset. Not from the AD bit of the DS denial: under NSEC3 opt-out
     a secure parent's proof that an unsigned delegation has no DS is not validated as secure.
 
@@ -270,19 +278,17 @@ def insecure_finding(
     ``insecure-delegation`` (no DS could make it secure); under a secure parent without DS it is
     ``missing-ds``.
     """
-    zone_text = zone.to_text()
     if not has_dnskey:
-        return Finding(DnssecReason.UNSIGNED, zone_text, f"{zone_text} has no DNSKEY")
+        return Finding(DnssecReason.UNSIGNED, zone, f"{zone} has no DNSKEY")
     if not parent_secure:
-        return Finding(DnssecReason.INSECURE_DELEGATION, zone_text,
-                       f"the parent of {zone_text} is not secure")
+        return Finding(DnssecReason.INSECURE_DELEGATION, zone,
+                       f"the parent of {zone} is not secure")
     if ds is None:
-        return Finding(DnssecReason.MISSING_DS, zone_text,
-                       f"{zone_text} has DNSKEY, its secure parent has no DS for it")
-    ds_list = [d for d in ds if isinstance(d, DS)]
-    if not any(int(d.algorithm) in SUPPORTED_ALGORITHMS and int(d.digest_type) in SUPPORTED_DIGESTS
-               for d in ds_list):
-        return Finding(DnssecReason.UNSUPPORTED_ALGORITHM, zone_text,
-                       "every DS has an unsupported algorithm or digest type")
-    return Finding(DnssecReason.INSECURE_OTHER, zone_text,
+        return Finding(DnssecReason.MISSING_DS, zone,
+                       f"{zone} has DNSKEY, its secure parent has no DS for it")
+    if not any(usable_ds(*form) for form in ds):
+        return Finding(DnssecReason.UNSUPPORTED_ALGORITHM, zone,
+                       "every DS has an unsupported algorithm or digest type, or a digest that "
+                       "does not fit its type")
+    return Finding(DnssecReason.INSECURE_OTHER, zone,
                    "secure DS and DNSKEY present, yet the answer was not validated")

@@ -85,6 +85,19 @@ class Found:
 NOTHING = Found(None, [], [], (), [], [])
 
 
+def ds_forms(f: Found) -> list[tuple[int, int, int]] | None:
+    """The DS records found, as (algorithm, digest type, digest length) read from their wire
+    form (None: no DS RRset); a record too short to hold them is left out."""
+    if f.resp is None or not f.rrs:
+        return None
+    out = []
+    for rr in f.rrs:
+        data = f.resp.rdata(rr)
+        if len(data) >= 4:
+            out.append((data[2], data[3], len(data) - 4))
+    return out
+
+
 def parallel(plans: Sequence[Plan[T]]) -> Plan[list[T]]:
     """Run plans side by side: each round asks every unfinished plan's queries at once."""
     results: dict[int, T] = {}
@@ -229,7 +242,7 @@ def insecure_plan(zone: str) -> Plan[dr.Finding]:
                           "whether the zone is signed cannot be told")
     has_key = bool(find(key_a.response, zone, wire.T_DNSKEY).rrs)
     if not has_key:
-        return dr.insecure_finding(dns.name.from_text(zone), False, None, parent_secure=False)
+        return dr.insecure_finding(zone, False, None, parent_secure=False)
     if ds_a.response is None or ds_a.record.status not in _ANSWERED:
         return dr.Finding(DnssecReason.INSECURE_OTHER, zone,
                           f"DS lookup of {zone} failed ({ds_a.record.status.value}): "
@@ -251,7 +264,7 @@ def insecure_plan(zone: str) -> Plan[dr.Finding]:
         return dr.Finding(DnssecReason.INSECURE_OTHER, zone,
                           f"{zone} has DNSKEY; whether its parent is secure cannot be told "
                           "(the parent's DNSKEY lookup failed)")
-    return dr.insecure_finding(dns.name.from_text(zone), True, df.rrset(), parent_secure)
+    return dr.insecure_finding(zone, True, ds_forms(df), parent_secure)
 
 
 def chain_plan(zone: str) -> Plan[list[dr.ZoneMaterial]]:
