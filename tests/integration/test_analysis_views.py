@@ -32,10 +32,11 @@ def test_a_database_older_than_the_views_is_told_to_migrate(tmp_path: Path, belo
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert "no view class_rows (migration 0017_class_snapshots)" in r.stderr, r.stderr
     assert "danescan migrate" in r.stderr
+    if below == 17:
+        return  # the rest is the same from either version
     r = danescan("query", "rollovers", "--db", target, "--param", "since=2026-01-01",
                  "--param", "until=2026-01-02")
-    if below == 13:
-        assert r.returncode == 2 and "no view rollover_switches (migration 0013" in r.stderr, r.stderr
+    assert r.returncode == 2 and "no view rollover_switches (migration 0013" in r.stderr, r.stderr
     migrated = danescan("migrate", "--db", target)
     assert migrated.returncode == 0, migrated.stderr
     for args in (("management_validity", "--param", "scan_id=x"),
