@@ -26,9 +26,8 @@ from workers.vocab import DnssecReason
 # What dnspython (and unbound) can validate. RFC 4035 5.2: a DS RRset whose algorithms or digest
 # types are all unsupported makes the zone insecure, not bogus.
 SUPPORTED_ALGORITHMS = frozenset({5, 7, 8, 10, 13, 14, 15, 16})
-# DS digest types with the length of their digest (SHA-1, SHA-256, SHA-384)
+# the DS digest types it supports, with the length of their digest (SHA-1, SHA-256, SHA-384)
 DIGEST_LENGTHS = {1: 20, 2: 32, 4: 48}
-SUPPORTED_DIGESTS = frozenset(DIGEST_LENGTHS)
 
 
 @dataclass(frozen=True)
